@@ -1,0 +1,140 @@
+#include "src/hashing/image_decoder.h"
+
+#include <exception>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "src/common/status_macros.h"
+
+namespace hashmatch {
+namespace {
+
+// Converts what imdecode produced to 8-bit gray or BGR. 16-bit samples keep
+// their LOW byte: the reference (CImg<uint8_t>) casts each 16-bit sample to
+// uint8_t, and shared PDQ lists were made that way (see the golden vector for
+// skimage's 16-bit chessboard_RGB.png).
+absl::StatusOr<cv::Mat> To8BitGrayOrBgr(cv::Mat m) {
+  if (m.depth() == CV_16U) {
+    cv::Mat m8(m.rows, m.cols, CV_MAKETYPE(CV_8U, m.channels()));
+    const int n = m.cols * m.channels();
+    for (int y = 0; y < m.rows; ++y) {
+      const uint16_t* in = m.ptr<uint16_t>(y);
+      uint8_t* out = m8.ptr<uint8_t>(y);
+      for (int x = 0; x < n; ++x) out[x] = static_cast<uint8_t>(in[x] & 0xFF);
+    }
+    m = m8;
+  } else if (m.depth() != CV_8U) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unsupported sample format (OpenCV depth ", m.depth(),
+        "); only 8- and 16-bit unsigned samples are hashed"));
+  }
+  if (m.channels() == 4) {
+    cv::Mat bgr;
+    cv::cvtColor(m, bgr, cv::COLOR_BGRA2BGR);
+    m = bgr;
+  } else if (m.channels() == 2) {
+    cv::Mat gray;
+    cv::extractChannel(m, gray, 0);
+    m = gray;
+  } else if (m.channels() != 1 && m.channels() != 3) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported channel count ", m.channels()));
+  }
+  return m;
+}
+
+}  // namespace
+
+ImageView DecodedImage::view() const {
+  ImageView v;
+  v.data = pixels.data;
+  v.width = pixels.cols;
+  v.height = pixels.rows;
+  v.channels = pixels.channels();
+  v.row_stride = pixels.step[0];
+  return v;
+}
+
+absl::StatusOr<DecodedImage> DecodeImage(absl::string_view bytes,
+                                         const DecodeOptions& options) {
+  if (bytes.size() > options.max_encoded_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "image is ", bytes.size(), " bytes, over the limit of ",
+        options.max_encoded_bytes, " bytes"));
+  }
+  DecodedImage out;
+  ASSIGN_OR_RETURN(out.header, ParseImageHeader(bytes));
+  const int64_t pixels = out.header.width * out.header.height;
+  if (out.header.width > options.max_pixels ||
+      out.header.height > options.max_pixels || pixels > options.max_pixels) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "image is ", out.header.width, "x", out.header.height, " = ", pixels,
+        " pixels, over the limit of ", options.max_pixels, " pixels"));
+  }
+
+  // IMREAD_ANYCOLOR keeps gray as one channel and drops alpha (libpng strip);
+  // IMREAD_ANYDEPTH keeps 16-bit samples for To8BitGrayOrBgr.
+  int flags = cv::IMREAD_ANYCOLOR | cv::IMREAD_ANYDEPTH |
+              cv::IMREAD_IGNORE_ORIENTATION;
+  if (options.reduce_min_side > 0 && out.header.format == ImageFormat::kJpeg) {
+    const int64_t short_side = std::min(out.header.width, out.header.height);
+    for (int denom : {8, 4, 2}) {
+      if (short_side / denom >= options.reduce_min_side) {
+        out.scale_denom = denom;
+        break;
+      }
+    }
+    switch (out.scale_denom) {
+      case 2:
+        flags = cv::IMREAD_REDUCED_GRAYSCALE_2;
+        break;
+      case 4:
+        flags = cv::IMREAD_REDUCED_GRAYSCALE_4;
+        break;
+      case 8:
+        flags = cv::IMREAD_REDUCED_GRAYSCALE_8;
+        break;
+      default:
+        break;
+    }
+    if (out.scale_denom > 1) flags |= cv::IMREAD_IGNORE_ORIENTATION;
+  }
+
+  const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8UC1,
+                       const_cast<char*>(bytes.data()));
+  cv::Mat decoded;
+  try {
+    decoded = cv::imdecode(buffer, flags);
+  } catch (const cv::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot decode ", ImageFormatName(out.header.format),
+                     ": ", e.err));
+  } catch (const std::exception& e) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cannot decode ", ImageFormatName(out.header.format),
+                     ": ", e.what()));
+  }
+  if (decoded.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot decode ", ImageFormatName(out.header.format),
+                     ": corrupt or unsupported data"));
+  }
+  if (out.scale_denom == 1 && (decoded.cols != out.header.width ||
+                               decoded.rows != out.header.height)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "corrupt ", ImageFormatName(out.header.format), ": header says ",
+        out.header.width, "x", out.header.height, ", data decodes to ",
+        decoded.cols, "x", decoded.rows));
+  }
+  try {
+    ASSIGN_OR_RETURN(out.pixels, To8BitGrayOrBgr(std::move(decoded)));
+  } catch (const cv::Exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot convert decoded pixels: ", e.err));
+  }
+  return out;
+}
+
+}  // namespace hashmatch

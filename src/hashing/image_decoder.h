@@ -1,0 +1,62 @@
+// Decodes image bytes into 8-bit pixels through OpenCV, with limits checked
+// before any pixel memory is allocated. This is the only file that calls
+// OpenCV's codecs; no OpenCV exception escapes it.
+//
+//   DecodeOptions options;                 // 32 MiB, 64 MP by default
+//   ASSIGN_OR_RETURN(DecodedImage image, DecodeImage(bytes, options));
+//   PdqHash h = hasher.Hash(image.view());
+//
+// Pixels are as stored: EXIF orientation is ignored (and reported), alpha is
+// dropped without compositing, palette images are expanded to colour, 16-bit
+// samples keep their high byte, CMYK JPEGs are converted to colour, and
+// grayscale stays one channel, all as the PDQ reference sees them.
+//
+// Thread safety: thread-safe.
+#ifndef HASHMATCH_SRC_HASHING_IMAGE_DECODER_H_
+#define HASHMATCH_SRC_HASHING_IMAGE_DECODER_H_
+
+#include <cstddef>
+#include <cstdint>
+
+#include <opencv2/core/mat.hpp>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "src/hashing/image_header.h"
+#include "src/hashing/image_view.h"
+
+namespace hashmatch {
+
+inline constexpr size_t kDefaultMaxEncodedBytes = 32u << 20;   // 32 MiB
+inline constexpr int64_t kDefaultMaxPixels = int64_t{64} << 20;  // 64 MP
+
+struct DecodeOptions {
+  // Larger inputs fail with RESOURCE_EXHAUSTED before parsing.
+  size_t max_encoded_bytes = kDefaultMaxEncodedBytes;
+  // Images whose header declares more pixels fail with RESOURCE_EXHAUSTED
+  // before decoding.
+  int64_t max_pixels = kDefaultMaxPixels;
+  // Fast path, 0 = off. When > 0, a JPEG whose shorter side is at least
+  // 2 * reduce_min_side is decoded at 1/2, 1/4 or 1/8 scale by libjpeg's DCT
+  // scaling (the largest that keeps the shorter side >= reduce_min_side), and
+  // as luma only. Other formats decode at full size.
+  int reduce_min_side = 0;
+};
+
+struct DecodedImage {
+  cv::Mat pixels;     // CV_8UC1 (gray) or CV_8UC3 (B, G, R).
+  ImageHeader header; // Format, stored size, EXIF orientation.
+  int scale_denom = 1;  // 2, 4 or 8 when the fast path reduced the image.
+
+  ImageView view() const;
+};
+
+// Errors: INVALID_ARGUMENT (empty, unknown or unsupported format, corrupt or
+// truncated data; the message says which), RESOURCE_EXHAUSTED (over a limit;
+// the message names the limit and the value).
+absl::StatusOr<DecodedImage> DecodeImage(absl::string_view bytes,
+                                         const DecodeOptions& options);
+
+}  // namespace hashmatch
+
+#endif  // HASHMATCH_SRC_HASHING_IMAGE_DECODER_H_
