@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The README's second command (and CI's): sets up, builds with warnings as
+# errors, checks formatting, runs the whole test suite, then rebuilds with
+# AddressSanitizer + UndefinedBehaviorSanitizer and runs the unit and
+# bad-input tests under them.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+JOBS="$(nproc)"
+
+"$ROOT/deploy/setup.sh" build
+
+echo "== clang-format check"
+mapfile -t SOURCES < <(git ls-files '*.h' '*.cc' 2>/dev/null || find src index tools bench tests -name '*.h' -o -name '*.cc')
+clang-format --dry-run -Werror "${SOURCES[@]}"
+
+echo "== tests (Release)"
+ctest --test-dir build --output-on-failure -j"$JOBS"
+
+echo "== tests under ASan + UBSan"
+cmake -S "$ROOT" -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHASHMATCH_WERROR=ON \
+  -DHASHMATCH_SANITIZE=ON -DHASHMATCH_BUILD_BENCH=OFF >/dev/null
+cmake --build build-asan -j"$JOBS"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build-asan --output-on-failure -j"$JOBS" -L unit
