@@ -18,16 +18,16 @@
 
 // Evaluates `expr` (an absl::Status); returns it from the enclosing function
 // if it is not OK.
-#define RETURN_IF_ERROR(expr)                          \
-  do {                                                 \
-    ::absl::Status hm_status_ = (expr);                \
-    if (!hm_status_.ok()) return hm_status_;           \
+#define RETURN_IF_ERROR(expr)                \
+  do {                                       \
+    ::absl::Status hm_status_ = (expr);      \
+    if (!hm_status_.ok()) return hm_status_; \
   } while (false)
 
 // Evaluates `rexpr` (an absl::StatusOr<T>); on error returns its status from
 // the enclosing function, otherwise moves the value into `lhs`, which may be a
 // declaration ("auto x") or an existing lvalue.
-#define ASSIGN_OR_RETURN(lhs, rexpr)                                          \
+#define ASSIGN_OR_RETURN(lhs, rexpr)                                        \
   HM_ASSIGN_OR_RETURN_IMPL_(HM_STATUS_CONCAT_(hm_statusor_, __LINE__), lhs, \
                             rexpr)
 

@@ -15,7 +15,8 @@ std::vector<std::vector<std::pair<int, double>>> AreaWeights(int in, int out) {
   for (int o = 0; o < out; ++o) {
     const double lo = o * scale, hi = (o + 1) * scale;
     for (int i = static_cast<int>(lo); i < in && i < hi; ++i) {
-      const double cover = std::min<double>(i + 1, hi) - std::max<double>(i, lo);
+      const double cover =
+          std::min<double>(i + 1, hi) - std::max<double>(i, lo);
       if (cover > 0) w[o].emplace_back(i, cover / scale);
     }
   }

@@ -26,9 +26,9 @@ absl::StatusOr<cv::Mat> To8BitGrayOrBgr(cv::Mat m) {
     }
     m = m8;
   } else if (m.depth() != CV_8U) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unsupported sample format (OpenCV depth ", m.depth(),
-        "); only 8- and 16-bit unsigned samples are hashed"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unsupported sample format (OpenCV depth ", m.depth(),
+                     "); only 8- and 16-bit unsigned samples are hashed"));
   }
   if (m.channels() == 4) {
     cv::Mat bgr;
@@ -60,9 +60,9 @@ ImageView DecodedImage::view() const {
 absl::StatusOr<DecodedImage> DecodeImage(absl::string_view bytes,
                                          const DecodeOptions& options) {
   if (bytes.size() > options.max_encoded_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "image is ", bytes.size(), " bytes, over the limit of ",
-        options.max_encoded_bytes, " bytes"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("image is ", bytes.size(), " bytes, over the limit of ",
+                     options.max_encoded_bytes, " bytes"));
   }
   DecodedImage out;
   ASSIGN_OR_RETURN(out.header, ParseImageHeader(bytes));
@@ -76,8 +76,8 @@ absl::StatusOr<DecodedImage> DecodeImage(absl::string_view bytes,
 
   // IMREAD_ANYCOLOR keeps gray as one channel and drops alpha (libpng strip);
   // IMREAD_ANYDEPTH keeps 16-bit samples for To8BitGrayOrBgr.
-  int flags = cv::IMREAD_ANYCOLOR | cv::IMREAD_ANYDEPTH |
-              cv::IMREAD_IGNORE_ORIENTATION;
+  int flags =
+      cv::IMREAD_ANYCOLOR | cv::IMREAD_ANYDEPTH | cv::IMREAD_IGNORE_ORIENTATION;
   if (options.reduce_min_side > 0 && out.header.format == ImageFormat::kJpeg) {
     const int64_t short_side = std::min(out.header.width, out.header.height);
     for (int denom : {8, 4, 2}) {
@@ -108,25 +108,23 @@ absl::StatusOr<DecodedImage> DecodeImage(absl::string_view bytes,
   try {
     decoded = cv::imdecode(buffer, flags);
   } catch (const cv::Exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot decode ", ImageFormatName(out.header.format),
-                     ": ", e.err));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot decode ", ImageFormatName(out.header.format), ": ", e.err));
   } catch (const std::exception& e) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("cannot decode ", ImageFormatName(out.header.format),
-                     ": ", e.what()));
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "cannot decode ", ImageFormatName(out.header.format), ": ", e.what()));
   }
   if (decoded.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("cannot decode ", ImageFormatName(out.header.format),
                      ": corrupt or unsupported data"));
   }
-  if (out.scale_denom == 1 && (decoded.cols != out.header.width ||
-                               decoded.rows != out.header.height)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "corrupt ", ImageFormatName(out.header.format), ": header says ",
-        out.header.width, "x", out.header.height, ", data decodes to ",
-        decoded.cols, "x", decoded.rows));
+  if (out.scale_denom == 1 &&
+      (decoded.cols != out.header.width || decoded.rows != out.header.height)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("corrupt ", ImageFormatName(out.header.format),
+                     ": header says ", out.header.width, "x", out.header.height,
+                     ", data decodes to ", decoded.cols, "x", decoded.rows));
   }
   try {
     ASSIGN_OR_RETURN(out.pixels, To8BitGrayOrBgr(std::move(decoded)));

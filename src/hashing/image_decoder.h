@@ -17,7 +17,6 @@
 
 #include <cstddef>
 #include <cstdint>
-
 #include <opencv2/core/mat.hpp>
 
 #include "absl/status/statusor.h"
@@ -27,7 +26,7 @@
 
 namespace hashmatch {
 
-inline constexpr size_t kDefaultMaxEncodedBytes = 32u << 20;   // 32 MiB
+inline constexpr size_t kDefaultMaxEncodedBytes = 32u << 20;     // 32 MiB
 inline constexpr int64_t kDefaultMaxPixels = int64_t{64} << 20;  // 64 MP
 
 struct DecodeOptions {
@@ -44,8 +43,8 @@ struct DecodeOptions {
 };
 
 struct DecodedImage {
-  cv::Mat pixels;     // CV_8UC1 (gray) or CV_8UC3 (B, G, R).
-  ImageHeader header; // Format, stored size, EXIF orientation.
+  cv::Mat pixels;       // CV_8UC1 (gray) or CV_8UC3 (B, G, R).
+  ImageHeader header;   // Format, stored size, EXIF orientation.
   int scale_denom = 1;  // 2, 4 or 8 when the fast path reduced the image.
 
   ImageView view() const;

@@ -11,9 +11,9 @@
 namespace hashmatch {
 namespace {
 
-constexpr Algorithm kAll[] = {Algorithm::kPdq,   Algorithm::kPdqCli512,
+constexpr Algorithm kAll[] = {Algorithm::kPdq,     Algorithm::kPdqCli512,
                               Algorithm::kPdqFast, Algorithm::kPhash,
-                              Algorithm::kDhash, Algorithm::kMd5,
+                              Algorithm::kDhash,   Algorithm::kMd5,
                               Algorithm::kSha256};
 
 }  // namespace
@@ -44,9 +44,8 @@ absl::StatusOr<Algorithm> ParseAlgorithm(absl::string_view name) {
   }
   std::vector<std::string> names;
   for (Algorithm a : kAll) names.emplace_back(AlgorithmName(a));
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown algorithm '", name,
-                   "'; valid: ", absl::StrJoin(names, ",")));
+  return absl::InvalidArgumentError(absl::StrCat(
+      "unknown algorithm '", name, "'; valid: ", absl::StrJoin(names, ",")));
 }
 
 absl::StatusOr<std::vector<Algorithm>> ParseAlgorithmList(
@@ -98,9 +97,9 @@ absl::StatusOr<ImageHashes> ImageHasher::HashBytes(
     return absl::InvalidArgumentError("no hash algorithm requested");
   }
   if (bytes.size() > options.decode.max_encoded_bytes) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "image is ", bytes.size(), " bytes, over the limit of ",
-        options.decode.max_encoded_bytes, " bytes"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("image is ", bytes.size(), " bytes, over the limit of ",
+                     options.decode.max_encoded_bytes, " bytes"));
   }
   bool need_full = false, need_fast = false;
   for (Algorithm a : algorithms) {

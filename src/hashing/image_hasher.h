@@ -37,7 +37,15 @@
 
 namespace hashmatch {
 
-enum class Algorithm { kPdq, kPdqCli512, kPdqFast, kPhash, kDhash, kMd5, kSha256 };
+enum class Algorithm {
+  kPdq,
+  kPdqCli512,
+  kPdqFast,
+  kPhash,
+  kDhash,
+  kMd5,
+  kSha256
+};
 
 absl::string_view AlgorithmName(Algorithm a);
 // INVALID_ARGUMENT naming the unknown algorithm and listing the valid ones.

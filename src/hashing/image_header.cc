@@ -38,9 +38,10 @@ absl::Status Truncated(absl::string_view format) {
 }
 
 absl::Status NotAnImage(absl::string_view what) {
-  return absl::InvalidArgumentError(absl::StrCat(
-      what, " is not supported as an image (animated input; only still "
-            "JPEG, PNG, WebP, BMP and TIFF images are hashed)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(what,
+                   " is not supported as an image (animated input; only still "
+                   "JPEG, PNG, WebP, BMP and TIFF images are hashed)"));
 }
 
 // Reads the orientation tag from a TIFF structure (EXIF payload or TIFF file)
@@ -102,7 +103,8 @@ absl::StatusOr<ImageHeader> ParseJpeg(const Reader& r) {
       h.height = r.Be16(body + 1);
       h.width = r.Be16(body + 3);
       have_size = true;
-    } else if (marker == 0xE1 && r.Matches(body, absl::string_view("Exif\0\0", 6))) {
+    } else if (marker == 0xE1 &&
+               r.Matches(body, absl::string_view("Exif\0\0", 6))) {
       h.exif_orientation = TiffOrientation(r, body + 6);
     } else if (marker == 0xDA) {
       if (!have_size) {
@@ -261,9 +263,9 @@ absl::StatusOr<ImageHeader> ParseImageHeader(absl::string_view bytes) {
     for (size_t i = 0; i < std::min<size_t>(4, bytes.size()); ++i) {
       absl::StrAppendFormat(&prefix, "%02x", r.U8(i));
     }
-    return absl::InvalidArgumentError(absl::StrCat(
-        "unrecognised image format (first bytes ", prefix,
-        "); supported: JPEG, PNG, WebP, BMP, TIFF"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("unrecognised image format (first bytes ", prefix,
+                     "); supported: JPEG, PNG, WebP, BMP, TIFF"));
   }
   if (!header.ok()) return header;
   if (header->width <= 0 || header->height <= 0) {

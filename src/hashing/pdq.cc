@@ -256,7 +256,8 @@ int PdqHasher::Transform(const ImageView& image, bool allow_64_shortcut) {
     float* cols = cols_.data();
     const size_t stride = static_cast<size_t>(w);
     for (int r = 0; r < h; ++r) {
-      for (int l = 0; l < 64; ++l) a[r * 64 + l] = b[r * stride + sample_col[l]];
+      for (int l = 0; l < 64; ++l)
+        a[r * 64 + l] = b[r * stride + sample_col[l]];
     }
     BoxLanes(a, cols, h, 64, window_along_cols, sums,
              [](int p, int l) { return p * 64 + l; });
