@@ -1,17 +1,37 @@
-// Temporary smoke driver: hashes files with pdq and pdq-cli512.
+// The `hashmatch` command-line tool: hash image files, compare hashes, and
+// find matching pairs. See PrintUsage in commands.cc for the interface.
 #include <iostream>
-#include "src/common/file_util.h"
-#include "src/hashing/image_hasher.h"
+#include <string>
+#include <vector>
+
+#include "tools/commands.h"
+
+#ifndef HASHMATCH_VERSION
+#define HASHMATCH_VERSION "unknown"
+#endif
+
 int main(int argc, char** argv) {
-  hashmatch::ImageHasher h;
-  auto algos = hashmatch::ParseAlgorithmList(argv[1]).value();
-  for (int i = 2; i < argc; ++i) {
-    auto bytes = hashmatch::ReadFileToString(argv[i], 64 << 20);
-    if (!bytes.ok()) { std::cerr << bytes.status() << "\n"; continue; }
-    auto r = h.HashBytes(*bytes, algos, {});
-    if (!r.ok()) { std::cerr << argv[i] << ": " << r.status() << "\n"; continue; }
-    std::cout << argv[i];
-    for (auto& x : r->results) std::cout << "\t" << x.hex << "\t" << x.quality.value_or(-1);
-    std::cout << "\n";
+  using namespace hashmatch::cli;
+  std::ios::sync_with_stdio(false);
+  if (argc < 2) {
+    std::cerr << "hashmatch: no command given\n";
+    PrintUsage(std::cerr);
+    return kExitUsage;
   }
+  const std::string command = argv[1];
+  const std::vector<std::string> args(argv + 2, argv + argc);
+  if (command == "hash") return RunHash(args, std::cout, std::cerr);
+  if (command == "compare") return RunCompare(args, std::cout, std::cerr);
+  if (command == "pairs") return RunPairs(args, std::cout, std::cerr);
+  if (command == "help" || command == "--help" || command == "-h") {
+    PrintUsage(std::cout);
+    return kExitOk;
+  }
+  if (command == "version" || command == "--version") {
+    std::cout << "hashmatch " << HASHMATCH_VERSION << "\n";
+    return kExitOk;
+  }
+  std::cerr << "hashmatch: unknown command '" << command << "'\n";
+  PrintUsage(std::cerr);
+  return kExitUsage;
 }

@@ -1,0 +1,307 @@
+#include "tools/commands.h"
+
+#include <cstdint>
+#include <optional>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "src/hashing/bit_hash.h"
+#include "src/hashing/pdq.h"
+#include "tools/flags.h"
+#include "tools/hash_files.h"
+#include "tools/output.h"
+
+namespace hashmatch {
+namespace cli {
+namespace {
+
+constexpr int kDefault64BitThreshold = 10;
+constexpr int64_t kMaxThreads = 256;
+constexpr int64_t kMaxLimit = int64_t{1} << 40;
+
+constexpr char kUsage[] = R"(usage:
+  hashmatch hash [--algo LIST] [--dihedral] [--json] [--threads N]
+                 [--max_image_bytes N] [--max_image_pixels N] FILE...
+      Hashes image files. LIST is comma-separated, from: pdq (default),
+      pdq-cli512, pdq-fast, phash, dhash, md5, sha256. Text output is one
+      line per file and algorithm: PATH, ALGORITHM, HEX, QUALITY ("-" when
+      the algorithm has none), tab-separated; --dihedral appends
+      "dihedral=HEX,...x8" to PDQ lines (order: original, rotate90,
+      rotate180, rotate270, flipx, flipy, flipplus1, flipminus1). --json
+      prints one JSON object per file per line instead. Limits default to
+      32 MiB per file and 64 megapixels; N threads default to the CPU count.
+  hashmatch compare [--threshold N] HEX HEX
+      Hamming distance of two hashes of the same length (64 hex digits:
+      256 bits, threshold 31; 16: 64 bits, threshold 10; 32: md5,
+      threshold 0). Exit 0 on a match, 1 otherwise.
+  hashmatch pairs [--algo ALGO] [--threshold N] [--threads N] FILE...
+      Hashes the files with one perceptual ALGO (pdq, pdq-cli512, pdq-fast,
+      phash or dhash; default pdq) and prints every pair within the
+      threshold (default 31 for PDQ, 10 for phash/dhash).
+  hashmatch help | --help
+  hashmatch version
+
+Exit codes: 0 success, 1 a file could not be hashed (or compare: no match),
+2 usage error.
+)";
+
+int UsageError(std::ostream& err, absl::string_view message) {
+  err << "hashmatch: " << message << "\n";
+  PrintUsage(err);
+  return kExitUsage;
+}
+
+int DefaultThreads() {
+  const unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(std::min<unsigned>(n, kMaxThreads));
+}
+
+// Flags shared by `hash` and `pairs`.
+void AddFileFlags(FlagParser& parser) {
+  parser.AddBool("help");
+  parser.AddValue("algo");
+  parser.AddValue("threads");
+  parser.AddValue("max_image_bytes");
+  parser.AddValue("max_image_pixels");
+}
+
+absl::StatusOr<FileHashOptions> FileOptionsFromFlags(const ParsedFlags& flags) {
+  FileHashOptions options;
+  absl::StatusOr<std::vector<Algorithm>> algos =
+      ParseAlgorithmList(flags.Get("algo").value_or("pdq"));
+  if (!algos.ok()) return algos.status();
+  options.algorithms = *std::move(algos);
+  absl::StatusOr<int64_t> threads =
+      flags.GetInt("threads", 1, kMaxThreads, DefaultThreads());
+  if (!threads.ok()) return threads.status();
+  options.threads = static_cast<int>(*threads);
+  absl::StatusOr<int64_t> max_bytes =
+      flags.GetInt("max_image_bytes", 1, kMaxLimit,
+                   static_cast<int64_t>(kDefaultMaxEncodedBytes));
+  if (!max_bytes.ok()) return max_bytes.status();
+  options.hash.decode.max_encoded_bytes = static_cast<size_t>(*max_bytes);
+  absl::StatusOr<int64_t> max_pixels =
+      flags.GetInt("max_image_pixels", 1, kMaxLimit, kDefaultMaxPixels);
+  if (!max_pixels.ok()) return max_pixels.status();
+  options.hash.decode.max_pixels = *max_pixels;
+  if (flags.positional().empty()) {
+    return absl::InvalidArgumentError("no files given");
+  }
+  return options;
+}
+
+void ReportFileError(std::ostream& err, absl::string_view path,
+                     const absl::Status& status) {
+  err << "hashmatch: " << path << ": " << status.message() << "\n";
+}
+
+template <size_t kBits>
+absl::StatusOr<int> HexDistance(absl::string_view a, absl::string_view b) {
+  absl::StatusOr<BitHash<kBits>> ha = BitHash<kBits>::FromHex(a);
+  if (!ha.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("first hash: ", ha.status().message()));
+  }
+  absl::StatusOr<BitHash<kBits>> hb = BitHash<kBits>::FromHex(b);
+  if (!hb.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("second hash: ", hb.status().message()));
+  }
+  return HammingDistance(*ha, *hb);
+}
+
+// Distance between two hex hashes of 64, 128 or 256 bits; the bit count is
+// stored in *bits.
+absl::StatusOr<int> HexHashDistance(absl::string_view a, absl::string_view b,
+                                    int* bits) {
+  if (a.size() != b.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("the hashes differ in length (", a.size(), " and ",
+                     b.size(), " hex digits)"));
+  }
+  *bits = static_cast<int>(a.size() * 4);
+  switch (a.size()) {
+    case 64:
+      return HexDistance<256>(a, b);
+    case 32:
+      return HexDistance<128>(a, b);
+    case 16:
+      return HexDistance<64>(a, b);
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(
+          "a hash must have 64 (PDQ, SHA-256), 32 (MD5) or 16 (pHash, dHash) "
+          "hex digits, got ",
+          a.size()));
+  }
+}
+
+int DefaultThreshold(int bits) {
+  switch (bits) {
+    case 256:
+      return kPdqDefaultThreshold;
+    case 64:
+      return kDefault64BitThreshold;
+    default:
+      return 0;
+  }
+}
+
+struct PairsEntry {
+  size_t index;  // Into the positional file list.
+  std::string hex;
+  std::optional<int> quality;
+};
+
+bool LowQuality(const PairsEntry& e) {
+  return e.quality.has_value() && *e.quality < kPdqMinTrustedQuality;
+}
+
+}  // namespace
+
+void PrintUsage(std::ostream& os) { os << kUsage; }
+
+int RunHash(const std::vector<std::string>& args, std::ostream& out,
+            std::ostream& err) {
+  FlagParser parser;
+  AddFileFlags(parser);
+  parser.AddBool("dihedral");
+  parser.AddBool("json");
+  absl::StatusOr<ParsedFlags> flags = parser.Parse(args);
+  if (!flags.ok()) return UsageError(err, flags.status().message());
+  if (flags->Has("help")) {
+    PrintUsage(out);
+    return kExitOk;
+  }
+  absl::StatusOr<FileHashOptions> options = FileOptionsFromFlags(*flags);
+  if (!options.ok()) return UsageError(err, options.status().message());
+  options->hash.dihedral = flags->Has("dihedral");
+  const bool json = flags->Has("json");
+
+  const std::vector<std::string>& paths = flags->positional();
+  int exit_code = kExitOk;
+  HashFiles(paths, *options,
+            [&](size_t i, const absl::StatusOr<ImageHashes>& result) {
+              if (!result.ok()) {
+                out.flush();
+                ReportFileError(err, paths[i], result.status());
+                exit_code = kExitFailure;
+                return;
+              }
+              out << (json ? FormatJsonLine(paths[i], *result)
+                           : FormatTextLines(paths[i], *result));
+            });
+  out.flush();
+  return exit_code;
+}
+
+int RunCompare(const std::vector<std::string>& args, std::ostream& out,
+               std::ostream& err) {
+  FlagParser parser;
+  parser.AddBool("help");
+  parser.AddValue("threshold");
+  absl::StatusOr<ParsedFlags> flags = parser.Parse(args);
+  if (!flags.ok()) return UsageError(err, flags.status().message());
+  if (flags->Has("help")) {
+    PrintUsage(out);
+    return kExitOk;
+  }
+  if (flags->positional().size() != 2) {
+    return UsageError(err,
+                      absl::StrCat("compare needs exactly two hashes, got ",
+                                   flags->positional().size()));
+  }
+  int bits = 0;
+  absl::StatusOr<int> distance =
+      HexHashDistance(flags->positional()[0], flags->positional()[1], &bits);
+  if (!distance.ok()) {
+    err << "hashmatch: compare: " << distance.status().message() << "\n";
+    return kExitUsage;
+  }
+  absl::StatusOr<int64_t> threshold =
+      flags->GetInt("threshold", 0, bits, DefaultThreshold(bits));
+  if (!threshold.ok()) return UsageError(err, threshold.status().message());
+  const bool match = *distance <= *threshold;
+  out << "distance " << *distance << " of " << bits
+      << " bits: " << (match ? "match" : "no match") << " (threshold "
+      << *threshold << ")\n";
+  return match ? kExitOk : kExitFailure;
+}
+
+int RunPairs(const std::vector<std::string>& args, std::ostream& out,
+             std::ostream& err) {
+  FlagParser parser;
+  AddFileFlags(parser);
+  parser.AddValue("threshold");
+  absl::StatusOr<ParsedFlags> flags = parser.Parse(args);
+  if (!flags.ok()) return UsageError(err, flags.status().message());
+  if (flags->Has("help")) {
+    PrintUsage(out);
+    return kExitOk;
+  }
+  absl::StatusOr<FileHashOptions> options = FileOptionsFromFlags(*flags);
+  if (!options.ok()) return UsageError(err, options.status().message());
+  if (options->algorithms.size() != 1) {
+    return UsageError(err, "pairs takes exactly one --algo");
+  }
+  const Algorithm algo = options->algorithms[0];
+  if (algo == Algorithm::kMd5 || algo == Algorithm::kSha256) {
+    return UsageError(err,
+                      "pairs compares perceptual hashes: --algo must be one "
+                      "of pdq, pdq-cli512, pdq-fast, phash, dhash");
+  }
+  const int bits = AlgorithmBits(algo);
+  absl::StatusOr<int64_t> threshold =
+      flags->GetInt("threshold", 0, bits, DefaultThreshold(bits));
+  if (!threshold.ok()) return UsageError(err, threshold.status().message());
+
+  const std::vector<std::string>& paths = flags->positional();
+  std::vector<PairsEntry> entries;
+  int exit_code = kExitOk;
+  HashFiles(paths, *options,
+            [&](size_t i, const absl::StatusOr<ImageHashes>& result) {
+              if (!result.ok()) {
+                ReportFileError(err, paths[i], result.status());
+                exit_code = kExitFailure;
+                return;
+              }
+              const HashResult& r = result->results[0];
+              entries.push_back(PairsEntry{i, r.hex, r.quality});
+            });
+
+  int low_quality = 0;
+  for (const PairsEntry& e : entries) {
+    if (!LowQuality(e)) continue;
+    ++low_quality;
+    out << "LOW_QUALITY  quality " << *e.quality << "  " << paths[e.index]
+        << "\n";
+  }
+  int matches = 0;
+  for (size_t a = 0; a < entries.size(); ++a) {
+    for (size_t b = a + 1; b < entries.size(); ++b) {
+      int unused_bits = 0;
+      absl::StatusOr<int> d =
+          HexHashDistance(entries[a].hex, entries[b].hex, &unused_bits);
+      if (!d.ok() || *d > *threshold) continue;
+      ++matches;
+      out << "MATCH  distance " << *d << "  " << paths[entries[a].index] << "  "
+          << paths[entries[b].index];
+      if (LowQuality(entries[a]) || LowQuality(entries[b])) {
+        out << "  (low quality: " << entries[a].quality.value_or(-1) << "/"
+            << entries[b].quality.value_or(-1) << ", below "
+            << kPdqMinTrustedQuality << " is not trusted)";
+      }
+      out << "\n";
+    }
+  }
+  out << entries.size() << " files hashed, " << matches << " matching pairs ("
+      << AlgorithmName(algo) << ", threshold " << *threshold << "), "
+      << low_quality << " with quality below " << kPdqMinTrustedQuality << ", "
+      << paths.size() - entries.size() << " unreadable\n";
+  out.flush();
+  return exit_code;
+}
+
+}  // namespace cli
+}  // namespace hashmatch
