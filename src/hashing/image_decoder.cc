@@ -1,9 +1,11 @@
 #include "src/hashing/image_decoder.h"
 
 #include <exception>
+#include <limits>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+#include <string>
 
 #include "absl/strings/str_cat.h"
 #include "src/common/status_macros.h"
@@ -66,12 +68,16 @@ absl::StatusOr<DecodedImage> DecodeImage(absl::string_view bytes,
   }
   DecodedImage out;
   ASSIGN_OR_RETURN(out.header, ParseImageHeader(bytes));
-  const int64_t pixels = out.header.width * out.header.height;
-  if (out.header.width > options.max_pixels ||
-      out.header.height > options.max_pixels || pixels > options.max_pixels) {
+  // Both sides are positive but may each be up to 2^32 - 1, so the product
+  // can overflow int64_t: compare by division, multiply only when it fits.
+  const int64_t w = out.header.width, h = out.header.height;
+  if (w > options.max_pixels / h) {
+    const std::string count = w <= std::numeric_limits<int64_t>::max() / h
+                                  ? absl::StrCat(w * h)
+                                  : "over 2^63";
     return absl::ResourceExhaustedError(absl::StrCat(
-        "image is ", out.header.width, "x", out.header.height, " = ", pixels,
-        " pixels, over the limit of ", options.max_pixels, " pixels"));
+        "image is ", w, "x", h, " = ", count, " pixels, over the limit of ",
+        options.max_pixels, " pixels"));
   }
 
   // IMREAD_ANYCOLOR keeps gray as one channel and drops alpha (libpng strip);
