@@ -8,7 +8,7 @@
 //
 // Pixels are as stored: EXIF orientation is ignored (and reported), alpha is
 // dropped without compositing, palette images are expanded to colour, 16-bit
-// samples keep their high byte, CMYK JPEGs are converted to colour, and
+// samples keep their low byte, CMYK JPEGs are converted to colour, and
 // grayscale stays one channel, all as the PDQ reference sees them.
 //
 // Thread safety: thread-safe.
