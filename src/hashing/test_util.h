@@ -1,0 +1,165 @@
+// Helpers shared by the hashing unit tests (test-only; not part of the
+// library): in-memory image encoding, synthetic images and fixture paths.
+//
+//   cv::Mat img = SmoothTexture(320, 240, /*seed=*/7);
+//   std::string png = Encode(".png", img);
+//   ImageView view = ViewOf(img);
+#ifndef HASHMATCH_SRC_HASHING_TEST_UTIL_H_
+#define HASHMATCH_SRC_HASHING_TEST_UTIL_H_
+
+#include <cstdint>
+#include <fstream>
+#include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
+#include <opencv2/imgproc.hpp>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "src/hashing/image_view.h"
+
+namespace hashmatch {
+namespace testing_util {
+
+// Encodes `image` with OpenCV ("ext" is ".png", ".jpg", ...). Fails the
+// current test (and returns "") if the codec is missing.
+inline std::string Encode(const std::string& ext, const cv::Mat& image,
+                          const std::vector<int>& params = {}) {
+  std::vector<uint8_t> buf;
+  bool ok = false;
+  try {
+    ok = cv::imencode(ext, image, buf, params);
+  } catch (const cv::Exception& e) {
+    ADD_FAILURE() << "imencode(" << ext << ") threw: " << e.what();
+    return "";
+  }
+  EXPECT_TRUE(ok) << "imencode(" << ext << ") failed";
+  return std::string(buf.begin(), buf.end());
+}
+
+// A view of a CV_8UC1 or CV_8UC3 Mat (which must outlive it).
+inline ImageView ViewOf(const cv::Mat& m) {
+  ImageView v;
+  v.data = m.data;
+  v.width = m.cols;
+  v.height = m.rows;
+  v.channels = m.channels();
+  v.row_stride = m.step[0];
+  return v;
+}
+
+// Deterministic pseudo-random bytes: raw mt19937 output, which the standard
+// fixes (unlike the distributions), so the bytes are the same everywhere.
+inline std::string RandomBytes(size_t n, uint32_t seed) {
+  std::mt19937 gen(seed);
+  std::string out(n, '\0');
+  for (char& c : out) c = static_cast<char>(gen() & 0xFF);
+  return out;
+}
+
+// White noise blurred into smooth blobs: a textured, photo-like BGR image
+// with high PDQ quality. Different seeds give unrelated images.
+inline cv::Mat SmoothTexture(int width, int height, uint32_t seed,
+                             int channels = 3) {
+  std::mt19937 gen(seed);
+  // Noise on a coarse grid (about 24 cells along the longer side), lightly
+  // blurred, then scaled up smoothly: fast even for large images.
+  const int longest = std::max(width, height);
+  const int gw = std::max(2, width * 24 / longest);
+  const int gh = std::max(2, height * 24 / longest);
+  cv::Mat grid(gh, gw, CV_32FC(channels));
+  float* p = grid.ptr<float>(0);
+  for (size_t i = 0; i < grid.total() * channels; ++i) {
+    p[i] = static_cast<float>(gen() % 256);
+  }
+  cv::GaussianBlur(grid, grid, cv::Size(0, 0), 0.8);
+  cv::Mat big, out;
+  cv::resize(grid, big, cv::Size(width, height), 0, 0, cv::INTER_CUBIC);
+  cv::Mat flat = big.reshape(1);
+  cv::normalize(flat, flat, 0, 255, cv::NORM_MINMAX);
+  flat.reshape(channels).convertTo(out, CV_8U);
+  return out;
+}
+
+inline std::string Be32(uint32_t v) {
+  std::string s(4, '\0');
+  for (int i = 0; i < 4; ++i) s[i] = static_cast<char>(v >> (24 - 8 * i));
+  return s;
+}
+
+inline std::string Le32(uint32_t v) {
+  std::string s(4, '\0');
+  for (int i = 0; i < 4; ++i) s[i] = static_cast<char>(v >> (8 * i));
+  return s;
+}
+
+// The CRC-32 that PNG chunks carry (polynomial 0xEDB88320, bitwise).
+inline uint32_t Crc32(const std::string& data) {
+  uint32_t c = 0xFFFFFFFFu;
+  for (char ch : data) {
+    c ^= static_cast<uint8_t>(ch);
+    for (int k = 0; k < 8; ++k) c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1)));
+  }
+  return c ^ 0xFFFFFFFFu;
+}
+
+inline std::string PngChunk(const std::string& type, const std::string& body) {
+  return Be32(static_cast<uint32_t>(body.size())) + type + body +
+         Be32(Crc32(type + body));
+}
+
+inline const std::string kPngSignature("\x89PNG\r\n\x1A\n", 8);
+
+// Signature and IHDR (8-bit RGB) only.
+inline std::string PngHeader(uint32_t width, uint32_t height) {
+  return kPngSignature +
+         PngChunk("IHDR", Be32(width) + Be32(height) +
+                              std::string("\x08\x02\x00\x00\x00", 5));
+}
+
+// An APP1 Exif segment holding one IFD entry: Orientation (0x0112), SHORT,
+// count 1, value `orientation`; big-endian ("MM") or little-endian ("II").
+inline std::string ExifApp1(int orientation, bool big_endian) {
+  auto u16 = [big_endian](uint32_t v) {
+    return big_endian ? std::string{static_cast<char>(v >> 8),
+                                    static_cast<char>(v & 0xFF)}
+                      : std::string{static_cast<char>(v & 0xFF),
+                                    static_cast<char>(v >> 8)};
+  };
+  auto u32 = [&](uint32_t v) {
+    return big_endian ? u16(v >> 16) + u16(v & 0xFFFF)
+                      : u16(v & 0xFFFF) + u16(v >> 16);
+  };
+  std::string tiff = big_endian ? "MM" : "II";
+  tiff += u16(42) + u32(8);               // Magic, offset of IFD0.
+  tiff += u16(1);                         // One entry.
+  tiff += u16(0x0112) + u16(3) + u32(1);  // Orientation, SHORT, 1 value.
+  tiff += u16(orientation) + std::string(2, '\0');  // Value, padded.
+  tiff += u32(0);                                   // No next IFD.
+  const std::string payload = std::string("Exif\0\0", 6) + tiff;
+  const size_t len = payload.size() + 2;
+  return std::string("\xFF\xE1", 2) + static_cast<char>(len >> 8) +
+         static_cast<char>(len & 0xFF) + payload;
+}
+
+// Absolute path of a file in the source tree (HASHMATCH_SRC_DIR is set by
+// src/hashing/CMakeLists.txt).
+inline std::string SourcePath(const std::string& relative) {
+  return std::string(HASHMATCH_SRC_DIR) + "/" + relative;
+}
+
+// The whole file, or "" if it cannot be read.
+inline std::string ReadFileOrEmpty(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace testing_util
+}  // namespace hashmatch
+
+#endif  // HASHMATCH_SRC_HASHING_TEST_UTIL_H_
