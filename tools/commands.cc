@@ -1,5 +1,6 @@
 #include "tools/commands.h"
 
+#include <bit>
 #include <cstdint>
 #include <optional>
 #include <thread>
@@ -149,10 +150,18 @@ int DefaultThreshold(int bits) {
 }
 
 struct PairsEntry {
-  size_t index;  // Into the positional file list.
-  std::string hex;
+  size_t index;       // Into the positional file list.
+  std::string bytes;  // The hash, decoded from hex.
   std::optional<int> quality;
 };
+
+int BytesDistance(absl::string_view a, absl::string_view b) {
+  int d = 0;
+  for (size_t i = 0; i < a.size() && i < b.size(); ++i) {
+    d += std::popcount(static_cast<uint8_t>(a[i] ^ b[i]));
+  }
+  return d;
+}
 
 bool LowQuality(const PairsEntry& e) {
   return e.quality.has_value() && *e.quality < kPdqMinTrustedQuality;
@@ -267,7 +276,13 @@ int RunPairs(const std::vector<std::string>& args, std::ostream& out,
                 return;
               }
               const HashResult& r = result->results[0];
-              entries.push_back(PairsEntry{i, r.hex, r.quality});
+              absl::StatusOr<std::string> bytes = HexToBytes(r.hex);
+              if (!bytes.ok()) {  // Not expected: the hasher wrote the hex.
+                ReportFileError(err, paths[i], bytes.status());
+                exit_code = kExitFailure;
+                return;
+              }
+              entries.push_back(PairsEntry{i, *std::move(bytes), r.quality});
             });
 
   int low_quality = 0;
@@ -280,12 +295,10 @@ int RunPairs(const std::vector<std::string>& args, std::ostream& out,
   int matches = 0;
   for (size_t a = 0; a < entries.size(); ++a) {
     for (size_t b = a + 1; b < entries.size(); ++b) {
-      int unused_bits = 0;
-      absl::StatusOr<int> d =
-          HexHashDistance(entries[a].hex, entries[b].hex, &unused_bits);
-      if (!d.ok() || *d > *threshold) continue;
+      const int d = BytesDistance(entries[a].bytes, entries[b].bytes);
+      if (d > *threshold) continue;
       ++matches;
-      out << "MATCH  distance " << *d << "  " << paths[entries[a].index] << "  "
+      out << "MATCH  distance " << d << "  " << paths[entries[a].index] << "  "
           << paths[entries[b].index];
       if (LowQuality(entries[a]) || LowQuality(entries[b])) {
         out << "  (low quality: " << entries[a].quality.value_or(-1) << "/"

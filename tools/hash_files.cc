@@ -1,11 +1,11 @@
 #include "tools/hash_files.h"
 
 #include <algorithm>
+#include <condition_variable>
+#include <mutex>
 #include <optional>
 #include <thread>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "src/common/file_util.h"
 
 namespace hashmatch {
@@ -21,41 +21,43 @@ absl::StatusOr<ImageHashes> HashOneFile(const std::string& path,
   return hasher.HashBytes(*bytes, options.algorithms, options.hash);
 }
 
-// Results handed from the workers to the emitting thread.
+// Results handed from the workers to the emitting thread. std::mutex rather
+// than absl::Mutex so that ThreadSanitizer sees the synchronisation (Debian's
+// Abseil is not instrumented).
 class ResultQueue {
  public:
   explicit ResultQueue(size_t n) : results_(n) {}
 
   // The next file index to hash, or nullopt when all are taken.
   std::optional<size_t> Claim() {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     if (next_ == results_.size()) return std::nullopt;
     return next_++;
   }
 
   void Put(size_t i, absl::StatusOr<ImageHashes> result) {
-    absl::MutexLock lock(&mu_);
-    results_[i] = std::move(result);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      results_[i] = std::move(result);
+    }
+    ready_.notify_all();
   }
 
   // Blocks until result i is in, then takes it.
   absl::StatusOr<ImageHashes> Take(size_t i) {
-    absl::MutexLock lock(&mu_);
-    mu_.Await(absl::Condition(
-        +[](std::optional<absl::StatusOr<ImageHashes>>* slot) {
-          return slot->has_value();
-        },
-        &results_[i]));
+    std::unique_lock<std::mutex> lock(mu_);
+    ready_.wait(lock, [this, i] { return results_[i].has_value(); });
     absl::StatusOr<ImageHashes> out = *std::move(results_[i]);
     results_[i].reset();
     return out;
   }
 
  private:
-  absl::Mutex mu_;
-  size_t next_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<std::optional<absl::StatusOr<ImageHashes>>> results_
-      ABSL_GUARDED_BY(mu_);
+  std::mutex mu_;
+  std::condition_variable ready_;
+  // Guarded by mu_.
+  size_t next_ = 0;
+  std::vector<std::optional<absl::StatusOr<ImageHashes>>> results_;
 };
 
 }  // namespace
