@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # The README's first command: sets up, builds, and hashes a few benign demo
-# photos from Debian's plasma-workspace-wallpapers package, then shows which
-# pairs match under PDQ (distance <= 31). The same wallpaper at different sizes
-# and crops matches; different photos do not.
+# photos from Debian's wallpaper packages, then shows which pairs match under
+# PDQ (distance <= 31). The same photo at another size (the packages ship
+# real rescaled copies) matches; different photos do not.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 "$ROOT/deploy/setup.sh" build
 
 W=/usr/share/wallpapers
+M=/usr/share/backgrounds/mate/abstract
 PHOTOS=(
   "$W/Autumn/contents/images/2560x1600.jpg"
-  "$W/Autumn/contents/images/640x480.jpg"
   "$W/Autumn/contents/screenshot.jpg"
   "$W/ColorfulCups/contents/images/2560x1600.jpg"
   "$W/ColorfulCups/contents/screenshot.jpg"
+  "$M/Elephants.jpg"
+  "$M/Elephants_3840x2160.jpg"
   "$W/Kite/contents/images/2560x1600.jpg"
   "$W/Path/contents/images/1920x1080.jpg"
 )
