@@ -85,6 +85,7 @@ class PdqHasher {
   std::vector<float> buf2_;  // Filter passes (w*h).
   std::vector<float> cols_;  // The 64 sampled columns after the last pass.
   std::vector<float> sums_;  // One running sum per lane.
+  std::vector<float> row_block_;  // 2 x 16 rows, transposed (2 * 16 * w).
   alignas(64) float grid_[64 * 64];
   alignas(64) float dct_tmp_[16 * 64];
   alignas(64) float dct_out_[16 * 16];
