@@ -50,8 +50,8 @@ struct Synthetic {
   int width, height;
 };
 constexpr Synthetic kSynthetic[] = {
-    {2048, 2048}, {2047, 2047}, {2049, 2049},
-    {4096, 1024}, {4095, 1024}, {4097, 1024},
+    {2048, 2048}, {2047, 2047}, {2049, 2049}, {4096, 1024}, {4095, 1024},
+    {4097, 1024}, {2000, 2000}, {4000, 1024}, {1920, 1080}, {5640, 3172},
 };
 
 // Encoded bytes and decoded pixels of one input, loaded once.

@@ -22,6 +22,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -142,6 +143,11 @@ ModeRun HashSet(const std::vector<Row>& rows, Algorithm mode, int threads,
   return run;
 }
 
+struct FormatStats {
+  int count = 0;
+  double megapixels = 0, decode_s = 0, hash_s = 0, fast_decode_s = 0;
+};
+
 struct Distances {
   double mean_jpeg = 0, mean_all = 0;
   int max_jpeg = 0, max_all = 0;
@@ -196,12 +202,14 @@ int Main(int argc, char** argv) {
   std::vector<Hash256> full(n);
   double decode_s = 0, hash_s = 0, baseline_s = 0, cli_hash_s = 0;
   double megapixels = 0, max_mp = 0;
+  std::map<std::string, FormatStats> by_format;
   int full_checked = 0, full_ok = 0, cli_ok = 0, baseline_ok = 0;
   for (size_t i = 0; i < n; ++i) {
     const Row& r = rows[i];
     Clock::time_point t = Clock::now();
     absl::StatusOr<DecodedImage> d = DecodeImage(r.bytes, DecodeOptions());
-    decode_s += SecondsSince(t);
+    const double one_decode_s = SecondsSince(t);
+    decode_s += one_decode_s;
     if (!d.ok()) {
       std::printf("decode failed: %s: %s\n", r.path.c_str(),
                   d.status().ToString().c_str());
@@ -213,7 +221,13 @@ int Main(int argc, char** argv) {
     max_mp = std::max(max_mp, mp);
     t = Clock::now();
     const PdqHash h = optimized.Hash(v);
-    hash_s += SecondsSince(t);
+    const double one_hash_s = SecondsSince(t);
+    hash_s += one_hash_s;
+    FormatStats& fs = by_format[r.format];
+    ++fs.count;
+    fs.megapixels += mp;
+    fs.decode_s += one_decode_s;
+    fs.hash_s += one_hash_s;
     full[i] = h.hash;
     if (!r.pdq_full.empty()) {
       ++full_checked;
@@ -263,6 +277,23 @@ int Main(int argc, char** argv) {
     std::printf("  speedup optimized/baseline   %8.2fx\n", baseline_s / hash_s);
   }
   std::printf("  cli512 squash + hash         %8.1f\n", cli_hash_s * 1e3 / n);
+  std::printf("\nby format (mean per image; fast decode at min side %d)\n",
+              kDefaultFastMinSide);
+  std::printf("  %-6s %6s %8s %10s %14s %8s\n", "format", "images", "MP",
+              "decode ms", "fast decode ms", "pdq ms");
+  DecodeOptions fast_options;
+  fast_options.reduce_min_side = kDefaultFastMinSide;
+  for (const Row& r : rows) {
+    const Clock::time_point t = Clock::now();
+    absl::StatusOr<DecodedImage> d = DecodeImage(r.bytes, fast_options);
+    by_format[r.format].fast_decode_s += SecondsSince(t);
+  }
+  for (const auto& [format, fs] : by_format) {
+    std::printf("  %-6s %6d %8.2f %10.1f %14.1f %8.1f\n", format.c_str(),
+                fs.count, fs.megapixels / fs.count,
+                fs.decode_s * 1e3 / fs.count, fs.fast_decode_s * 1e3 / fs.count,
+                fs.hash_s * 1e3 / fs.count);
+  }
 
   // Pass 3: decode + hash throughput.
   std::printf("\ndecode + hash over the set (images/s, wall clock)\n");
@@ -290,30 +321,48 @@ int Main(int argc, char** argv) {
     if (mode == Algorithm::kPdqFast) fast_default_1t = ips[0];
   }
 
+  std::vector<Row> jpeg_rows;
+  for (const Row& r : rows) {
+    if (r.is_jpeg()) jpeg_rows.push_back(r);
+  }
+  double fast_jpeg_1t = 0, pdq_jpeg_1t = 0;
+  if (!jpeg_rows.empty()) {
+    pdq_jpeg_1t =
+        jpeg_rows.size() /
+        HashSet(jpeg_rows, Algorithm::kPdq, 1, kDefaultFastMinSide).seconds;
+    fast_jpeg_1t =
+        jpeg_rows.size() /
+        HashSet(jpeg_rows, Algorithm::kPdqFast, 1, kDefaultFastMinSide).seconds;
+    std::printf("  JPEG rows only, 1 thread: pdq %.1f, pdq-fast %.1f\n",
+                pdq_jpeg_1t, fast_jpeg_1t);
+  }
+
   // Pass 4: the fast path's minimum side.
   std::printf(
       "\npdq-fast by fast_min_side: images/s (decode + hash), fast decode "
       "alone, distance to full-resolution pdq\n");
-  std::printf("  %8s %9s %9s %10s %10s %9s %9s %9s\n", "min_side", "img/s 1T",
-              "img/s 2T", "decode ms", "mean MP", "mean JPEG", "max JPEG",
-              "mean all");
+  std::printf("  %8s %9s %9s %10s %10s %8s %9s %9s %9s %8s\n", "min_side",
+              "img/s 1T", "img/s 2T", "decode ms", "JPEG dec", "mean MP",
+              "mean JPEG", "max JPEG", "mean all", "max all");
   for (int side : {128, 256, 384, 512}) {
     ModeRun one = HashSet(rows, Algorithm::kPdqFast, 1, side);
     ModeRun two = HashSet(rows, Algorithm::kPdqFast, 2, side);
     DecodeOptions options;
     options.reduce_min_side = side;
-    double fast_decode_s = 0, fast_mp = 0;
+    double fast_decode_s = 0, fast_mp = 0, jpeg_decode_s = 0;
     for (const Row& r : rows) {
       const Clock::time_point t = Clock::now();
       absl::StatusOr<DecodedImage> d = DecodeImage(r.bytes, options);
-      fast_decode_s += SecondsSince(t);
+      const double s = SecondsSince(t);
+      fast_decode_s += s;
+      if (r.is_jpeg()) jpeg_decode_s += s;
       if (d.ok()) fast_mp += d->pixels.total() * 1e-6;
     }
     const Distances d = Compare(rows, full, one.hashes);
-    std::printf(
-        "  %8d %9.1f %9.1f %10.1f %10.2f %9.2f %9d %9.2f (max all %d)\n", side,
-        n / one.seconds, n / two.seconds, fast_decode_s * 1e3 / n, fast_mp / n,
-        d.mean_jpeg, d.max_jpeg, d.mean_all, d.max_all);
+    std::printf("  %8d %9.1f %9.1f %10.1f %10.1f %8.2f %9.2f %9d %9.2f %8d\n",
+                side, n / one.seconds, n / two.seconds, fast_decode_s * 1e3 / n,
+                jpeg_decode_s * 1e3 / std::max(n_jpeg, 1), fast_mp / n,
+                d.mean_jpeg, d.max_jpeg, d.mean_all, d.max_all);
   }
 
   // Pass 5: targets.
