@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The README's second command (and CI's): sets up, builds with warnings as
 # errors, checks formatting, runs the whole test suite, then rebuilds with
-# AddressSanitizer + UndefinedBehaviorSanitizer and runs the unit and
-# bad-input tests under them.
+# AddressSanitizer + UndefinedBehaviorSanitizer and runs the whole suite
+# again under them (unit, bad-input, golden, robustness and CLI tests).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -22,4 +22,4 @@ cmake -S "$ROOT" -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHASHMATCH_WER
   -DHASHMATCH_SANITIZE=ON -DHASHMATCH_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan -j"$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  ctest --test-dir build-asan --output-on-failure -j"$JOBS" -L unit
+  ctest --test-dir build-asan --output-on-failure -j"$JOBS"
