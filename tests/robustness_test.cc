@@ -72,15 +72,7 @@ const std::vector<Photo>& InstalledPhotos() {
   return *photos;
 }
 
-ImageView ViewOf(const cv::Mat& m) {
-  ImageView v;
-  v.data = m.data;
-  v.width = m.cols;
-  v.height = m.rows;
-  v.channels = m.channels();
-  v.row_stride = m.step[0];
-  return v;
-}
+ImageView ViewOf(const cv::Mat& m) { return ViewOfMat(m); }
 
 PdqHash HashOf(PdqHasher& hasher, const cv::Mat& m) {
   return hasher.Hash(ViewOf(m));

@@ -49,13 +49,13 @@ absl::StatusOr<cv::Mat> To8BitGrayOrBgr(cv::Mat m) {
 
 }  // namespace
 
-ImageView DecodedImage::view() const {
+ImageView ViewOfMat(const cv::Mat& m) {
   ImageView v;
-  v.data = pixels.data;
-  v.width = pixels.cols;
-  v.height = pixels.rows;
-  v.channels = pixels.channels();
-  v.row_stride = pixels.step[0];
+  v.data = m.data;
+  v.width = m.cols;
+  v.height = m.rows;
+  v.channels = m.channels();
+  v.row_stride = m.step[0];
   return v;
 }
 

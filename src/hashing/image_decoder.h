@@ -42,12 +42,15 @@ struct DecodeOptions {
   int reduce_min_side = 0;
 };
 
+// A view of a CV_8UC1 or CV_8UC3 Mat, which must outlive the view.
+ImageView ViewOfMat(const cv::Mat& m);
+
 struct DecodedImage {
   cv::Mat pixels;       // CV_8UC1 (gray) or CV_8UC3 (B, G, R).
   ImageHeader header;   // Format, stored size, EXIF orientation.
   int scale_denom = 1;  // 2, 4 or 8 when the fast path reduced the image.
 
-  ImageView view() const;
+  ImageView view() const { return ViewOfMat(pixels); }
 };
 
 // Errors: INVALID_ARGUMENT (empty, unknown or unsupported format, corrupt or

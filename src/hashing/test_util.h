@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "src/hashing/image_decoder.h"
 #include "src/hashing/image_view.h"
 
 namespace hashmatch {
@@ -40,15 +41,7 @@ inline std::string Encode(const std::string& ext, const cv::Mat& image,
 }
 
 // A view of a CV_8UC1 or CV_8UC3 Mat (which must outlive it).
-inline ImageView ViewOf(const cv::Mat& m) {
-  ImageView v;
-  v.data = m.data;
-  v.width = m.cols;
-  v.height = m.rows;
-  v.channels = m.channels();
-  v.row_stride = m.step[0];
-  return v;
-}
+inline ImageView ViewOf(const cv::Mat& m) { return ViewOfMat(m); }
 
 // Deterministic pseudo-random bytes: raw mt19937 output, which the standard
 // fixes (unlike the distributions), so the bytes are the same everywhere.
