@@ -17,6 +17,7 @@ case "$BUILD_DIR" in /*) ;; *) BUILD_DIR="$ROOT/$BUILD_DIR" ;; esac
 PACKAGES=(
   g++ cmake make pkg-config ccache clang-format
   libopencv-dev libabsl-dev libssl-dev
+  libprotobuf-dev protobuf-compiler librocksdb-dev libfaiss-dev
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 # Benign photos for the golden tests, the robustness tests and the demo
