@@ -1,6 +1,7 @@
 #include "index/store/hash_store.h"
 
 #include <chrono>
+#include <filesystem>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -612,6 +613,11 @@ size_t HashLengthForSignal(SignalType signal_type) {
 
 absl::StatusOr<std::unique_ptr<HashStore>> HashStore::Open(
     const StoreOptions& options, const std::string& path) {
+  std::error_code ec;
+  if (!options.create_if_missing && !std::filesystem::exists(path, ec)) {
+    return absl::NotFoundError(
+        absl::StrCat("no hash store at ", path, " (create_if_missing is off)"));
+  }
   rocksdb::DBOptions db_options;
   db_options.create_if_missing = options.create_if_missing;
   db_options.create_missing_column_families = options.create_if_missing;

@@ -6,12 +6,15 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -338,10 +341,100 @@ TEST_F(HashStoreTest, CorruptMetaIsDataLoss) {
               ::testing::HasSubstr("corrupt hash store"));
 }
 
-TEST_F(HashStoreTest, MissingStoreWithoutCreateFails) {
+TEST_F(HashStoreTest, MissingStoreWithoutCreateIsNotFound) {
   options_.create_if_missing = false;
   auto store = HashStore::Open(options_, path_);
-  EXPECT_FALSE(store.ok());
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(HashStoreTest, RocksDbCorruptionIsDataLoss) {
+  {
+    auto store = OpenOrDie();
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->Put({Pdq(1, "a", "")}).ok());
+  }
+  {
+    std::ofstream current(path_ + "/CURRENT", std::ios::trunc);
+    current << "garbage";  // no trailing newline: RocksDB says Corruption
+  }
+  auto store = HashStore::Open(options_, path_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kDataLoss)
+      << store.status();
+  EXPECT_THAT(std::string(store.status().message()),
+              ::testing::HasSubstr(path_));
+}
+
+TEST_F(HashStoreTest, UnparsableEntryIsDataLoss) {
+  { ASSERT_TRUE(OpenOrDie()->Put({Pdq(1, "a", "")}).ok()); }
+  {
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const std::string& name :
+         {rocksdb::kDefaultColumnFamilyName, std::string(keys::kEntriesCf),
+          std::string(keys::kHashesCf), std::string(keys::kExternalCf),
+          std::string(keys::kChangesCf), std::string(keys::kMetaCf)}) {
+      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* db = nullptr;
+    ASSERT_TRUE(
+        rocksdb::DB::Open(rocksdb::DBOptions(), path_, cfs, &handles, &db)
+            .ok());
+    EXPECT_TRUE(db->Put(rocksdb::WriteOptions(), handles[1], keys::EncodeId(1),
+                        "\xff\xff\xff")
+                    .ok());
+    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
+    delete db;
+  }
+  auto store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->Get(1).status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(
+      store->LookupHash(v1::SIGNAL_TYPE_PDQ, Bytes(32, 1)).status().code(),
+      absl::StatusCode::kDataLoss);
+  EXPECT_EQ(store->Stats().status().code(), absl::StatusCode::kDataLoss);
+}
+
+// ForEachActive's returned sequence must describe exactly the snapshot it
+// scanned, while a writer commits concurrently: every write here adds one
+// ACTIVE entry, so the count seen equals the sequence returned.
+TEST_F(HashStoreTest, ForEachActiveSequenceMatchesItsSnapshotUnderWrites) {
+  options_.sync = false;
+  auto store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  std::atomic<bool> done{false};
+  std::thread writer([&] {
+    for (int i = 0; i < 300; ++i) {
+      EXPECT_TRUE(
+          store->Put({Pdq(2 * i, "w", ""), Pdq(2 * i + 1, "w", "")}).ok());
+    }
+    done = true;
+  });
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r) {
+    readers.emplace_back([&] {
+      int scans = 0;
+      while (!done || scans == 0) {
+        uint64_t count = 0;
+        auto seq = store->ForEachActive(v1::SIGNAL_TYPE_PDQ,
+                                        [&](uint64_t, absl::string_view) {
+                                          ++count;
+                                          return absl::OkStatus();
+                                        });
+        ASSERT_TRUE(seq.ok());
+        EXPECT_EQ(count, *seq);
+        EXPECT_EQ(count % 2, 0u);
+        auto found = store->LookupHash(v1::SIGNAL_TYPE_PDQ, Bytes(32, 0));
+        ASSERT_TRUE(found.ok());
+        EXPECT_LE(found->size(), 1u);
+        ++scans;
+      }
+    });
+  }
+  writer.join();
+  for (std::thread& t : readers) t.join();
+  EXPECT_EQ(store->LastSequence(), 600u);
 }
 
 // A child process writes batches of kBatch entries with sync=true and is
