@@ -110,6 +110,9 @@ class RocksHashStore : public HashStore {
   }
 
   ~RocksHashStore() override {
+    // Flush so the next open need not replay the WAL (best effort: the WAL
+    // already holds every committed write).
+    db_->Flush(rocksdb::FlushOptions(), handles_).PermitUncheckedError();
     for (rocksdb::ColumnFamilyHandle* h : handles_) {
       db_->DestroyColumnFamilyHandle(h);
     }
@@ -622,6 +625,9 @@ absl::StatusOr<std::unique_ptr<HashStore>> HashStore::Open(
   db_options.create_if_missing = options.create_if_missing;
   db_options.create_missing_column_families = options.create_if_missing;
   db_options.paranoid_checks = true;
+  // The small meta CF is written by every batch; without a cap the WAL
+  // would be kept (and replayed at open) until every CF happens to flush.
+  db_options.max_total_wal_size = options.max_total_wal_bytes;
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
   for (const char* name :
        {rocksdb::kDefaultColumnFamilyName.c_str(), keys::kEntriesCf,

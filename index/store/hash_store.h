@@ -83,6 +83,11 @@ struct StoreOptions {
   // Default: 10000.
   size_t max_batch_entries = 10000;
 
+  // Total WAL size after which RocksDB flushes the column families that
+  // hold the oldest WAL, bounding the WAL replayed at open after a crash.
+  // Default: 64 MiB.
+  uint64_t max_total_wal_bytes = 64ull << 20;
+
   // Source of created/updated/retracted times, in microseconds since the
   // Unix epoch. Default (empty): the system clock. Tests set a fake.
   std::function<int64_t()> now_micros;
