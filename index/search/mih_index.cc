@@ -19,6 +19,8 @@ namespace {
 
 constexpr int kBuckets = 1 << MihIndex::kChunkBits;
 constexpr size_t kTableStride = kBuckets + 1;
+// Candidates' codes are read at random; prefetch this many entries ahead.
+constexpr uint32_t kPrefetchAhead = 24;
 
 // All 16-bit masks ordered by popcount: level t is
 // masks[level_begin[t] .. level_begin[t + 1]).
@@ -212,7 +214,12 @@ void MihIndex::RangeImpl(const uint64_t* q, int radius,
       const uint16_t qc = Chunk(q, j);
       for (int b = masks.level_begin[t]; b < masks.level_begin[t + 1]; ++b) {
         const uint16_t v = qc ^ masks.masks[b];
-        for (uint32_t p = off[v]; p < off[v + 1]; ++p) {
+        const uint32_t end = off[v + 1];
+        for (uint32_t p = off[v]; p < end; ++p) {
+          if (p + kPrefetchAhead < end) {
+            __builtin_prefetch(codes +
+                               size_t{ent[p + kPrefetchAhead]} * kWords);
+          }
           const uint32_t e = ent[p];
           const uint64_t* c = codes + size_t{e} * kWords;
           int d = Distance<kWords>(q, c);
@@ -249,7 +256,12 @@ std::vector<Match> MihIndex::KnnImpl(
       const uint16_t qc = Chunk(q, j);
       for (int b = masks.level_begin[t]; b < masks.level_begin[t + 1]; ++b) {
         const uint16_t v = qc ^ masks.masks[b];
-        for (uint32_t p = off[v]; p < off[v + 1]; ++p) {
+        const uint32_t end = off[v + 1];
+        for (uint32_t p = off[v]; p < end; ++p) {
+          if (p + kPrefetchAhead < end) {
+            __builtin_prefetch(codes +
+                               size_t{ent[p + kPrefetchAhead]} * kWords);
+          }
           const uint32_t e = ent[p];
           const uint64_t* c = codes + size_t{e} * kWords;
           Match m{ids_[e], Distance<kWords>(q, c)};
