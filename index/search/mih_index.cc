@@ -190,6 +190,30 @@ bool MihIndex::ShouldScan(int max_level) const {
   return probes > ids_.size() / 4;
 }
 
+template <int kWords, typename Fn>
+void MihIndex::ForEachAtLevel(const uint64_t* q, int level, Fn&& fn) const {
+  const size_t n = ids_.size();
+  const uint64_t* codes = codes_.data();
+  const MaskTable& masks = Masks();
+  for (int j = 0; j < chunks_; ++j) {
+    const uint32_t* off = &offsets_[j * kTableStride];
+    const uint32_t* ent = &entries_[j * n];
+    const uint16_t qc = Chunk(q, j);
+    for (int b = masks.level_begin[level]; b < masks.level_begin[level + 1];
+         ++b) {
+      const uint16_t v = qc ^ masks.masks[b];
+      const uint32_t end = off[v + 1];
+      for (uint32_t p = off[v]; p < end; ++p) {
+        if (p + kPrefetchAhead < end) {
+          __builtin_prefetch(codes + size_t{ent[p + kPrefetchAhead]} * kWords);
+        }
+        const uint32_t e = ent[p];
+        fn(e, codes + size_t{e} * kWords, j);
+      }
+    }
+  }
+}
+
 template <int kWords>
 void MihIndex::RangeImpl(const uint64_t* q, int radius,
                          const absl::flat_hash_set<uint64_t>* exclude,
@@ -206,29 +230,13 @@ void MihIndex::RangeImpl(const uint64_t* q, int radius,
     }
     return;
   }
-  const MaskTable& masks = Masks();
   for (int t = 0; t <= levels; ++t) {
-    for (int j = 0; j < chunks_; ++j) {
-      const uint32_t* off = &offsets_[j * kTableStride];
-      const uint32_t* ent = &entries_[j * n];
-      const uint16_t qc = Chunk(q, j);
-      for (int b = masks.level_begin[t]; b < masks.level_begin[t + 1]; ++b) {
-        const uint16_t v = qc ^ masks.masks[b];
-        const uint32_t end = off[v + 1];
-        for (uint32_t p = off[v]; p < end; ++p) {
-          if (p + kPrefetchAhead < end) {
-            __builtin_prefetch(codes +
-                               size_t{ent[p + kPrefetchAhead]} * kWords);
-          }
-          const uint32_t e = ent[p];
-          const uint64_t* c = codes + size_t{e} * kWords;
-          int d = Distance<kWords>(q, c);
-          if (d > radius || !FirstMet(q, c, chunks_, j, t)) continue;
-          if (Excluded(exclude, ids_[e])) continue;
-          out->push_back({ids_[e], d});
-        }
-      }
-    }
+    ForEachAtLevel<kWords>(q, t, [&](uint32_t e, const uint64_t* c, int j) {
+      const int d = Distance<kWords>(q, c);
+      if (d > radius || !FirstMet(q, c, chunks_, j, t)) return;
+      if (Excluded(exclude, ids_[e])) return;
+      out->push_back({ids_[e], d});
+    });
   }
 }
 
@@ -239,7 +247,6 @@ std::vector<Match> MihIndex::KnnImpl(
   const size_t n = ids_.size();
   const uint64_t* codes = codes_.data();
   std::priority_queue<Match> heap;
-  const MaskTable& masks = Masks();
   for (int t = 0; t <= kChunkBits; ++t) {
     if (ShouldScan(t)) {
       heap = {};
@@ -250,29 +257,14 @@ std::vector<Match> MihIndex::KnnImpl(
       }
       return Drain(&heap);
     }
-    for (int j = 0; j < chunks_; ++j) {
-      const uint32_t* off = &offsets_[j * kTableStride];
-      const uint32_t* ent = &entries_[j * n];
-      const uint16_t qc = Chunk(q, j);
-      for (int b = masks.level_begin[t]; b < masks.level_begin[t + 1]; ++b) {
-        const uint16_t v = qc ^ masks.masks[b];
-        const uint32_t end = off[v + 1];
-        for (uint32_t p = off[v]; p < end; ++p) {
-          if (p + kPrefetchAhead < end) {
-            __builtin_prefetch(codes +
-                               size_t{ent[p + kPrefetchAhead]} * kWords);
-          }
-          const uint32_t e = ent[p];
-          const uint64_t* c = codes + size_t{e} * kWords;
-          Match m{ids_[e], Distance<kWords>(q, c)};
-          if (heap.size() == k && !(m < heap.top())) continue;
-          if (!FirstMet(q, c, chunks_, j, t) || Excluded(exclude, m.id)) {
-            continue;
-          }
-          PushBounded(&heap, k, m);
-        }
+    ForEachAtLevel<kWords>(q, t, [&](uint32_t e, const uint64_t* c, int j) {
+      const Match m{ids_[e], Distance<kWords>(q, c)};
+      if (heap.size() == k && !(m < heap.top())) return;
+      if (!FirstMet(q, c, chunks_, j, t) || Excluded(exclude, m.id)) {
+        return;
       }
-    }
+      PushBounded(&heap, k, m);
+    });
     // Every unseen code has all chunks at > t bits: distance >= m * (t + 1).
     if (heap.size() == k && heap.top().distance < chunks_ * (t + 1)) break;
   }

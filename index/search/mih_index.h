@@ -103,6 +103,11 @@ class MihIndex : public faiss::IndexBinary {
  private:
   void RebuildTables();
   bool ShouldScan(int max_level) const;
+  // Calls fn(entry, code, chunk) for every entry in the buckets whose chunk
+  // is exactly `level` bits from the query's, table by table, prefetching
+  // codes ahead.
+  template <int kWords, typename Fn>
+  void ForEachAtLevel(const uint64_t* q, int level, Fn&& fn) const;
   template <int kWords>
   void RangeImpl(const uint64_t* q, int radius,
                  const absl::flat_hash_set<uint64_t>* exclude,
