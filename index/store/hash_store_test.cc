@@ -72,6 +72,17 @@ class HashStoreTest : public ::testing::Test {
 
   // Writes `value` at meta `key` through raw RocksDB (the store is closed).
   void WriteRawMeta(const std::string& key, const std::string& value) {
+    WriteRaw(kMetaCfIndex, key, value);
+  }
+
+  // Column family indexes in the order WriteRaw opens them.
+  static constexpr int kEntriesCfIndex = 1;
+  static constexpr int kMetaCfIndex = 5;
+
+  // Writes `value` at `key` of one column family through raw RocksDB,
+  // bypassing the store's checks (the store is closed).
+  void WriteRaw(int cf_index, const std::string& key,
+                const std::string& value) {
     std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
     for (const std::string& name :
          {rocksdb::kDefaultColumnFamilyName, std::string(keys::kEntriesCf),
@@ -84,7 +95,8 @@ class HashStoreTest : public ::testing::Test {
     ASSERT_TRUE(
         rocksdb::DB::Open(rocksdb::DBOptions(), path_, cfs, &handles, &db)
             .ok());
-    EXPECT_TRUE(db->Put(rocksdb::WriteOptions(), handles[5], key, value).ok());
+    EXPECT_TRUE(
+        db->Put(rocksdb::WriteOptions(), handles[cf_index], key, value).ok());
     for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
     delete db;
   }
@@ -368,25 +380,7 @@ TEST_F(HashStoreTest, RocksDbCorruptionIsDataLoss) {
 
 TEST_F(HashStoreTest, UnparsableEntryIsDataLoss) {
   { ASSERT_TRUE(OpenOrDie()->Put({Pdq(1, "a", "")}).ok()); }
-  {
-    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-    for (const std::string& name :
-         {rocksdb::kDefaultColumnFamilyName, std::string(keys::kEntriesCf),
-          std::string(keys::kHashesCf), std::string(keys::kExternalCf),
-          std::string(keys::kChangesCf), std::string(keys::kMetaCf)}) {
-      cfs.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    }
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* db = nullptr;
-    ASSERT_TRUE(
-        rocksdb::DB::Open(rocksdb::DBOptions(), path_, cfs, &handles, &db)
-            .ok());
-    EXPECT_TRUE(db->Put(rocksdb::WriteOptions(), handles[1], keys::EncodeId(1),
-                        "\xff\xff\xff")
-                    .ok());
-    for (auto* h : handles) db->DestroyColumnFamilyHandle(h);
-    delete db;
-  }
+  WriteRaw(kEntriesCfIndex, keys::EncodeId(1), "\xff\xff\xff");
   auto store = OpenOrDie();
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(store->Get(1).status().code(), absl::StatusCode::kDataLoss);
