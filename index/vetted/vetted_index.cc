@@ -1,0 +1,203 @@
+#include "index/vetted/vetted_index.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "src/common/status_macros.h"
+
+namespace hashmatch {
+namespace {
+
+using hashmatch::v1::Change;
+using hashmatch::v1::Entry;
+using hashmatch::v1::SignalType;
+
+int SlotOf(SignalType signal) {
+  switch (signal) {
+    case hashmatch::v1::SIGNAL_TYPE_PDQ:
+      return 0;
+    case hashmatch::v1::SIGNAL_TYPE_PHASH:
+      return 1;
+    case hashmatch::v1::SIGNAL_TYPE_DHASH:
+      return 2;
+    default:
+      return -1;
+  }
+}
+
+absl::Span<const uint8_t> Bytes(absl::string_view s) {
+  return absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()),
+                                   s.size());
+}
+
+}  // namespace
+
+bool VerifyReport::consistent() const {
+  for (const SignalVerifyReport& s : signals) {
+    if (!s.missing.empty() || !s.extra.empty() || s.extra_count != 0) {
+      return false;
+    }
+  }
+  return true;
+}
+
+VettedIndex::VettedIndex(HashStore* store, const VettedIndexOptions& options)
+    : store_(store), options_(options) {}
+
+absl::StatusOr<std::unique_ptr<VettedIndex>> VettedIndex::Open(
+    HashStore* store, const VettedIndexOptions& options) {
+  if (store == nullptr) return absl::InvalidArgumentError("store is null");
+  std::unique_ptr<VettedIndex> index(new VettedIndex(store, options));
+  uint64_t sequence = 0;
+  bool first = true;
+  for (size_t slot = 0; slot < kBinarySignals.size(); ++slot) {
+    const SignalType signal = kBinarySignals[slot];
+    BinaryIndexOptions bopts;
+    bopts.code_bits = signal == hashmatch::v1::SIGNAL_TYPE_PDQ ? 256 : 64;
+    bopts.default_radius = signal == hashmatch::v1::SIGNAL_TYPE_PDQ
+                               ? options.pdq_default_radius
+                               : options.short_default_radius;
+    bopts.merge_threshold = options.merge_threshold;
+    ASSIGN_OR_RETURN(index->indexes_[slot], BinaryIndex::Create(bopts));
+    std::vector<uint64_t> ids;
+    std::vector<uint8_t> codes;
+    ASSIGN_OR_RETURN(
+        const uint64_t seq,
+        store->ForEachActive(signal, [&](uint64_t id, absl::string_view hash) {
+          ids.push_back(id);
+          codes.insert(codes.end(), hash.begin(), hash.end());
+          return absl::OkStatus();
+        }));
+    RETURN_IF_ERROR(index->indexes_[slot]->AddBatch(ids, codes));
+    // Each signal type is read from its own snapshot: start CatchUp from the
+    // oldest one. Replaying a change already reflected is harmless (Apply is
+    // idempotent).
+    sequence = first ? seq : std::min(sequence, seq);
+    first = false;
+  }
+  index->applied_sequence_.store(sequence);
+  RETURN_IF_ERROR(index->CatchUp());
+  return index;
+}
+
+BinaryIndex* VettedIndex::IndexFor(SignalType signal) const {
+  const int slot = SlotOf(signal);
+  return slot < 0 ? nullptr : indexes_[slot].get();
+}
+
+absl::Status VettedIndex::Apply(const Change& change) {
+  const Entry& entry = change.entry();
+  BinaryIndex* index = IndexFor(entry.signal_type());
+  if (index == nullptr) return absl::OkStatus();
+  const bool active = change.kind() == Change::KIND_UPSERT &&
+                      entry.state() == hashmatch::v1::VETTING_STATE_ACTIVE;
+  if (active) {
+    absl::Status added = index->Add(entry.id(), Bytes(entry.hash()));
+    if (!absl::IsAlreadyExists(added)) return added;
+    // Already indexed: an update, whose hash may have changed. Readers may
+    // miss the entry between these two calls.
+    RETURN_IF_ERROR(index->Remove(entry.id()));
+    return index->Add(entry.id(), Bytes(entry.hash()));
+  }
+  absl::Status removed = index->Remove(entry.id());
+  if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
+  return absl::OkStatus();
+}
+
+absl::Status VettedIndex::CatchUp() {
+  std::lock_guard<std::mutex> lock(catch_up_mu_);
+  while (true) {
+    ASSIGN_OR_RETURN(std::vector<Change> changes,
+                     store_->ChangesSince(applied_sequence_.load(),
+                                          options_.catch_up_batch));
+    if (changes.empty()) return absl::OkStatus();
+    for (const Change& change : changes) {
+      RETURN_IF_ERROR(Apply(change));
+      applied_sequence_.store(change.sequence());
+    }
+  }
+}
+
+absl::StatusOr<std::vector<Match>> VettedIndex::Search(
+    SignalType signal, absl::Span<const uint8_t> code, int radius) const {
+  const BinaryIndex* index = IndexFor(signal);
+  if (index == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "no Hamming index for signal type ",
+        hashmatch::v1::SignalType_Name(signal), "; use LookupExact"));
+  }
+  return index->RangeSearch(code, radius);
+}
+
+absl::StatusOr<std::vector<DihedralMatch>> VettedIndex::SearchDihedral(
+    SignalType signal, absl::Span<const uint8_t> queries, int radius) const {
+  const BinaryIndex* index = IndexFor(signal);
+  if (index == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("no Hamming index for signal type ",
+                     hashmatch::v1::SignalType_Name(signal)));
+  }
+  return index->SearchDihedral(queries, radius);
+}
+
+absl::StatusOr<std::vector<uint64_t>> VettedIndex::LookupExact(
+    SignalType signal, absl::string_view hash) const {
+  ASSIGN_OR_RETURN(std::vector<Entry> entries,
+                   store_->LookupHash(signal, hash));
+  std::vector<uint64_t> ids;
+  for (const Entry& e : entries) {
+    if (e.state() == hashmatch::v1::VETTING_STATE_ACTIVE) ids.push_back(e.id());
+  }
+  return ids;
+}
+
+size_t VettedIndex::size(SignalType signal) const {
+  const BinaryIndex* index = IndexFor(signal);
+  return index == nullptr ? 0 : index->size();
+}
+
+absl::StatusOr<VerifyReport> VettedIndex::Verify() const {
+  VerifyReport report;
+  report.applied_sequence = applied_sequence();
+  for (size_t slot = 0; slot < kBinarySignals.size(); ++slot) {
+    const SignalType signal = kBinarySignals[slot];
+    const BinaryIndex& index = *indexes_[slot];
+    SignalVerifyReport s;
+    s.signal_type = signal;
+    absl::flat_hash_set<uint64_t> found;
+    ASSIGN_OR_RETURN(
+        report.store_sequence,
+        store_->ForEachActive(
+            signal, [&](uint64_t id, absl::string_view hash) -> absl::Status {
+              ++s.store_active;
+              ASSIGN_OR_RETURN(std::vector<Match> hits,
+                               index.RangeSearch(Bytes(hash), 0));
+              bool present = false;
+              for (const Match& m : hits) {
+                found.insert(m.id);
+                present = present || m.id == id;
+              }
+              if (!present) s.missing.push_back(id);
+              return absl::OkStatus();
+            }));
+    s.indexed = index.size();
+    // Ids in the index at an ACTIVE hash but not ACTIVE themselves.
+    for (uint64_t id : found) {
+      ASSIGN_OR_RETURN(Entry e, store_->Get(id));
+      if (e.state() != hashmatch::v1::VETTING_STATE_ACTIVE ||
+          e.signal_type() != signal) {
+        s.extra.push_back(id);
+      }
+    }
+    const uint64_t accounted = s.store_active - s.missing.size();
+    s.extra_count = s.indexed > accounted ? s.indexed - accounted : 0;
+    std::sort(s.missing.begin(), s.missing.end());
+    std::sort(s.extra.begin(), s.extra.end());
+    report.signals.push_back(std::move(s));
+  }
+  return report;
+}
+
+}  // namespace hashmatch

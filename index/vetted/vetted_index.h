@@ -1,0 +1,139 @@
+// VettedIndex: the searchable view of a HashStore. One BinaryIndex per binary
+// signal type (PDQ 256-bit; pHash, dHash 64-bit) holding entry ids, built
+// from HashStore::ForEachActive at Open and kept current by CatchUp, which
+// applies HashStore::ChangesSince. MD5 and SHA-256 are exact lookups in the
+// store.
+//
+//   ASSIGN_OR_RETURN(std::unique_ptr<VettedIndex> index,
+//                    VettedIndex::Open(store.get(), VettedIndexOptions()));
+//   ASSIGN_OR_RETURN(std::vector<Match> hits,
+//                    index->Search(hashmatch::v1::SIGNAL_TYPE_PDQ, pdq, 31));
+//   ... store->Put(...) ...
+//   RETURN_IF_ERROR(index->CatchUp());
+//
+// Matchable states: only ACTIVE entries are in the indexes (PENDING,
+// DISPUTED and RETRACTED are not). Quorum rules come with ingestion.
+// Several entries may share one hash; each is its own index id, so a search
+// returns every matching entry id.
+//
+// Thread safety: CatchUp is the single writer (calls to it are serialised by
+// an internal mutex); Search, SearchDihedral, LookupExact, Verify and
+// applied_sequence may run concurrently with it and with each other. A search
+// sees some state between two applied changes, except that re-applying an
+// update to an indexed entry is a Remove then Add (its hash may have changed)
+// and a search in between misses that entry. Verify is only meaningful
+// when no CatchUp and no store write run meanwhile.
+//
+// Ownership: `store` is not owned and must outlive the VettedIndex.
+#ifndef HASHMATCH_INDEX_VETTED_VETTED_INDEX_H_
+#define HASHMATCH_INDEX_VETTED_VETTED_INDEX_H_
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/types/span.h"
+#include "index/search/binary_index.h"
+#include "index/search/match.h"
+#include "index/store/hash_store.h"
+#include "proto/hashmatch/v1/entry.pb.h"
+
+namespace hashmatch {
+
+struct VettedIndexOptions {
+  // Default search radius for PDQ. Default 31.
+  int pdq_default_radius = 31;
+  // Default search radius for pHash and dHash. Default 10.
+  int short_default_radius = 10;
+  // Passed to each BinaryIndex. Default 16384.
+  size_t merge_threshold = 16384;
+  // Changes read per ChangesSince call in CatchUp. Default 10000.
+  size_t catch_up_batch = 10000;
+};
+
+// Result of VettedIndex::Verify for one binary signal type.
+struct SignalVerifyReport {
+  hashmatch::v1::SignalType signal_type =
+      hashmatch::v1::SIGNAL_TYPE_UNSPECIFIED;
+  uint64_t store_active = 0;      // ACTIVE entries in the store.
+  uint64_t indexed = 0;           // Entries in the index.
+  std::vector<uint64_t> missing;  // In the store, not in the index (sorted).
+  // In the index but not ACTIVE in the store, found at the hash of an ACTIVE
+  // entry (sorted).
+  std::vector<uint64_t> extra;
+  // All index entries not accounted for by ACTIVE store entries:
+  // indexed - (store_active - missing.size()). The index cannot list its ids,
+  // so extras at hashes no ACTIVE entry has are counted here, not listed.
+  uint64_t extra_count = 0;
+};
+
+struct VerifyReport {
+  std::vector<SignalVerifyReport> signals;  // PDQ, PHASH, DHASH.
+  uint64_t store_sequence = 0;  // Sequence of the store snapshot compared.
+  uint64_t applied_sequence = 0;
+  // True when nothing is missing and nothing is extra for every signal.
+  bool consistent() const;
+};
+
+class VettedIndex {
+ public:
+  // Builds the indexes from the ACTIVE entries of `store`. The store's
+  // snapshot sequence becomes applied_sequence().
+  static absl::StatusOr<std::unique_ptr<VettedIndex>> Open(
+      HashStore* store, const VettedIndexOptions& options);
+
+  VettedIndex(const VettedIndex&) = delete;
+  VettedIndex& operator=(const VettedIndex&) = delete;
+
+  // Applies every store change after applied_sequence() and advances it.
+  absl::Status CatchUp();
+
+  // Entry ids within `radius` of `code`, sorted by (distance, id).
+  // INVALID_ARGUMENT for a non-binary signal type or a bad code/radius.
+  absl::StatusOr<std::vector<Match>> Search(hashmatch::v1::SignalType signal,
+                                            absl::Span<const uint8_t> code,
+                                            int radius) const;
+  // Dihedral variants concatenated in `queries` (see BinaryIndex).
+  absl::StatusOr<std::vector<DihedralMatch>> SearchDihedral(
+      hashmatch::v1::SignalType signal, absl::Span<const uint8_t> queries,
+      int radius) const;
+  // ACTIVE entries whose hash is exactly `hash` (any signal type; the exact
+  // path for MD5 and SHA-256), in id order.
+  absl::StatusOr<std::vector<uint64_t>> LookupExact(
+      hashmatch::v1::SignalType signal, absl::string_view hash) const;
+
+  // Compares the indexes with the store's ACTIVE entries.
+  absl::StatusOr<VerifyReport> Verify() const;
+
+  uint64_t applied_sequence() const { return applied_sequence_.load(); }
+  // Entries in the index of `signal`; 0 for a non-binary type.
+  size_t size(hashmatch::v1::SignalType signal) const;
+
+  // PDQ, PHASH, DHASH.
+  static constexpr std::array<hashmatch::v1::SignalType, 3> kBinarySignals = {
+      hashmatch::v1::SIGNAL_TYPE_PDQ, hashmatch::v1::SIGNAL_TYPE_PHASH,
+      hashmatch::v1::SIGNAL_TYPE_DHASH};
+
+ private:
+  VettedIndex(HashStore* store, const VettedIndexOptions& options);
+  BinaryIndex* IndexFor(hashmatch::v1::SignalType signal) const;
+  absl::Status Apply(const hashmatch::v1::Change& change);
+
+  HashStore* const store_;
+  const VettedIndexOptions options_;
+  std::array<std::unique_ptr<BinaryIndex>, 3> indexes_;
+  std::atomic<uint64_t> applied_sequence_{0};
+  std::mutex catch_up_mu_;
+};
+
+}  // namespace hashmatch
+
+#endif  // HASHMATCH_INDEX_VETTED_VETTED_INDEX_H_

@@ -1,0 +1,241 @@
+#include "index/vetted/vetted_index.h"
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace hashmatch {
+namespace {
+
+using hashmatch::v1::Entry;
+
+std::string Code(size_t bytes, uint8_t seed) {
+  std::string s(bytes, '\0');
+  for (size_t i = 0; i < bytes; ++i) {
+    s[i] = static_cast<char>(seed * 37 + i * 11 + (i * i) % 7);
+  }
+  return s;
+}
+
+// `code` with its first `bits` bits flipped.
+std::string Flip(std::string code, int bits) {
+  for (int b = 0; b < bits; ++b) code[b / 8] ^= static_cast<char>(1 << (b % 8));
+  return code;
+}
+
+absl::Span<const uint8_t> Bytes(const std::string& s) {
+  return absl::Span<const uint8_t>(reinterpret_cast<const uint8_t*>(s.data()),
+                                   s.size());
+}
+
+Entry MakeEntry(hashmatch::v1::SignalType signal, const std::string& hash,
+                const std::string& agency, const std::string& external_id) {
+  Entry e;
+  e.set_signal_type(signal);
+  e.set_hash(hash);
+  e.set_source_agency(agency);
+  e.set_external_id(external_id);
+  e.set_state(hashmatch::v1::VETTING_STATE_ACTIVE);
+  return e;
+}
+
+class VettedIndexTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = absl::StrCat(
+        ::testing::TempDir(), "/vetted_index_test_", getpid(), "_",
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(path_);
+    StoreOptions options;
+    options.sync = false;
+    auto store = HashStore::Open(options, path_);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(path_);
+  }
+
+  uint64_t PutOne(const Entry& e) {
+    auto stored = store_->Put({e});
+    EXPECT_TRUE(stored.ok()) << stored.status();
+    return stored.ok() ? (*stored)[0].id() : 0;
+  }
+
+  std::unique_ptr<VettedIndex> OpenIndex() {
+    auto index = VettedIndex::Open(store_.get(), VettedIndexOptions());
+    EXPECT_TRUE(index.ok()) << index.status();
+    return index.ok() ? std::move(*index) : nullptr;
+  }
+
+  std::string path_;
+  std::unique_ptr<HashStore> store_;
+};
+
+TEST_F(VettedIndexTest, OpenFindsStoredEntriesWithExactDistance) {
+  const std::string pdq = Code(32, 1);
+  const std::string phash = Code(8, 2);
+  const uint64_t a =
+      PutOne(MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, pdq, "agency-a", "x1"));
+  const uint64_t b = PutOne(
+      MakeEntry(hashmatch::v1::SIGNAL_TYPE_PHASH, phash, "agency-a", "x2"));
+  Entry pending =
+      MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, Flip(pdq, 3), "agency-a", "x3");
+  pending.set_state(hashmatch::v1::VETTING_STATE_PENDING);
+  PutOne(pending);
+
+  std::unique_ptr<VettedIndex> index = OpenIndex();
+  ASSERT_NE(index, nullptr);
+  EXPECT_EQ(index->applied_sequence(), store_->LastSequence());
+  EXPECT_EQ(index->size(hashmatch::v1::SIGNAL_TYPE_PDQ), 1u);
+
+  auto hits =
+      index->Search(hashmatch::v1::SIGNAL_TYPE_PDQ, Bytes(Flip(pdq, 5)), 31);
+  ASSERT_TRUE(hits.ok()) << hits.status();
+  ASSERT_EQ(hits->size(), 1u) << "the PENDING entry must not match";
+  EXPECT_EQ((*hits)[0].id, a);
+  EXPECT_EQ((*hits)[0].distance, 5);
+
+  auto short_hits =
+      index->Search(hashmatch::v1::SIGNAL_TYPE_PHASH, Bytes(Flip(phash, 2)), 2);
+  ASSERT_TRUE(short_hits.ok()) << short_hits.status();
+  ASSERT_EQ(short_hits->size(), 1u);
+  EXPECT_EQ((*short_hits)[0].id, b);
+  EXPECT_EQ((*short_hits)[0].distance, 2);
+  auto none =
+      index->Search(hashmatch::v1::SIGNAL_TYPE_PHASH, Bytes(Flip(phash, 3)), 2);
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->empty());
+
+  EXPECT_FALSE(
+      index->Search(hashmatch::v1::SIGNAL_TYPE_MD5, Bytes(Code(16, 1)), 0)
+          .ok());
+}
+
+TEST_F(VettedIndexTest, ExactSignalsAreStoreLookups) {
+  const std::string md5 = Code(16, 9);
+  const uint64_t id =
+      PutOne(MakeEntry(hashmatch::v1::SIGNAL_TYPE_MD5, md5, "agency-a", "m"));
+  std::unique_ptr<VettedIndex> index = OpenIndex();
+  ASSERT_NE(index, nullptr);
+  auto ids = index->LookupExact(hashmatch::v1::SIGNAL_TYPE_MD5, md5);
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_EQ(*ids, std::vector<uint64_t>{id});
+}
+
+TEST_F(VettedIndexTest, CatchUpAddsNewEntriesAndRemovesRetractedOnes) {
+  std::unique_ptr<VettedIndex> index = OpenIndex();
+  ASSERT_NE(index, nullptr);
+  const std::string pdq = Code(32, 4);
+  const uint64_t id =
+      PutOne(MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, pdq, "agency-a", "n1"));
+
+  auto before = index->Search(hashmatch::v1::SIGNAL_TYPE_PDQ, Bytes(pdq), 0);
+  ASSERT_TRUE(before.ok());
+  EXPECT_TRUE(before->empty()) << "not applied before CatchUp";
+
+  ASSERT_TRUE(index->CatchUp().ok());
+  EXPECT_EQ(index->applied_sequence(), store_->LastSequence());
+  auto after = index->Search(hashmatch::v1::SIGNAL_TYPE_PDQ, Bytes(pdq), 0);
+  ASSERT_TRUE(after.ok());
+  ASSERT_EQ(after->size(), 1u);
+  EXPECT_EQ((*after)[0].id, id);
+
+  ASSERT_TRUE(store_->Retract(id, "agency-a", "mistake").ok());
+  ASSERT_TRUE(index->CatchUp().ok());
+  auto retracted =
+      index->Search(hashmatch::v1::SIGNAL_TYPE_PDQ, Bytes(pdq), 31);
+  ASSERT_TRUE(retracted.ok());
+  EXPECT_TRUE(retracted->empty());
+  EXPECT_EQ(index->size(hashmatch::v1::SIGNAL_TYPE_PDQ), 0u);
+}
+
+TEST_F(VettedIndexTest, UpdateToDisputedRemovesAndBackToActiveReAdds) {
+  const std::string pdq = Code(32, 5);
+  Entry e = MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, pdq, "agency-a", "d1");
+  const uint64_t id = PutOne(e);
+  std::unique_ptr<VettedIndex> index = OpenIndex();
+  ASSERT_NE(index, nullptr);
+  e.set_state(hashmatch::v1::VETTING_STATE_DISPUTED);
+  PutOne(e);
+  ASSERT_TRUE(index->CatchUp().ok());
+  EXPECT_EQ(index->size(hashmatch::v1::SIGNAL_TYPE_PDQ), 0u);
+  e.set_state(hashmatch::v1::VETTING_STATE_ACTIVE);
+  PutOne(e);
+  ASSERT_TRUE(index->CatchUp().ok());
+  auto hits = index->Search(hashmatch::v1::SIGNAL_TYPE_PDQ, Bytes(pdq), 0);
+  ASSERT_TRUE(hits.ok());
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ((*hits)[0].id, id);
+}
+
+TEST_F(VettedIndexTest, TwoEntriesWithTheSameHashAreBothReturned) {
+  const std::string pdq = Code(32, 6);
+  const uint64_t a =
+      PutOne(MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, pdq, "agency-a", "s1"));
+  std::unique_ptr<VettedIndex> index = OpenIndex();
+  ASSERT_NE(index, nullptr);
+  const uint64_t b =
+      PutOne(MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, pdq, "agency-b", "s2"));
+  ASSERT_TRUE(index->CatchUp().ok());
+  auto hits = index->Search(hashmatch::v1::SIGNAL_TYPE_PDQ, Bytes(pdq), 0);
+  ASSERT_TRUE(hits.ok());
+  ASSERT_EQ(hits->size(), 2u);
+  EXPECT_EQ((*hits)[0].id, a);
+  EXPECT_EQ((*hits)[1].id, b);
+
+  // Retracting one keeps the other.
+  ASSERT_TRUE(store_->Retract(a, "agency-a", "dup").ok());
+  ASSERT_TRUE(index->CatchUp().ok());
+  hits = index->Search(hashmatch::v1::SIGNAL_TYPE_PDQ, Bytes(pdq), 0);
+  ASSERT_TRUE(hits.ok());
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ((*hits)[0].id, b);
+}
+
+TEST_F(VettedIndexTest, VerifyIsCleanAfterCatchUpAndReportsDifferences) {
+  const std::string pdq = Code(32, 7);
+  const uint64_t kept =
+      PutOne(MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, pdq, "agency-a", "v1"));
+  PutOne(MakeEntry(hashmatch::v1::SIGNAL_TYPE_DHASH, Code(8, 3), "agency-a",
+                   "v2"));
+  std::unique_ptr<VettedIndex> index = OpenIndex();
+  ASSERT_NE(index, nullptr);
+  auto clean = index->Verify();
+  ASSERT_TRUE(clean.ok()) << clean.status();
+  EXPECT_TRUE(clean->consistent());
+  ASSERT_EQ(clean->signals.size(), 3u);
+  EXPECT_EQ(clean->signals[0].store_active, 1u);
+  EXPECT_EQ(clean->signals[0].indexed, 1u);
+  EXPECT_EQ(clean->signals[2].indexed, 1u);
+
+  // Store changed without CatchUp: one missing, one extra.
+  const uint64_t added = PutOne(
+      MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, Code(32, 8), "agency-a", "v3"));
+  const uint64_t twin =
+      PutOne(MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, pdq, "agency-b", "v4"));
+  ASSERT_TRUE(store_->Retract(kept, "agency-a", "gone").ok());
+  auto stale = index->Verify();
+  ASSERT_TRUE(stale.ok()) << stale.status();
+  EXPECT_FALSE(stale->consistent());
+  EXPECT_EQ(stale->signals[0].missing, (std::vector<uint64_t>{added, twin}));
+  EXPECT_EQ(stale->signals[0].extra, std::vector<uint64_t>{kept});
+  EXPECT_EQ(stale->signals[0].extra_count, 1u);
+  EXPECT_LT(stale->applied_sequence, stale->store_sequence);
+
+  ASSERT_TRUE(index->CatchUp().ok());
+  auto fixed = index->Verify();
+  ASSERT_TRUE(fixed.ok());
+  EXPECT_TRUE(fixed->consistent());
+}
+
+}  // namespace
+}  // namespace hashmatch
