@@ -2,9 +2,6 @@
 // checks stdout, stderr and the exit code. HASHMATCH_BINARY is set by
 // tests/CMakeLists.txt. Tests that need Debian-packaged photos skip when they
 // are not installed.
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -20,8 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "tests/reference_rows.h"
-
-extern char** environ;
+#include "tests/run_binary.h"
 
 namespace hashmatch {
 namespace {
@@ -30,12 +26,6 @@ using testing_util::LoadReferenceRows;
 using testing_util::ReadInstalledFile;
 using testing_util::ReadWholeFile;
 using testing_util::ReferenceRow;
-
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
 
 std::string TempPath(const std::string& name) {
   return absl::StrCat(::testing::TempDir(), "/cli_test_", getpid(), "_", name);
@@ -47,48 +37,10 @@ void WriteFile(const std::string& path, const std::string& data) {
   ASSERT_TRUE(f.good()) << path;
 }
 
-// Runs `hashmatch args...` with stdout and stderr sent to temporary files.
-RunResult RunHashmatch(const std::vector<std::string>& args) {
-  RunResult result;
-  const std::string out_path = TempPath("stdout");
-  const std::string err_path = TempPath("stderr");
-  std::vector<std::string> argv_storage = {HASHMATCH_BINARY};
-  argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (std::string& a : argv_storage) argv.push_back(a.data());
-  argv.push_back(nullptr);
+using testing_util::RunResult;
 
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDIN_FILENO, "/dev/null",
-                                   O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, out_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, err_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t pid = 0;
-  const int rc = posix_spawn(&pid, HASHMATCH_BINARY, &actions, nullptr,
-                             argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
-    ADD_FAILURE() << "posix_spawn failed: " << rc;
-    return result;
-  }
-  int status = 0;
-  if (waitpid(pid, &status, 0) != pid) {
-    ADD_FAILURE() << "waitpid failed";
-    return result;
-  }
-  if (WIFEXITED(status)) {
-    result.exit_code = WEXITSTATUS(status);
-  } else {
-    ADD_FAILURE() << "hashmatch did not exit normally, status " << status;
-  }
-  result.out = ReadWholeFile(out_path).value_or("");
-  result.err = ReadWholeFile(err_path).value_or("");
-  std::remove(out_path.c_str());
-  std::remove(err_path.c_str());
-  return result;
+RunResult RunHashmatch(const std::vector<std::string>& args) {
+  return testing_util::RunBinary(HASHMATCH_BINARY, args);
 }
 
 std::vector<std::string> Lines(const std::string& text) {

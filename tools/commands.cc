@@ -41,11 +41,22 @@ constexpr char kUsage[] = R"(usage:
       Hashes the files with one perceptual ALGO (pdq, pdq-cli512, pdq-fast,
       phash or dhash; default pdq) and prints every pair within the
       threshold (default 31 for PDQ, 10 for phash/dhash).
+  hashmatch db stats DIR
+      Counts of the hash store in DIR per signal type and vetting state,
+      last change sequence and next entry id.
+  hashmatch db verify DIR
+      Builds the search indexes from the store's ACTIVE entries and checks
+      that every ACTIVE entry is indexed and nothing else is; prints counts
+      per signal type, missing and extra ids, and the sequences. Exit 0
+      when consistent, 1 otherwise.
+  hashmatch db dump [--limit N] DIR
+      One JSON object per entry per line (tombstones included), in id order.
+      The db commands never create a store: a missing DIR is an error.
   hashmatch help | --help
   hashmatch version
 
-Exit codes: 0 success, 1 a file could not be hashed (or compare: no match),
-2 usage error.
+Exit codes: 0 success, 1 a file could not be hashed (or compare: no match;
+db: the store could not be read or verify found a difference), 2 usage error.
 )";
 
 int UsageError(std::ostream& err, absl::string_view message) {

@@ -1,10 +1,12 @@
-// The `hashmatch` command-line tool: hash image files, compare hashes, and
-// find matching pairs. See PrintUsage in commands.cc for the interface.
+// The `hashmatch` command-line tool: hash image files, compare hashes, find
+// matching pairs and inspect a hash store. See PrintUsage in commands.cc for
+// the interface.
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "tools/commands.h"
+#include "tools/db_commands.h"
 
 #ifndef HASHMATCH_VERSION
 #define HASHMATCH_VERSION "unknown"
@@ -23,6 +25,7 @@ int main(int argc, char** argv) {
   if (command == "hash") return RunHash(args, std::cout, std::cerr);
   if (command == "compare") return RunCompare(args, std::cout, std::cerr);
   if (command == "pairs") return RunPairs(args, std::cout, std::cerr);
+  if (command == "db") return RunDb(args, std::cout, std::cerr);
   if (command == "help" || command == "--help" || command == "-h") {
     PrintUsage(std::cout);
     return kExitOk;

@@ -1,0 +1,155 @@
+// End-to-end tests of `hashmatch db stats|verify|dump`: builds a store through
+// HashStore in a temporary directory and runs the binary (HASHMATCH_BINARY,
+// set by tests/CMakeLists.txt) on it.
+#include <unistd.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gtest/gtest.h"
+#include "index/store/hash_store.h"
+#include "tests/run_binary.h"
+
+namespace hashmatch {
+namespace {
+
+using hashmatch::v1::Entry;
+using testing_util::RunResult;
+
+RunResult RunHashmatch(const std::vector<std::string>& args) {
+  return testing_util::RunBinary(HASHMATCH_BINARY, args);
+}
+
+std::string Repeat(const std::string& s, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += s;
+  return out;
+}
+
+Entry MakeEntry(hashmatch::v1::SignalType signal, const std::string& hash,
+                const std::string& external_id) {
+  Entry e;
+  e.set_signal_type(signal);
+  e.set_hash(hash);
+  e.set_quality(90);
+  e.set_source_agency("hotline-a");
+  e.set_external_id(external_id);
+  e.set_classification("A1");
+  e.set_state(hashmatch::v1::VETTING_STATE_ACTIVE);
+  return e;
+}
+
+class DbCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = absl::StrCat(::testing::TempDir(), "/db_cli_test_", getpid());
+    std::filesystem::remove_all(dir_);
+    StoreOptions options;
+    options.sync = false;
+    auto store = HashStore::Open(options, dir_);
+    ASSERT_TRUE(store.ok()) << store.status();
+    auto stored = (*store)->Put({MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ,
+                                           std::string(32, '\x01'), "e1"),
+                                 MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ,
+                                           std::string(32, '\x02'), "e2"),
+                                 MakeEntry(hashmatch::v1::SIGNAL_TYPE_DHASH,
+                                           std::string(8, '\x03'), "e3"),
+                                 MakeEntry(hashmatch::v1::SIGNAL_TYPE_MD5,
+                                           std::string(16, '\x04'), "e4")});
+    ASSERT_TRUE(stored.ok()) << stored.status();
+    ASSERT_TRUE(
+        (*store)->Retract((*stored)[1].id(), "hotline-a", "mistake").ok());
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string dir_;
+};
+
+TEST_F(DbCliTest, StatsCountsPerSignalAndState) {
+  RunResult r = RunHashmatch({"db", "stats", dir_});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "last_sequence\t5\n"
+            "next_id\t5\n"
+            "total_entries\t4\n"
+            "pdq\tactive\t1\n"
+            "pdq\tretracted\t1\n"
+            "dhash\tactive\t1\n"
+            "md5\tactive\t1\n");
+}
+
+TEST_F(DbCliTest, VerifyIsConsistent) {
+  RunResult r = RunHashmatch({"db", "verify", dir_});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out,
+            "applied_sequence\t5\n"
+            "store_sequence\t5\n"
+            "pdq\tstore_active=1\tindexed=1\tmissing=0\textra=0\n"
+            "phash\tstore_active=0\tindexed=0\tmissing=0\textra=0\n"
+            "dhash\tstore_active=1\tindexed=1\tmissing=0\textra=0\n"
+            "consistent\n");
+}
+
+TEST_F(DbCliTest, DumpPrintsOneJsonLinePerEntryIncludingTombstones) {
+  RunResult r = RunHashmatch({"db", "dump", dir_});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  const std::vector<std::string> lines =
+      absl::StrSplit(r.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(lines.size(), 4u) << r.out;
+  EXPECT_TRUE(absl::StartsWith(
+      lines[0], absl::StrCat("{\"id\":1,\"signal\":\"pdq\",\"hash\":\"",
+                             Repeat("01", 32), "\",")))
+      << lines[0];
+  EXPECT_TRUE(absl::StrContains(
+      lines[0],
+      "\"quality\":90,\"agency\":\"hotline-a\",\"external_id\":\"e1\","
+      "\"classification\":\"A1\",\"state\":\"active\""))
+      << lines[0];
+  EXPECT_TRUE(absl::StrContains(lines[0], "\"retraction\":null}")) << lines[0];
+  EXPECT_TRUE(absl::StrContains(lines[1], "\"state\":\"retracted\""))
+      << lines[1];
+  EXPECT_TRUE(absl::StrContains(
+      lines[1], "\"retraction\":{\"by\":\"hotline-a\",\"at_micros\":"))
+      << lines[1];
+  EXPECT_TRUE(absl::StrContains(
+      lines[1], "\"reason\":\"mistake\",\"previous_state\":\"active\"}}"))
+      << lines[1];
+  EXPECT_TRUE(absl::StrContains(
+      lines[3],
+      absl::StrCat("\"signal\":\"md5\",\"hash\":\"", Repeat("04", 16), "\",")))
+      << lines[3];
+
+  RunResult limited = RunHashmatch({"db", "dump", dir_, "--limit", "1"});
+  EXPECT_EQ(limited.exit_code, 0) << limited.err;
+  const std::vector<std::string> first =
+      absl::StrSplit(limited.out, '\n', absl::SkipEmpty());
+  ASSERT_EQ(first.size(), 1u) << limited.out;
+  EXPECT_EQ(first[0], lines[0]);
+}
+
+TEST(DbCliMissingTest, VerifyOfMissingDirIsNotFoundAndCreatesNothing) {
+  const std::string dir =
+      absl::StrCat(::testing::TempDir(), "/db_cli_test_missing_", getpid());
+  std::filesystem::remove_all(dir);
+  RunResult r = RunHashmatch({"db", "verify", dir});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out, "");
+  EXPECT_TRUE(absl::StrContains(r.err, "NOT_FOUND")) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir));
+}
+
+TEST(DbCliMissingTest, BadArgumentsAreUsageErrors) {
+  EXPECT_EQ(RunHashmatch({"db"}).exit_code, 2);
+  EXPECT_EQ(RunHashmatch({"db", "frobnicate", "/tmp"}).exit_code, 2);
+  EXPECT_EQ(RunHashmatch({"db", "stats"}).exit_code, 2);
+  EXPECT_EQ(RunHashmatch({"db", "dump", "/tmp", "--limit", "x"}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace hashmatch

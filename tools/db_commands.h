@@ -1,0 +1,29 @@
+// The `hashmatch db` subcommands: inspect a hash store directory.
+//
+//   hashmatch db stats DIR            counts per signal type and state
+//   hashmatch db verify DIR           index built from the store vs the store
+//   hashmatch db dump DIR [--limit N] one JSON line per entry
+//
+// Every subcommand opens an existing store (never creates one: a missing DIR
+// is a NOT_FOUND error, exit 1). Exit codes as in commands.h; verify also
+// exits 1 when the index and the store disagree.
+//
+// Thread safety: as commands.h.
+#ifndef HASHMATCH_TOOLS_DB_COMMANDS_H_
+#define HASHMATCH_TOOLS_DB_COMMANDS_H_
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace hashmatch {
+namespace cli {
+
+// `args` are the arguments after `db`.
+int RunDb(const std::vector<std::string>& args, std::ostream& out,
+          std::ostream& err);
+
+}  // namespace cli
+}  // namespace hashmatch
+
+#endif  // HASHMATCH_TOOLS_DB_COMMANDS_H_
