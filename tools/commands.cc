@@ -182,6 +182,22 @@ bool LowQuality(const PairsEntry& e) {
 
 void PrintUsage(std::ostream& os) { os << kUsage; }
 
+namespace {
+
+// The exit code to return at once when parsing failed (usage error) or
+// --help was asked for (usage on `out`); nullopt to go on with the command.
+std::optional<int> UsageOrHelp(const absl::StatusOr<ParsedFlags>& flags,
+                               std::ostream& out, std::ostream& err) {
+  if (!flags.ok()) return UsageError(err, flags.status().message());
+  if (flags->Has("help")) {
+    PrintUsage(out);
+    return kExitOk;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
 int RunHash(const std::vector<std::string>& args, std::ostream& out,
             std::ostream& err) {
   FlagParser parser;
@@ -189,11 +205,7 @@ int RunHash(const std::vector<std::string>& args, std::ostream& out,
   parser.AddBool("dihedral");
   parser.AddBool("json");
   absl::StatusOr<ParsedFlags> flags = parser.Parse(args);
-  if (!flags.ok()) return UsageError(err, flags.status().message());
-  if (flags->Has("help")) {
-    PrintUsage(out);
-    return kExitOk;
-  }
+  if (std::optional<int> done = UsageOrHelp(flags, out, err)) return *done;
   absl::StatusOr<FileHashOptions> options = FileOptionsFromFlags(*flags);
   if (!options.ok()) return UsageError(err, options.status().message());
   options->hash.dihedral = flags->Has("dihedral");
@@ -222,11 +234,7 @@ int RunCompare(const std::vector<std::string>& args, std::ostream& out,
   parser.AddBool("help");
   parser.AddValue("threshold");
   absl::StatusOr<ParsedFlags> flags = parser.Parse(args);
-  if (!flags.ok()) return UsageError(err, flags.status().message());
-  if (flags->Has("help")) {
-    PrintUsage(out);
-    return kExitOk;
-  }
+  if (std::optional<int> done = UsageOrHelp(flags, out, err)) return *done;
   if (flags->positional().size() != 2) {
     return UsageError(err,
                       absl::StrCat("compare needs exactly two hashes, got ",
@@ -255,11 +263,7 @@ int RunPairs(const std::vector<std::string>& args, std::ostream& out,
   AddFileFlags(parser);
   parser.AddValue("threshold");
   absl::StatusOr<ParsedFlags> flags = parser.Parse(args);
-  if (!flags.ok()) return UsageError(err, flags.status().message());
-  if (flags->Has("help")) {
-    PrintUsage(out);
-    return kExitOk;
-  }
+  if (std::optional<int> done = UsageOrHelp(flags, out, err)) return *done;
   absl::StatusOr<FileHashOptions> options = FileOptionsFromFlags(*flags);
   if (!options.ok()) return UsageError(err, options.status().message());
   if (options->algorithms.size() != 1) {
