@@ -51,6 +51,19 @@ Entry Pdq(uint64_t seed, const std::string& agency,
   return e;
 }
 
+// Number of ACTIVE PDQ rows that ForEachActive visits.
+uint64_t CountActivePdq(HashStore& store) {
+  uint64_t active = 0;
+  EXPECT_TRUE(store
+                  .ForEachActive(v1::SIGNAL_TYPE_PDQ,
+                                 [&](uint64_t, absl::string_view) {
+                                   ++active;
+                                   return absl::OkStatus();
+                                 })
+                  .ok());
+  return active;
+}
+
 class HashStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -203,15 +216,7 @@ TEST_F(HashStoreTest, ResubmittingExternalIdUpdatesTheSameEntry) {
   // The old hash row is gone, the new one is there but not active.
   EXPECT_TRUE(store->LookupHash(v1::SIGNAL_TYPE_PDQ, Bytes(32, 1))->empty());
   EXPECT_EQ(store->LookupHash(v1::SIGNAL_TYPE_PDQ, Bytes(32, 2))->size(), 1u);
-  int active = 0;
-  ASSERT_TRUE(store
-                  ->ForEachActive(v1::SIGNAL_TYPE_PDQ,
-                                  [&](uint64_t, absl::string_view) {
-                                    ++active;
-                                    return absl::OkStatus();
-                                  })
-                  .ok());
-  EXPECT_EQ(active, 0);
+  EXPECT_EQ(CountActivePdq(*store), 0u);
   EXPECT_EQ(store->Put({Pdq(3, "a", "x1"), Pdq(4, "a", "x1")}).status().code(),
             absl::StatusCode::kInvalidArgument);
   Entry missing = Pdq(5, "a", "");
@@ -502,15 +507,7 @@ TEST_F(HashStoreTest, SigkillDuringBatchedWritesLeavesEachBatchAtomic) {
       ASSERT_TRUE(e.ok()) << "change " << ch.sequence() << " has no entry";
       EXPECT_EQ(e->hash(), ch.entry().hash());
     }
-    uint64_t active = 0;
-    ASSERT_TRUE(store
-                    ->ForEachActive(v1::SIGNAL_TYPE_PDQ,
-                                    [&](uint64_t, absl::string_view) {
-                                      ++active;
-                                      return absl::OkStatus();
-                                    })
-                    .ok());
-    EXPECT_EQ(active, n);
+    EXPECT_EQ(CountActivePdq(*store), n);
     std::printf("crash round %d: %llu entries survived\n", round,
                 static_cast<unsigned long long>(n));
     seed = n;  // seeds and external ids below n are committed
