@@ -19,7 +19,10 @@ PACKAGES=(
   libopencv-dev libabsl-dev libssl-dev
   libprotobuf-dev protobuf-compiler librocksdb-dev libfaiss-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  libgrpc++-dev protobuf-compiler-grpc prometheus-cpp-dev
 )
+# Python client example and its test (Debian's packages; never PyPI).
+PACKAGES+=(python3-grpcio python3-grpc-tools)
 # Benign photos for the golden tests, the robustness tests and the demo
 # (README: "Test data"). Nothing else is ever hashed in tests.
 PACKAGES+=(mate-backgrounds plasma-workspace-wallpapers gnome-backgrounds python3-skimage)
