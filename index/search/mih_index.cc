@@ -106,7 +106,7 @@ void MihIndex::add_with_ids(idx_t n, const uint8_t* x, const idx_t* xids) {
     search_internal::LoadWords(x + i * code_size, words_,
                                &codes_[at + i * words_]);
   }
-  RebuildTables();
+  SortRowsAndRebuild();
 }
 
 void MihIndex::search(idx_t n, const uint8_t* x, idx_t k, int32_t* distances,
@@ -156,6 +156,32 @@ void MihIndex::Build(std::vector<uint64_t> ids, std::vector<uint64_t> words) {
   assert(words.size() == ids.size() * words_);
   ids_ = std::move(ids);
   codes_ = std::move(words);
+  SortRowsAndRebuild();
+}
+
+std::optional<size_t> MihIndex::Find(uint64_t id) const {
+  auto it = std::lower_bound(ids_.begin(), ids_.end(), id);
+  if (it == ids_.end() || *it != id) return std::nullopt;
+  return static_cast<size_t>(it - ids_.begin());
+}
+
+void MihIndex::SortRowsAndRebuild() {
+  if (!std::is_sorted(ids_.begin(), ids_.end())) {
+    const size_t n = ids_.size();
+    std::vector<uint32_t> order(n);
+    for (size_t i = 0; i < n; ++i) order[i] = static_cast<uint32_t>(i);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](uint32_t a, uint32_t b) { return ids_[a] < ids_[b]; });
+    std::vector<uint64_t> ids(n);
+    std::vector<uint64_t> codes(codes_.size());
+    for (size_t i = 0; i < n; ++i) {
+      ids[i] = ids_[order[i]];
+      std::copy_n(&codes_[size_t{order[i]} * words_], words_,
+                  &codes[i * words_]);
+    }
+    ids_ = std::move(ids);
+    codes_ = std::move(codes);
+  }
   RebuildTables();
 }
 

@@ -41,6 +41,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -72,10 +73,16 @@ class MihIndex : public faiss::IndexBinary {
   void reset() override;
 
   // ---- native API ----
-  // Replaces the contents: entry i has id ids[i] and code words
-  // words[i * code_bits / 64 ...]. O(n * m).
+  // Replaces the contents with the entries (ids[i], words[i * code_bits / 64
+  // ...]). Rows are stored sorted by id (stable for equal ids), so after
+  // Build (and after add/add_with_ids, which rebuild) row i is the entry with
+  // the i-th smallest id, not the i-th argument. O(n log n + n * m).
   // REQUIRES: words.size() == ids.size() * code_bits / 64; n < 2^32.
   void Build(std::vector<uint64_t> ids, std::vector<uint64_t> words);
+
+  // The row holding `id` (the first such row if ids repeat), by binary
+  // search over the id-sorted rows; nullopt if no row has it. O(log n).
+  std::optional<size_t> Find(uint64_t id) const;
 
   // Appends every entry within `radius` bits (distance <= radius) whose id is
   // not in `exclude` (may be null) to `out`, in no particular order.
@@ -101,6 +108,8 @@ class MihIndex : public faiss::IndexBinary {
   size_t MemoryBytes() const;
 
  private:
+  // Sorts the rows by id, then rebuilds the tables.
+  void SortRowsAndRebuild();
   void RebuildTables();
   bool ShouldScan(int max_level) const;
   // Calls fn(entry, code, chunk) for every entry in the buckets whose chunk

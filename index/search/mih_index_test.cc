@@ -1,6 +1,7 @@
 #include "index/search/mih_index.h"
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <random>
 #include <vector>
@@ -194,6 +195,39 @@ TEST(MihIndexTest, AddNumbersCodesAndResetEmpties) {
   index.RangeSearchInclusive(data.data() + 8, 0, nullptr, &hits);
   ASSERT_EQ(hits.size(), 1u);
   EXPECT_EQ(hits[0].id, 0u);
+}
+
+TEST(MihIndexTest, BuildSortsRowsByIdAndFindLocatesThem) {
+  std::mt19937_64 rng(11);
+  const size_t n = 500;
+  std::vector<uint64_t> ids(n), words;
+  std::vector<Code> codes;
+  for (size_t i = 0; i < n; ++i) {
+    ids[i] = (i * 7919) % 1009 + 1;  // Distinct, shuffled, never 0.
+    codes.push_back(testing::RandomCode(rng, 256));
+    for (int w = 0; w < 4; ++w) {
+      uint64_t v;
+      std::memcpy(&v, codes.back().data() + 8 * w, 8);
+      words.push_back(v);
+    }
+  }
+  MihIndex index(256);
+  index.Build(ids, words);
+  ASSERT_EQ(index.size(), n);
+  for (size_t i = 1; i < n; ++i) EXPECT_LT(index.id(i - 1), index.id(i));
+  for (size_t i = 0; i < n; ++i) {
+    std::optional<size_t> row = index.Find(ids[i]);
+    ASSERT_TRUE(row.has_value()) << ids[i];
+    EXPECT_EQ(index.id(*row), ids[i]);
+    EXPECT_EQ(std::memcmp(index.words(*row), codes[i].data(), 32), 0);
+  }
+  EXPECT_FALSE(index.Find(0).has_value());
+  EXPECT_FALSE(index.Find(5000).has_value());
+  // Search results carry the ids given to Build, not row numbers.
+  std::vector<Match> hits;
+  index.RangeSearchInclusive(codes[3].data(), 0, nullptr, &hits);
+  ASSERT_EQ(hits.size(), 1u);
+  EXPECT_EQ(hits[0].id, ids[3]);
 }
 
 }  // namespace
