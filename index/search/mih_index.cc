@@ -1,10 +1,11 @@
 #include "index/search/mih_index.h"
 
 #include <algorithm>
-#include <array>
 #include <bit>
 #include <cassert>
 #include <climits>
+#include <cmath>
+#include <cstring>
 #include <queue>
 
 #include "faiss/impl/AuxIndexStructures.h"
@@ -12,54 +13,69 @@
 
 namespace hashmatch {
 
-using search_internal::Chunk;
 using search_internal::Distance;
 
 namespace {
 
-constexpr int kBuckets = 1 << MihIndex::kChunkBits;
-constexpr size_t kTableStride = kBuckets + 1;
-// Candidates' codes are read at random; prefetch this many entries ahead.
-constexpr uint32_t kPrefetchAhead = 24;
+// Pipeline distances: bucket offsets, row arrays and candidate codes are
+// read at random, so each stage prefetches this far ahead.
+constexpr size_t kOffsetsAhead = 16;
+constexpr size_t kRangesAhead = 8;
+constexpr size_t kCodesAhead = 16;
+constexpr int kNoLimit = 1 << 20;
 
-// All 16-bit masks ordered by popcount: level t is
-// masks[level_begin[t] .. level_begin[t + 1]).
-struct MaskTable {
-  std::array<uint16_t, kBuckets> masks;
-  std::array<int, MihIndex::kChunkBits + 2> level_begin;
-
-  MaskTable() {
-    int n = 0;
-    for (int t = 0; t <= MihIndex::kChunkBits; ++t) {
-      level_begin[t] = n;
-      for (int v = 0; v < kBuckets; ++v) {
-        if (std::popcount(static_cast<unsigned>(v)) == t) {
-          masks[n++] = static_cast<uint16_t>(v);
-        }
-      }
-    }
-    level_begin[MihIndex::kChunkBits + 1] = n;
-  }
+struct Probe {
+  uint32_t bucket;  // Index into offsets_.
+  uint16_t table;
+  uint16_t level;
+};
+struct Range {
+  uint32_t begin, end;
+  uint16_t table;
+  uint16_t level;
+};
+struct Candidate {
+  uint32_t row;
+  uint16_t table;
+  uint16_t level;
+};
+struct Scratch {
+  std::vector<Probe> probes;
+  std::vector<Range> ranges;
+  std::vector<Candidate> candidates;
 };
 
-const MaskTable& Masks() {
-  static const MaskTable* const table = new MaskTable();
-  return *table;
+Scratch& ThreadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
+double Binomial(int n, int k) {
+  if (k < 0 || k > n) return 0;
+  double r = 1;
+  for (int i = 1; i <= k; ++i) r = r * (n - k + i) / i;
+  return r;
+}
+
+// Calls fn(mask) for every `bits`-bit mask with exactly t bits set.
+template <typename Fn>
+void ForEachMask(int bits, int t, Fn&& fn) {
+  if (t == 0) {
+    fn(uint32_t{0});
+    return;
+  }
+  if (t > bits) return;
+  const uint64_t limit = uint64_t{1} << bits;
+  for (uint64_t v = (uint64_t{1} << t) - 1; v < limit;) {
+    fn(static_cast<uint32_t>(v));
+    const uint64_t c = v & (~v + 1);
+    const uint64_t r = v + c;
+    v = (((r ^ v) >> 2) / c) | r;
+  }
 }
 
 bool Excluded(const absl::flat_hash_set<uint64_t>* exclude, uint64_t id) {
   return exclude != nullptr && exclude->contains(id);
-}
-
-// True if the candidate found in table j at level t is reported there: no
-// earlier table has a chunk within t bits and no later one within t - 1.
-bool FirstMet(const uint64_t* q, const uint64_t* c, int chunks, int j, int t) {
-  for (int i = 0; i < chunks; ++i) {
-    if (i == j) continue;
-    int d = std::popcount(static_cast<unsigned>(Chunk(q, i) ^ Chunk(c, i)));
-    if (d < t || (i < j && d == t)) return false;
-  }
-  return true;
 }
 
 void PushBounded(std::priority_queue<Match>* heap, size_t k, const Match& m) {
@@ -83,9 +99,7 @@ std::vector<Match> Drain(std::priority_queue<Match>* heap) {
 }  // namespace
 
 MihIndex::MihIndex(int code_bits)
-    : faiss::IndexBinary(code_bits),
-      words_(code_bits / 64),
-      chunks_(code_bits / kChunkBits) {
+    : faiss::IndexBinary(code_bits), words_(code_bits / 64) {
   assert(code_bits > 0 && code_bits % 64 == 0);
 }
 
@@ -149,6 +163,7 @@ void MihIndex::reset() {
   codes_.clear();
   offsets_.clear();
   entries_.clear();
+  chunks_.clear();
   ntotal = 0;
 }
 
@@ -187,56 +202,167 @@ void MihIndex::SortRowsAndRebuild() {
 
 size_t MihIndex::MemoryBytes() const {
   return ids_.capacity() * 8 + codes_.capacity() * 8 + offsets_.capacity() * 4 +
-         entries_.capacity() * 4;
+         entries_.capacity();
+}
+
+std::vector<int> MihIndex::ChooseChunking(size_t n) const {
+  const int code_bits = words_ * 64;
+  int target = chunk_bits_request_;
+  if (target == 0) {
+    if (code_bits <= 64) {
+      target = 16;
+    } else {
+      const int log2n = n == 0 ? 0 : std::bit_width(n) - 1;
+      target = std::clamp(log2n - 1, 16, 22);
+    }
+  }
+  const int m = (code_bits + target - 1) / target;
+  std::vector<int> bits(m, code_bits / m);
+  for (int j = 0; j < code_bits % m; ++j) ++bits[j];
+  return bits;
+}
+
+uint32_t MihIndex::ChunkOf(const uint64_t* code, int j) const {
+  const ChunkSpec& c = chunks_[j];
+  const int w = c.offset >> 6;
+  const int sh = c.offset & 63;
+  uint64_t v = code[w] >> sh;
+  if (sh + c.bits > 64) v |= code[w + 1] << (64 - sh);
+  return static_cast<uint32_t>(v & ((uint64_t{1} << c.bits) - 1));
+}
+
+uint32_t MihIndex::Row(const ChunkSpec& c, size_t p) const {
+  uint32_t v;
+  std::memcpy(&v, &entries_[c.entries_at + p * entry_bytes_], 4);
+  return entry_bytes_ == 3 ? (v & 0xFFFFFFu) : v;
 }
 
 void MihIndex::RebuildTables() {
   const size_t n = ids_.size();
   ntotal = static_cast<idx_t>(n);
-  offsets_.assign(chunks_ * kTableStride, 0);
-  entries_.assign(chunks_ * n, 0);
-  std::vector<uint32_t> cursor(kBuckets);
-  for (int j = 0; j < chunks_; ++j) {
-    uint32_t* off = &offsets_[j * kTableStride];
-    for (size_t i = 0; i < n; ++i) ++off[Chunk(words(i), j) + 1];
-    for (int v = 0; v < kBuckets; ++v) off[v + 1] += off[v];
-    std::copy_n(off, kBuckets, cursor.begin());
-    uint32_t* ent = &entries_[j * n];
+  entry_bytes_ = n < (size_t{1} << 24) ? 3 : 4;
+  const std::vector<int> bits = ChooseChunking(n);
+  chunks_.assign(bits.size(), {});
+  size_t offsets_total = 0;
+  int bit_at = 0;
+  for (size_t j = 0; j < bits.size(); ++j) {
+    chunks_[j].offset = bit_at;
+    chunks_[j].bits = bits[j];
+    chunks_[j].offsets_at = offsets_total;
+    chunks_[j].entries_at = j * n * entry_bytes_;
+    bit_at += bits[j];
+    offsets_total += (size_t{1} << bits[j]) + 1;
+  }
+  offsets_.assign(0, 0);
+  offsets_.shrink_to_fit();
+  offsets_.assign(offsets_total, 0);
+  entries_.assign(0, 0);
+  entries_.shrink_to_fit();
+  entries_.assign(chunks_.size() * n * entry_bytes_ + 8, 0);
+  std::vector<uint32_t> value(n);
+  std::vector<uint32_t> cursor;
+  for (size_t j = 0; j < chunks_.size(); ++j) {
+    const ChunkSpec& c = chunks_[j];
+    const size_t buckets = size_t{1} << c.bits;
+    uint32_t* off = &offsets_[c.offsets_at];
     for (size_t i = 0; i < n; ++i) {
-      ent[cursor[Chunk(words(i), j)]++] = static_cast<uint32_t>(i);
+      value[i] = ChunkOf(words(i), static_cast<int>(j));
+      ++off[value[i] + 1];
+    }
+    for (size_t v = 0; v < buckets; ++v) off[v + 1] += off[v];
+    cursor.assign(off, off + buckets);
+    uint8_t* ent = &entries_[c.entries_at];
+    for (size_t i = 0; i < n; ++i) {
+      const uint32_t row = static_cast<uint32_t>(i);
+      std::memcpy(ent + size_t{cursor[value[i]]++} * entry_bytes_, &row,
+                  entry_bytes_);
     }
   }
 }
 
-bool MihIndex::ShouldScan(int max_level) const {
+bool MihIndex::ShouldScan(const int* max_level) const {
   if (!scan_fallback_) return false;
-  const size_t probes =
-      static_cast<size_t>(chunks_) *
-      Masks().level_begin[std::min(max_level, kChunkBits) + 1];
-  return probes > ids_.size() / 4;
+  const double n = static_cast<double>(ids_.size());
+  double work = 0;
+  for (size_t j = 0; j < chunks_.size(); ++j) {
+    const int bits = chunks_[j].bits;
+    double probes = 0;
+    for (int t = 0; t <= std::min(max_level[j], bits); ++t) {
+      probes += Binomial(bits, t);
+    }
+    work += probes + probes * n / std::ldexp(1.0, bits);
+  }
+  return work * 8 > n;
+}
+
+bool MihIndex::FirstMet(const uint32_t* qchunks, const uint64_t* c, int j,
+                        int t, const int* max_level) const {
+  const int m = num_chunks();
+  for (int i = 0; i < m; ++i) {
+    if (i == j) continue;
+    const int d = std::popcount(qchunks[i] ^ ChunkOf(c, i));
+    if (d <= max_level[i] && (d < t || (d == t && i < j))) return false;
+  }
+  return true;
 }
 
 template <int kWords, typename Fn>
-void MihIndex::ForEachAtLevel(const uint64_t* q, int level, Fn&& fn) const {
-  const size_t n = ids_.size();
-  const uint64_t* codes = codes_.data();
-  const MaskTable& masks = Masks();
-  for (int j = 0; j < chunks_; ++j) {
-    const uint32_t* off = &offsets_[j * kTableStride];
-    const uint32_t* ent = &entries_[j * n];
-    const uint16_t qc = Chunk(q, j);
-    for (int b = masks.level_begin[level]; b < masks.level_begin[level + 1];
-         ++b) {
-      const uint16_t v = qc ^ masks.masks[b];
-      const uint32_t end = off[v + 1];
-      for (uint32_t p = off[v]; p < end; ++p) {
-        if (p + kPrefetchAhead < end) {
-          __builtin_prefetch(codes + size_t{ent[p + kPrefetchAhead]} * kWords);
-        }
-        const uint32_t e = ent[p];
-        fn(e, codes + size_t{e} * kWords, j);
-      }
+void MihIndex::ForEachCandidate(const uint32_t* qchunks, int min_level,
+                                const int* max_level, Fn&& fn) const {
+  Scratch& s = ThreadScratch();
+  s.probes.clear();
+  s.ranges.clear();
+  s.candidates.clear();
+  const int m = num_chunks();
+  int top = -1;
+  for (int j = 0; j < m; ++j) {
+    top = std::max(top, std::min(max_level[j], chunks_[j].bits));
+  }
+  for (int t = min_level; t <= top; ++t) {
+    for (int j = 0; j < m; ++j) {
+      if (t > max_level[j]) continue;
+      const ChunkSpec& c = chunks_[j];
+      const uint32_t base = static_cast<uint32_t>(c.offsets_at);
+      ForEachMask(c.bits, t, [&](uint32_t mask) {
+        s.probes.push_back({base + (qchunks[j] ^ mask),
+                            static_cast<uint16_t>(j),
+                            static_cast<uint16_t>(t)});
+      });
     }
+  }
+  const uint32_t* off = offsets_.data();
+  const size_t np = s.probes.size();
+  for (size_t i = 0; i < np; ++i) {
+    if (i + kOffsetsAhead < np) {
+      __builtin_prefetch(off + s.probes[i + kOffsetsAhead].bucket);
+    }
+    const Probe& p = s.probes[i];
+    const uint32_t begin = off[p.bucket];
+    const uint32_t end = off[p.bucket + 1];
+    if (begin != end) s.ranges.push_back({begin, end, p.table, p.level});
+  }
+  const size_t nr = s.ranges.size();
+  for (size_t i = 0; i < nr; ++i) {
+    if (i + kRangesAhead < nr) {
+      const Range& a = s.ranges[i + kRangesAhead];
+      __builtin_prefetch(&entries_[chunks_[a.table].entries_at +
+                                   size_t{a.begin} * entry_bytes_]);
+    }
+    const Range& r = s.ranges[i];
+    const ChunkSpec& c = chunks_[r.table];
+    for (uint32_t p = r.begin; p < r.end; ++p) {
+      s.candidates.push_back({Row(c, p), r.table, r.level});
+    }
+  }
+  const uint64_t* codes = codes_.data();
+  const size_t nc = s.candidates.size();
+  for (size_t i = 0; i < nc; ++i) {
+    if (i + kCodesAhead < nc) {
+      __builtin_prefetch(codes +
+                         size_t{s.candidates[i + kCodesAhead].row} * kWords);
+    }
+    const Candidate& cand = s.candidates[i];
+    fn(cand.row, codes + size_t{cand.row} * kWords, cand.table, cand.level);
   }
 }
 
@@ -246,8 +372,16 @@ void MihIndex::RangeImpl(const uint64_t* q, int radius,
                          std::vector<Match>* out) const {
   const size_t n = ids_.size();
   const uint64_t* codes = codes_.data();
-  const int levels = std::min(radius / chunks_, kChunkBits);
-  if (ShouldScan(levels)) {
+  const int m = num_chunks();
+  const int s = radius / m;
+  const int a = radius % m;
+  std::vector<int> max_level(m);
+  std::vector<uint32_t> qchunks(m);
+  for (int j = 0; j < m; ++j) {
+    max_level[j] = j <= a ? s : s - 1;
+    qchunks[j] = ChunkOf(q, j);
+  }
+  if (ShouldScan(max_level.data())) {
     for (size_t i = 0; i < n; ++i) {
       int d = Distance<kWords>(q, codes + i * kWords);
       if (d <= radius && !Excluded(exclude, ids_[i])) {
@@ -256,14 +390,15 @@ void MihIndex::RangeImpl(const uint64_t* q, int radius,
     }
     return;
   }
-  for (int t = 0; t <= levels; ++t) {
-    ForEachAtLevel<kWords>(q, t, [&](uint32_t e, const uint64_t* c, int j) {
-      const int d = Distance<kWords>(q, c);
-      if (d > radius || !FirstMet(q, c, chunks_, j, t)) return;
-      if (Excluded(exclude, ids_[e])) return;
-      out->push_back({ids_[e], d});
-    });
-  }
+  ForEachCandidate<kWords>(
+      qchunks.data(), 0, max_level.data(),
+      [&](uint32_t row, const uint64_t* c, int j, int t) {
+        const int d = Distance<kWords>(q, c);
+        if (d > radius) return;
+        if (!FirstMet(qchunks.data(), c, j, t, max_level.data())) return;
+        if (Excluded(exclude, ids_[row])) return;
+        out->push_back({ids_[row], d});
+      });
 }
 
 template <int kWords>
@@ -272,9 +407,19 @@ std::vector<Match> MihIndex::KnnImpl(
     const absl::flat_hash_set<uint64_t>* exclude) const {
   const size_t n = ids_.size();
   const uint64_t* codes = codes_.data();
+  const int m = num_chunks();
+  std::vector<uint32_t> qchunks(m);
+  std::vector<int> no_limit(m, kNoLimit);
+  int max_bits = 0;
+  for (int j = 0; j < m; ++j) {
+    qchunks[j] = ChunkOf(q, j);
+    max_bits = std::max(max_bits, chunks_[j].bits);
+  }
   std::priority_queue<Match> heap;
-  for (int t = 0; t <= kChunkBits; ++t) {
-    if (ShouldScan(t)) {
+  std::vector<int> level(m);
+  for (int t = 0; t <= max_bits; ++t) {
+    std::fill(level.begin(), level.end(), t);
+    if (ShouldScan(level.data())) {
       heap = {};
       for (size_t i = 0; i < n; ++i) {
         if (Excluded(exclude, ids_[i])) continue;
@@ -283,16 +428,19 @@ std::vector<Match> MihIndex::KnnImpl(
       }
       return Drain(&heap);
     }
-    ForEachAtLevel<kWords>(q, t, [&](uint32_t e, const uint64_t* c, int j) {
-      const Match m{ids_[e], Distance<kWords>(q, c)};
-      if (heap.size() == k && !(m < heap.top())) return;
-      if (!FirstMet(q, c, chunks_, j, t) || Excluded(exclude, m.id)) {
-        return;
-      }
-      PushBounded(&heap, k, m);
-    });
+    ForEachCandidate<kWords>(
+        qchunks.data(), t, level.data(),
+        [&](uint32_t row, const uint64_t* c, int j, int lt) {
+          const Match match{ids_[row], Distance<kWords>(q, c)};
+          if (heap.size() == k && !(match < heap.top())) return;
+          if (!FirstMet(qchunks.data(), c, j, lt, no_limit.data()) ||
+              Excluded(exclude, match.id)) {
+            return;
+          }
+          PushBounded(&heap, k, match);
+        });
     // Every unseen code has all chunks at > t bits: distance >= m * (t + 1).
-    if (heap.size() == k && heap.top().distance < chunks_ * (t + 1)) break;
+    if (heap.size() == k && heap.top().distance < m * (t + 1)) break;
   }
   return Drain(&heap);
 }

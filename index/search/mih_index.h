@@ -7,20 +7,33 @@
 //   std::vector<Match> hits;
 //   index.RangeSearchInclusive(query_bytes, 31, nullptr, &hits);
 //
-// Scheme. A code of B bits is split into m = B / 16 chunks of 16 bits (PDQ:
-// 16 chunks; 64-bit pHash/dHash: 4). Table j maps the value of chunk j to the
-// entries holding it, as a compressed array: 65537 offsets into a flat array
-// of entry positions (uint32), so the index costs 4 * m + 8 + B / 8 bytes per
-// code plus 256 KiB per table. By pigeonhole, a code within r bits of the
-// query has some chunk within s = floor(r / m) bits of the query's chunk, so
-// a range search probes, for level t = 0..s and every table j, the buckets at
-// exactly t bits from the query chunk, and verifies full distances with
-// hardware popcount. A candidate is reported only where it is first met: at
-// level t = its smallest chunk distance, in the first table with that
-// distance; so each code is reported once without a dedupe set. k-NN probes
-// the same levels until the k-th best distance found is below m * (t + 1)
-// (no unseen code can be closer), and falls back to a scan when probing would
-// cost more than scanning (see set_scan_fallback).
+// Scheme. A code of B bits is split into m chunks of consecutive bits
+// (lengths differ by at most one, longer chunks first). Table j maps the value
+// of chunk j to the rows holding it, as a compressed array: 2^bits_j + 1
+// uint32 offsets into a flat array of row numbers (3 bytes each while the
+// index holds fewer than 2^24 rows, else 4). The chunking follows the index
+// size unless set_chunk_bits() fixes it: 64-bit codes use 4 chunks of 16;
+// longer codes use chunks of about log2(n) - 1 bits, between 16 and 22
+// (10M PDQ codes: 12 chunks, 4 of 22 bits and 8 of 21, 16 MiB of offsets per
+// 22-bit table, 128 MiB in all; 1M: 15 chunks).
+//
+// Search (Norouzi et al., generalized pigeonhole): write r = s * m + a with
+// 0 <= a < m. A code within r bits of the query has one of the first a + 1
+// chunks within s bits of the query's chunk, or one of the others within
+// s - 1 bits (else its distance would be at least (a + 1)(s + 1) + (m - a -
+// 1)s = r + 1). So table j probes every bucket at chunk distance 0..L_j (L_j
+// = s for j <= a, s - 1 after), and candidates are verified on full
+// distance with hardware popcount. Probes, bucket reads and candidate codes
+// go through a prefetching pipeline. A candidate is reported only at the
+// first (level t, table j) pair in level-then-table order where its chunk
+// distance is t <= L_j, so each code is reported once without a dedupe set.
+// k-NN probes every table at levels t = 0, 1, ... until the k-th best
+// distance found is below m * (t + 1) (no unseen code can be closer). Both
+// fall back to a scan when the expected probes plus candidates (for uniform
+// codes) exceed ntotal / 8 (see set_scan_fallback); any radius stays exact.
+//
+// Memory per code: B / 8 (code) + 8 (id) + 3 * m (tables); plus the offsets
+// (4 * 2^bits per table): at 10M PDQ codes about 320 + 80 + 360 + 134 MB.
 //
 // Mutation: the tables are rebuilt in O(ntotal * m) by every add/Build, so
 // the index is meant to be built in one batch and then searched; live
@@ -52,7 +65,9 @@ namespace hashmatch {
 
 class MihIndex : public faiss::IndexBinary {
  public:
-  static constexpr int kChunkBits = 16;
+  // Chunk lengths allowed by set_chunk_bits().
+  static constexpr int kMinChunkBits = 8;
+  static constexpr int kMaxChunkBits = 24;
 
   // REQUIRES: code_bits is a positive multiple of 64. (faiss::IndexBinary's
   // constructor throws faiss::FaissException only if code_bits % 8 != 0.)
@@ -98,8 +113,15 @@ class MihIndex : public faiss::IndexBinary {
   // ntotal / 4 scans all codes instead. Tests turn it off to exercise the
   // tables on small indexes.
   void set_scan_fallback(bool on) { scan_fallback_ = on; }
+  // Fixes the chunk length (chunks of `bits` or `bits - 1`, m = ceil(B /
+  // bits)) from the next Build/add on; 0 (the default) picks it from the
+  // size as described above.
+  // REQUIRES: bits == 0 or kMinChunkBits <= bits <= kMaxChunkBits.
+  void set_chunk_bits(int bits) { chunk_bits_request_ = bits; }
 
-  int num_chunks() const { return chunks_; }
+  int num_chunks() const { return static_cast<int>(chunks_.size()); }
+  // Length in bits of chunk j (0 <= j < num_chunks()).
+  int chunk_bits(int j) const { return chunks_[j].bits; }
   int words_per_code() const { return words_; }
   size_t size() const { return ids_.size(); }
   uint64_t id(size_t i) const { return ids_[i]; }
@@ -108,15 +130,32 @@ class MihIndex : public faiss::IndexBinary {
   size_t MemoryBytes() const;
 
  private:
+  struct ChunkSpec {
+    int offset = 0;         // First bit of the chunk in the code.
+    int bits = 0;           // Length in bits.
+    size_t offsets_at = 0;  // Start of its 2^bits + 1 offsets in offsets_.
+    size_t entries_at = 0;  // Start of its rows in entries_ (in bytes).
+  };
+  struct Plan;
+
   // Sorts the rows by id, then rebuilds the tables.
   void SortRowsAndRebuild();
   void RebuildTables();
-  bool ShouldScan(int max_level) const;
-  // Calls fn(entry, code, chunk) for every entry in the buckets whose chunk
-  // is exactly `level` bits from the query's, table by table, prefetching
-  // codes ahead.
+  // Chunk lengths for n rows.
+  std::vector<int> ChooseChunking(size_t n) const;
+  uint32_t ChunkOf(const uint64_t* code, int j) const;
+  uint32_t Row(const ChunkSpec& c, size_t p) const;
+  // Expected work (probes + uniform-code candidates) of probing table j at
+  // levels 0..max_level[j]; true if a scan is cheaper.
+  bool ShouldScan(const int* max_level) const;
+  // Calls fn(row, code, j, t) for every row in every bucket at chunk distance
+  // t <= max_level[j] from the query's chunk j, for t in [min_level, ...].
   template <int kWords, typename Fn>
-  void ForEachAtLevel(const uint64_t* q, int level, Fn&& fn) const;
+  void ForEachCandidate(const uint32_t* qchunks, int min_level,
+                        const int* max_level, Fn&& fn) const;
+  // True if the row found in table j at level t is reported there.
+  bool FirstMet(const uint32_t* qchunks, const uint64_t* c, int j, int t,
+                const int* max_level) const;
   template <int kWords>
   void RangeImpl(const uint64_t* q, int radius,
                  const absl::flat_hash_set<uint64_t>* exclude,
@@ -127,14 +166,17 @@ class MihIndex : public faiss::IndexBinary {
       const absl::flat_hash_set<uint64_t>* exclude) const;
 
   int words_;
-  int chunks_;
   bool scan_fallback_ = true;
+  int chunk_bits_request_ = 0;
+  int entry_bytes_ = 3;
   std::vector<uint64_t> ids_;
   std::vector<uint64_t> codes_;
-  // Table j's bucket v holds entries_[j * N + offsets_[j * 65537 + v] ...
-  // j * N + offsets_[j * 65537 + v + 1]).
+  std::vector<ChunkSpec> chunks_;
+  // Table j's bucket v holds the rows at entries_[chunks_[j].entries_at +
+  // entry_bytes_ * p] for p in [offsets_[o + v], offsets_[o + v + 1]), o =
+  // chunks_[j].offsets_at. entries_ has 8 bytes of padding at the end.
   std::vector<uint32_t> offsets_;
-  std::vector<uint32_t> entries_;
+  std::vector<uint8_t> entries_;
 };
 
 }  // namespace hashmatch

@@ -43,9 +43,10 @@ Corpus MakeCorpus(bool clustered, int bits, size_t n, uint64_t seed) {
 }
 
 std::unique_ptr<MihIndex> BuildMih(const std::vector<Code>& codes, int bits,
-                                   bool fallback) {
+                                   bool fallback, int chunk_bits = 0) {
   auto index = std::make_unique<MihIndex>(bits);
   index->set_scan_fallback(fallback);
+  index->set_chunk_bits(chunk_bits);
   std::vector<uint8_t> flat;
   for (const Code& c : codes) flat.insert(flat.end(), c.begin(), c.end());
   std::vector<faiss::IndexBinary::idx_t> ids(codes.size());
@@ -65,6 +66,7 @@ struct Param {
   int bits;
   bool clustered;
   bool fallback;
+  int chunk_bits;  // 0: chosen from the size.
 };
 
 class MihRecallTest : public ::testing::TestWithParam<Param> {};
@@ -73,10 +75,14 @@ TEST_P(MihRecallTest, RangeAndKnnEqualBruteForce) {
   const Param p = GetParam();
   const size_t n = p.bits == 256 ? 20000 : 5000;
   Corpus c = MakeCorpus(p.clustered, p.bits, n, 17 + p.bits);
-  auto mih = BuildMih(c.codes, p.bits, p.fallback);
+  auto mih = BuildMih(c.codes, p.bits, p.fallback, p.chunk_bits);
   FlatScan flat = BuildFlat(c.codes, p.bits);
   size_t total = 0;
-  for (int radius : {0, 8, 31, 32, 63}) {
+  // With m chunks, r = s * m + a: radii around multiples of m switch which
+  // tables probe level s and which level s - 1.
+  const int m = mih->num_chunks();
+  for (int radius :
+       {0, 1, 8, m - 1, m, m + 1, 2 * m - 1, 2 * m, 30, 31, 32, 40, 63}) {
     for (const Code& q : c.queries) {
       std::vector<Match> got, want;
       mih->RangeSearchInclusive(q.data(), radius, nullptr, &got);
@@ -88,7 +94,10 @@ TEST_P(MihRecallTest, RangeAndKnnEqualBruteForce) {
     }
   }
   EXPECT_GT(total, 0u);
-  for (size_t k : {1, 10, 100}) {
+  // 22-bit chunks on 20K codes without the scan fallback probe far for large
+  // k; k = 100 is left to the smaller chunkings.
+  for (size_t k : {size_t{1}, size_t{10}, size_t{100}}) {
+    if (k == 100 && p.chunk_bits >= 20) continue;
     for (const Code& q : c.queries) {
       ASSERT_EQ(mih->Knn(q.data(), k, nullptr), flat.Knn(q.data(), k))
           << "k " << k;
@@ -98,10 +107,68 @@ TEST_P(MihRecallTest, RangeAndKnnEqualBruteForce) {
 
 INSTANTIATE_TEST_SUITE_P(
     Codes, MihRecallTest,
-    ::testing::Values(Param{256, false, false}, Param{256, true, false},
-                      Param{256, false, true}, Param{256, true, true},
-                      Param{64, false, false}, Param{64, true, false},
-                      Param{64, true, true}));
+    ::testing::Values(Param{256, false, false, 0}, Param{256, true, false, 0},
+                      Param{256, false, true, 0}, Param{256, true, true, 0},
+                      Param{256, false, false, 22}, Param{256, true, false, 22},
+                      Param{256, true, true, 22}, Param{256, true, false, 18},
+                      Param{256, false, false, 16}, Param{64, false, false, 0},
+                      Param{64, true, false, 0}, Param{64, true, true, 0},
+                      Param{64, true, false, 12}));
+
+TEST(MihIndexTest, ChunkingFollowsSizeAndCoversTheCode) {
+  std::mt19937_64 rng(2);
+  std::vector<Code> codes;
+  for (int i = 0; i < 100; ++i) codes.push_back(testing::RandomCode(rng, 256));
+  auto small = BuildMih(codes, 256, true);
+  EXPECT_EQ(small->num_chunks(), 16);  // Chunks of 16 bits below 2^17 codes.
+  auto fixed = BuildMih(codes, 256, true, 22);
+  ASSERT_EQ(fixed->num_chunks(), 12);
+  int total = 0;
+  for (int j = 0; j < 12; ++j) {
+    EXPECT_EQ(fixed->chunk_bits(j), j < 4 ? 22 : 21) << j;
+    total += fixed->chunk_bits(j);
+  }
+  EXPECT_EQ(total, 256);
+  auto phash = BuildMih(codes, 64, true);
+  EXPECT_EQ(phash->num_chunks(), 4);
+}
+
+// Codes at exactly r and r + 1 bits from each query, for radii where tables
+// probe different levels (12 chunks, 4 x 22 + 8 x 21 bits: r = 31 = 2 * 12 +
+// 7 probes levels 0..2 in tables 0-7 and 0..1 in tables 8-11): the r ones are
+// found, the r + 1 ones are not, and every other result equals a brute-force
+// scan.
+TEST(MihIndexTest, BoundaryRadiusAndOneMore) {
+  std::mt19937_64 rng(23);
+  for (int chunk_bits : {22, 16}) {
+    for (int radius : {0, 5, 11, 12, 13, 23, 24, 31, 32, 47}) {
+      std::vector<Code> codes;
+      for (int i = 0; i < 3000; ++i)
+        codes.push_back(testing::RandomCode(rng, 256));
+      std::vector<Code> queries;
+      for (int i = 0; i < 20; ++i) {
+        queries.push_back(testing::RandomCode(rng, 256));
+        codes.push_back(testing::FlipBits(queries.back(), radius, rng));
+        codes.push_back(testing::FlipBits(queries.back(), radius + 1, rng));
+      }
+      auto mih = BuildMih(codes, 256, false, chunk_bits);
+      FlatScan flat = BuildFlat(codes, 256);
+      for (size_t i = 0; i < queries.size(); ++i) {
+        std::vector<Match> got, want;
+        mih->RangeSearchInclusive(queries[i].data(), radius, nullptr, &got);
+        flat.RangeSearch(queries[i].data(), radius, &want);
+        std::sort(got.begin(), got.end());
+        std::sort(want.begin(), want.end());
+        ASSERT_EQ(got, want) << "chunk bits " << chunk_bits << " radius "
+                             << radius << " query " << i;
+        const uint64_t at_r = 1000 + 7 * (3000 + 2 * i);
+        const uint64_t at_r1 = at_r + 7;
+        EXPECT_TRUE(std::count(got.begin(), got.end(), Match{at_r, radius}));
+        for (const Match& m : got) EXPECT_NE(m.id, at_r1);
+      }
+    }
+  }
+}
 
 TEST(MihIndexTest, ExcludeHidesIdsFromRangeAndKnn) {
   Corpus c = MakeCorpus(true, 256, 4000, 5);
