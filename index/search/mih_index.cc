@@ -1,17 +1,51 @@
 #include "index/search/mih_index.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <bit>
 #include <cassert>
 #include <climits>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <queue>
 
 #include "faiss/impl/AuxIndexStructures.h"
 #include "faiss/impl/FaissAssert.h"
 
 namespace hashmatch {
+namespace search_internal {
+
+namespace {
+constexpr size_t kHugePage = size_t{2} << 20;
+}  // namespace
+
+template <typename T>
+void* HugePageAllocator<T>::AllocateHuge(size_t bytes) {
+  if (bytes < kHugePage) return ::operator new(bytes);
+  const size_t rounded = (bytes + kHugePage - 1) / kHugePage * kHugePage;
+  void* p = std::aligned_alloc(kHugePage, rounded);
+  if (p == nullptr) throw std::bad_alloc();
+  madvise(p, rounded, MADV_HUGEPAGE);  // Advisory: failure is harmless.
+  return p;
+}
+
+template <typename T>
+void HugePageAllocator<T>::FreeHuge(void* p, size_t bytes) {
+  if (bytes < kHugePage) {
+    ::operator delete(p);
+  } else {
+    std::free(p);
+  }
+}
+
+template struct HugePageAllocator<uint8_t>;
+template struct HugePageAllocator<uint32_t>;
+template struct HugePageAllocator<uint64_t>;
+
+}  // namespace search_internal
 
 using search_internal::Distance;
 
@@ -170,7 +204,8 @@ void MihIndex::reset() {
 void MihIndex::Build(std::vector<uint64_t> ids, std::vector<uint64_t> words) {
   assert(words.size() == ids.size() * words_);
   ids_ = std::move(ids);
-  codes_ = std::move(words);
+  codes_.assign(words.begin(), words.end());
+  words = {};
   SortRowsAndRebuild();
 }
 
@@ -188,7 +223,7 @@ void MihIndex::SortRowsAndRebuild() {
     std::stable_sort(order.begin(), order.end(),
                      [&](uint32_t a, uint32_t b) { return ids_[a] < ids_[b]; });
     std::vector<uint64_t> ids(n);
-    std::vector<uint64_t> codes(codes_.size());
+    search_internal::HugeVector<uint64_t> codes(codes_.size());
     for (size_t i = 0; i < n; ++i) {
       ids[i] = ids_[order[i]];
       std::copy_n(&codes_[size_t{order[i]} * words_], words_,

@@ -62,6 +62,32 @@
 #include "index/search/match.h"
 
 namespace hashmatch {
+namespace search_internal {
+
+// Allocates blocks of 2 MiB or more aligned to 2 MiB and asks the kernel for
+// transparent huge pages (madvise), so random reads over the tables and codes
+// miss the TLB less; smaller blocks come from operator new.
+template <typename T>
+struct HugePageAllocator {
+  using value_type = T;
+  HugePageAllocator() = default;
+  template <typename U>
+  HugePageAllocator(const HugePageAllocator<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(AllocateHuge(n * sizeof(T))); }
+  void deallocate(T* p, size_t n) { FreeHuge(p, n * sizeof(T)); }
+  template <typename U>
+  friend bool operator==(const HugePageAllocator&,
+                         const HugePageAllocator<U>&) {
+    return true;
+  }
+  static void* AllocateHuge(size_t bytes);
+  static void FreeHuge(void* p, size_t bytes);
+};
+
+template <typename T>
+using HugeVector = std::vector<T, HugePageAllocator<T>>;
+
+}  // namespace search_internal
 
 class MihIndex : public faiss::IndexBinary {
  public:
@@ -170,13 +196,13 @@ class MihIndex : public faiss::IndexBinary {
   int chunk_bits_request_ = 0;
   int entry_bytes_ = 3;
   std::vector<uint64_t> ids_;
-  std::vector<uint64_t> codes_;
+  search_internal::HugeVector<uint64_t> codes_;
   std::vector<ChunkSpec> chunks_;
   // Table j's bucket v holds the rows at entries_[chunks_[j].entries_at +
   // entry_bytes_ * p] for p in [offsets_[o + v], offsets_[o + v + 1]), o =
   // chunks_[j].offsets_at. entries_ has 8 bytes of padding at the end.
-  std::vector<uint32_t> offsets_;
-  std::vector<uint8_t> entries_;
+  search_internal::HugeVector<uint32_t> offsets_;
+  search_internal::HugeVector<uint8_t> entries_;
 };
 
 }  // namespace hashmatch
