@@ -1,13 +1,24 @@
-// Search index benchmark: multi-index hashing (BinaryIndex over MihIndex)
-// against our flat scan and FAISS's IndexBinaryFlat, in the same run.
+// Search index benchmark: multi-index hashing (MihIndex, and BinaryIndex over
+// it) against our flat scan and FAISS's IndexBinaryFlat, in the same run.
 //
 //   index_benchmark [--n=1000000] [--queries=200] [--radius=31]
-//                   [--clustered] [--faiss_queries=50]
+//                   [--codes=random|clustered|realistic] [--faiss_queries=50]
+//                   [--corpus=bench/data/wallpaper_pdq_hashes.tsv]
 //
-// Prints build time, RSS growth, per-query latency p50/p99 (one thread),
-// MIH range QPS at 1 and 2 threads, dihedral (8-query) latency, recall against
-// the flat scan, and ratios. FAISS is run with one OpenMP thread per call
-// (single-query comparison).
+// Codes: "random" (uniform bits), "clustered" (20 per random centre, <= 16
+// flips), "realistic" (bench/pdq_code_model.h fitted to the wallpaper corpus:
+// clusters of 1-7 near-duplicates of model images, noise calibrated to real
+// transforms). Half the queries are near-duplicates of stored codes (random,
+// clustered: 0-31 flipped bits; realistic: a new perturbation of a stored
+// code's image), half new codes from the same generator.
+//
+// Prints build time and RSS growth of MihIndex alone and of BinaryIndex, the
+// MIH chunking, probes and candidates per query; single-query latency
+// (mean, p50, p99) with MIH, FlatScan and FAISS interleaved (cold caches for
+// MIH) and back to back (each alone, same queries); QPS at 1 and 2 threads;
+// dihedral (8-query) latency; recall of MIH and BinaryIndex against the flat
+// scan, and FAISS's counts; the ratios. Exits 2 on any mismatch. FAISS runs
+// with one OpenMP thread (single-query comparison).
 #include <omp.h>
 
 #include <algorithm>
@@ -22,10 +33,12 @@
 #include <thread>
 #include <vector>
 
+#include "bench/pdq_code_model.h"
 #include "faiss/IndexBinaryFlat.h"
 #include "faiss/impl/AuxIndexStructures.h"
 #include "index/search/binary_index.h"
 #include "index/search/flat_scan.h"
+#include "index/search/mih_index.h"
 #include "index/search/search_test_util.h"
 
 namespace {
@@ -72,12 +85,64 @@ long Flag(int argc, char** argv, const char* name, long def) {
   return def;
 }
 
-bool HasFlag(int argc, char** argv, const char* name) {
+std::string StringFlag(int argc, char** argv, const char* name,
+                       const std::string& def) {
+  std::string prefix = std::string("--") + name + "=";
   for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == std::string("--") + name) return true;
+    if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) {
+      return argv[i] + prefix.size();
+    }
   }
-  return false;
+  return def;
 }
+
+// Realistic PDQ codes: clusters of 1-7 near-duplicates of images drawn from
+// the fitted model. Cluster c's image is drawn from an rng seeded by c, so
+// queries can make new near-duplicates of any stored cluster.
+struct RealisticCodes {
+  const hashmatch::PdqCodeModel* model;
+  float sigma_max;  // Member noise is uniform in [0, sigma_max].
+
+  void Image(uint64_t cluster, float* z) const {
+    std::mt19937_64 rng(0x9E3779B97F4A7C15ull * (cluster + 1));
+    model->SampleLatent(rng, z);
+  }
+  Code Member(const float* z, bool exact, std::mt19937_64& rng) const {
+    float z2[256];
+    const float sigma =
+        exact ? 0.0f : std::uniform_real_distribution<float>(0, sigma_max)(rng);
+    hashmatch::PdqCodeModel::Perturb(z, sigma, rng, z2);
+    const hashmatch::Hash256 h = hashmatch::PdqCodeModel::Threshold(z2);
+    return Code(h.bytes().begin(), h.bytes().end());
+  }
+  // Fills n codes (32 bytes each) with two threads; cluster_of[i] is the
+  // cluster of code i.
+  void Generate(size_t n, std::vector<uint8_t>* data,
+                std::vector<uint32_t>* cluster_of) const {
+    // Cluster sizes 1..7 from a fixed rng; the first member is the image.
+    std::vector<uint32_t> first;
+    std::mt19937_64 rng(99);
+    for (size_t at = 0; at < n; at += 1 + rng() % 7) first.push_back(at);
+    first.push_back(n);
+    data->assign(n * 32, 0);
+    cluster_of->assign(n, 0);
+    auto work = [&](size_t part, size_t parts) {
+      std::vector<float> z(256);
+      for (size_t c = part; c + 1 < first.size(); c += parts) {
+        Image(c, z.data());
+        std::mt19937_64 member_rng(c * 7919 + 1);
+        for (size_t i = first[c]; i < first[c + 1]; ++i) {
+          Code code = Member(z.data(), i == first[c], member_rng);
+          std::copy(code.begin(), code.end(), data->begin() + i * 32);
+          (*cluster_of)[i] = static_cast<uint32_t>(c);
+        }
+      }
+    };
+    std::thread other(work, 1, 2);
+    work(0, 2);
+    other.join();
+  }
+};
 
 }  // namespace
 
@@ -86,17 +151,63 @@ int main(int argc, char** argv) {
   const size_t nq = Flag(argc, argv, "queries", 200);
   const size_t faiss_nq = Flag(argc, argv, "faiss_queries", 50);
   const int radius = static_cast<int>(Flag(argc, argv, "radius", 31));
-  const bool clustered = HasFlag(argc, argv, "clustered");
+  const std::string kind = StringFlag(argc, argv, "codes", "random");
+  const std::string corpus_path =
+      StringFlag(argc, argv, "corpus", HASHMATCH_DEFAULT_CORPUS);
+  if (kind != "random" && kind != "clustered" && kind != "realistic") {
+    std::fprintf(stderr, "--codes must be random, clustered or realistic\n");
+    return 1;
+  }
   omp_set_num_threads(1);
 
   std::mt19937_64 rng(1234);
   std::vector<uint8_t> data;
-  data.reserve(n * 32);
-  {
+  std::vector<Code> queries;
+  auto gen0 = Clock::now();
+  if (kind == "realistic") {
+    auto corpus = hashmatch::ReadPdqCorpus(corpus_path);
+    if (!corpus.ok()) {
+      std::fprintf(stderr, "%s\n", corpus.status().ToString().c_str());
+      return 1;
+    }
+    auto model = hashmatch::PdqCodeModel::Fit(corpus->photos);
+    if (!model.ok()) {
+      std::fprintf(stderr, "%s\n", model.status().ToString().c_str());
+      return 1;
+    }
+    std::vector<int> td = corpus->transform_distances;
+    std::sort(td.begin(), td.end());
+    const double median_td = td.empty() ? 10 : td[td.size() / 2];
+    // Member sigma is uniform in [0, sigma_max]; its median is the sigma of
+    // the measured median transform distance.
+    const float sigma_max = 2 * model->CalibrateSigma(median_td, rng);
+    double bit_err = 0, pair_err = 0;
+    model->Compare(corpus->photos, 4000, rng, &bit_err, &pair_err);
+    std::printf(
+        "realistic model: %zu corpus hashes, shrinkage %.2f, mean |bit freq "
+        "diff| %.3f, mean |pair phi diff| %.3f; transforms: %zu, distance "
+        "median %.0f, p90 %d, max %d; member sigma uniform [0, %.3f]\n",
+        corpus->photos.size(), model->shrinkage(), bit_err, pair_err, td.size(),
+        median_td, td.empty() ? 0 : td[td.size() * 9 / 10],
+        td.empty() ? 0 : td.back(), sigma_max);
+    RealisticCodes gen{&*model, sigma_max};
+    std::vector<uint32_t> cluster_of;
+    gen.Generate(n, &data, &cluster_of);
+    std::vector<float> z(256);
+    for (size_t i = 0; i < nq; ++i) {
+      if (i % 2 == 0) {
+        gen.Image(cluster_of[rng() % n], z.data());
+      } else {
+        model->SampleLatent(rng, z.data());
+      }
+      queries.push_back(gen.Member(z.data(), i % 2 == 1, rng));
+    }
+  } else {
+    data.reserve(n * 32);
     Code centre;
     for (size_t i = 0; i < n; ++i) {
       Code c;
-      if (!clustered) {
+      if (kind == "random") {
         c = hashmatch::testing::RandomCode(rng, 256);
       } else if (i % 20 == 0) {
         centre = c = hashmatch::testing::RandomCode(rng, 256);
@@ -105,67 +216,119 @@ int main(int argc, char** argv) {
       }
       data.insert(data.end(), c.begin(), c.end());
     }
+    for (size_t i = 0; i < nq; ++i) {
+      if (i % 2 == 0) {
+        size_t at = rng() % n;
+        Code base(data.begin() + at * 32, data.begin() + at * 32 + 32);
+        queries.push_back(
+            hashmatch::testing::FlipBits(base, int(rng() % 32), rng));
+      } else {
+        queries.push_back(hashmatch::testing::RandomCode(rng, 256));
+      }
+    }
   }
   std::vector<uint64_t> ids(n);
   for (size_t i = 0; i < n; ++i) ids[i] = i;
-  // Half the queries are near-duplicates (0..31 flipped bits), half random.
-  std::vector<Code> queries;
-  for (size_t i = 0; i < nq; ++i) {
-    if (i % 2 == 0) {
-      size_t at = rng() % n;
-      Code base(data.begin() + at * 32, data.begin() + at * 32 + 32);
-      queries.push_back(
-          hashmatch::testing::FlipBits(base, int(rng() % 32), rng));
-    } else {
-      queries.push_back(hashmatch::testing::RandomCode(rng, 256));
-    }
-  }
-  std::printf("n=%zu codes=%s radius=%d queries=%zu (faiss %zu)\n", n,
-              clustered ? "clustered(20 per centre, <=16 flips)" : "random",
-              radius, nq, faiss_nq);
+  std::printf(
+      "n=%zu codes=%s radius=%d queries=%zu (faiss %zu), generated in "
+      "%.1f s\n",
+      n, kind.c_str(), radius, nq, faiss_nq, Seconds(gen0, Clock::now()));
 
+  // MihIndex alone: the search structure whose RSS the target is about.
   long rss0 = RssKb();
   auto t0 = Clock::now();
-  auto index = hashmatch::BinaryIndex::Create({}).value();
-  if (!index->AddBatch(ids, data).ok()) return 1;
+  hashmatch::MihIndex mih(256);
+  {
+    std::vector<uint64_t> words(n * 4);
+    std::memcpy(words.data(), data.data(), n * 32);
+    mih.Build(ids, std::move(words));
+  }
   auto t1 = Clock::now();
   long rss1 = RssKb();
-  std::printf("MIH build: %.2f s, RSS +%.0f MB\n", Seconds(t0, t1),
-              (rss1 - rss0) / 1024.0);
+  std::printf(
+      "MihIndex build: %.2f s, RSS +%.0f MB (MemoryBytes %.0f MB), "
+      "%d chunks:",
+      Seconds(t0, t1), (rss1 - rss0) / 1024.0, mih.MemoryBytes() / 1048576.0,
+      mih.num_chunks());
+  for (int j = 0; j < mih.num_chunks(); ++j) {
+    std::printf(" %d", mih.chunk_bits(j));
+  }
+  std::printf("\n");
+
+  t0 = Clock::now();
+  auto index = hashmatch::BinaryIndex::Create({}).value();
+  if (!index->AddBatch(ids, data).ok()) return 1;
+  t1 = Clock::now();
+  long rss2 = RssKb();
+  std::printf("BinaryIndex build: %.2f s, RSS +%.0f MB\n", Seconds(t0, t1),
+              (rss2 - rss1) / 1024.0);
 
   t0 = Clock::now();
   hashmatch::FlatScan flat(256);
   for (size_t i = 0; i < n; ++i) flat.Add(i, data.data() + i * 32);
   t1 = Clock::now();
-  long rss2 = RssKb();
+  long rss3 = RssKb();
   std::printf("FlatScan build: %.2f s, RSS +%.0f MB\n", Seconds(t0, t1),
-              (rss2 - rss1) / 1024.0);
+              (rss3 - rss2) / 1024.0);
 
   faiss::IndexBinaryFlat fflat(256);
   t0 = Clock::now();
   fflat.add(n, data.data());
   t1 = Clock::now();
   std::printf("faiss::IndexBinaryFlat build: %.2f s, RSS +%.0f MB\n",
-              Seconds(t0, t1), (RssKb() - rss2) / 1024.0);
+              Seconds(t0, t1), (RssKb() - rss3) / 1024.0);
+
+  // Probes and candidates per query.
+  {
+    std::vector<double> cand, probes;
+    size_t scanned = 0;
+    for (const Code& q : queries) {
+      auto st = mih.RangeProbeStats(q.data(), radius);
+      scanned += st.scanned;
+      cand.push_back(static_cast<double>(st.candidates));
+      probes.push_back(static_cast<double>(st.probes));
+    }
+    std::sort(cand.begin(), cand.end());
+    std::sort(probes.begin(), probes.end());
+    double mean = 0;
+    for (double c : cand) mean += c;
+    std::printf(
+        "per query at r=%d: %.0f probes; candidates mean %.0f p50 "
+        "%.0f p99 %.0f max %.0f; scans %zu\n",
+        radius, probes[probes.size() / 2], mean / cand.size(),
+        cand[cand.size() / 2], cand[cand.size() * 99 / 100], cand.back(),
+        scanned);
+  }
 
   Latency mih_lat, flat_lat, faiss_lat, dihedral_lat;
-  size_t missed = 0, extra = 0, found = 0, faiss_mismatch = 0;
+  size_t missed = 0, extra = 0, found = 0, faiss_mismatch = 0,
+         binary_mismatch = 0;
+  std::vector<std::vector<hashmatch::Match>> truth(nq);
   for (size_t i = 0; i < nq; ++i) {
+    std::vector<hashmatch::Match> got;
     auto a = Clock::now();
-    auto got = index->RangeSearch(queries[i], radius);
+    mih.RangeSearchInclusive(queries[i].data(), radius, nullptr, &got);
     auto b = Clock::now();
     mih_lat.Add(a, b);
-    std::vector<hashmatch::Match> want;
+    std::vector<hashmatch::Match>& want = truth[i];
     a = Clock::now();
     flat.RangeSearch(queries[i].data(), radius, &want);
     b = Clock::now();
     flat_lat.Add(a, b);
     std::sort(want.begin(), want.end());
+    std::sort(got.begin(), got.end());
     found += want.size();
+    size_t miss_here = 0;
     for (const auto& m : want) {
-      missed += !std::binary_search(got->begin(), got->end(), m);
+      miss_here += !std::binary_search(got.begin(), got.end(), m);
     }
-    extra += got->size() - (want.size() - missed);
+    missed += miss_here;
+    extra += got.size() - (want.size() - miss_here);
+    auto via_binary = index->RangeSearch(queries[i], radius);
+    if (!via_binary.ok()) return 1;
+    std::vector<hashmatch::Match> vb = *via_binary;
+    std::sort(vb.begin(), vb.end());
+    binary_mismatch += vb != want;
     if (i < faiss_nq) {
       faiss::RangeSearchResult res(1);
       a = Clock::now();
@@ -175,12 +338,26 @@ int main(int argc, char** argv) {
       faiss_mismatch += res.lims[1] != want.size();
     }
   }
-  // Dihedral: 8 variants of a query (the query and 7 random codes stand in
-  // for the transformed hashes).
+  // Back to back: each method alone over the same queries.
+  Latency mih_b2b, flat_b2b;
+  for (size_t i = 0; i < nq; ++i) {
+    std::vector<hashmatch::Match> got;
+    auto a = Clock::now();
+    mih.RangeSearchInclusive(queries[i].data(), radius, nullptr, &got);
+    mih_b2b.Add(a, Clock::now());
+  }
+  for (size_t i = 0; i < std::min<size_t>(nq, 50); ++i) {
+    std::vector<hashmatch::Match> got;
+    auto a = Clock::now();
+    flat.RangeSearch(queries[i].data(), radius, &got);
+    flat_b2b.Add(a, Clock::now());
+  }
+  // Dihedral: 8 variants of a query (the query and 7 other codes from the
+  // same generator stand in for the transformed hashes).
   for (size_t i = 0; i < std::min<size_t>(nq, 100); ++i) {
     std::vector<uint8_t> eight(queries[i].begin(), queries[i].end());
     for (int v = 1; v < 8; ++v) {
-      Code r = hashmatch::testing::RandomCode(rng, 256);
+      const Code& r = queries[(i * 8 + v * 2 + 1) % nq];
       eight.insert(eight.end(), r.begin(), r.end());
     }
     auto a = Clock::now();
@@ -189,42 +366,52 @@ int main(int argc, char** argv) {
     if (!got.ok()) return 1;
   }
   std::printf("range r=%d single query, one thread (us):\n", radius);
-  std::printf("  MIH        mean %9.1f p50 %9.1f p99 %9.1f  -> %8.0f q/s\n",
-              mih_lat.Mean(), mih_lat.Pct(0.5), mih_lat.Pct(0.99),
-              1e6 / mih_lat.Mean());
-  std::printf("  FlatScan   mean %9.1f p50 %9.1f p99 %9.1f  -> %8.0f q/s\n",
-              flat_lat.Mean(), flat_lat.Pct(0.5), flat_lat.Pct(0.99),
-              1e6 / flat_lat.Mean());
-  std::printf("  FAISS Flat mean %9.1f p50 %9.1f p99 %9.1f  -> %8.0f q/s\n",
-              faiss_lat.Mean(), faiss_lat.Pct(0.5), faiss_lat.Pct(0.99),
-              1e6 / faiss_lat.Mean());
-  std::printf("  MIH dihedral (8 queries) mean %.1f p50 %.1f p99 %.1f\n",
-              dihedral_lat.Mean(), dihedral_lat.Pct(0.5),
-              dihedral_lat.Pct(0.99));
+  auto row = [](const char* name, Latency& l) {
+    std::printf("  %-26s mean %9.1f p50 %9.1f p99 %9.1f -> %8.0f q/s\n", name,
+                l.Mean(), l.Pct(0.5), l.Pct(0.99), 1e6 / l.Mean());
+  };
+  row("MIH (interleaved)", mih_lat);
+  row("FlatScan (interleaved)", flat_lat);
+  row("FAISS Flat (interleaved)", faiss_lat);
+  row("MIH (back to back)", mih_b2b);
+  row("FlatScan (back to back)", flat_b2b);
+  row("BinaryIndex dihedral (8q)", dihedral_lat);
   std::printf(
-      "ratios (mean latency): FlatScan/MIH %.1fx, FAISSFlat/MIH %.1fx,"
-      " FAISSFlat/FlatScan %.1fx\n",
+      "ratios, interleaved mean latency: FlatScan/MIH %.1fx, FAISSFlat/MIH "
+      "%.1fx; back to back: FlatScan/MIH %.1fx, FAISSFlat/MIH %.1fx; "
+      "FAISSFlat/FlatScan %.1fx\n",
       flat_lat.Mean() / mih_lat.Mean(), faiss_lat.Mean() / mih_lat.Mean(),
-      faiss_lat.Mean() / flat_lat.Mean());
+      flat_b2b.Mean() / mih_b2b.Mean(), faiss_lat.Mean() / mih_b2b.Mean(),
+      faiss_lat.Mean() / flat_b2b.Mean());
   std::printf(
       "recall: %zu of %zu true matches found (%zu missed, %zu extra);"
-      " FAISS count mismatches %zu\n",
-      found - missed, found, missed, extra, faiss_mismatch);
-  // Throughput: the same queries from 1 and 2 threads (wall clock).
-  for (int threads : {1, 2}) {
-    std::atomic<size_t> next{0};
-    const size_t total = nq;  // Each query once: no warm-cache repeats.
-    auto work = [&] {
-      for (size_t i; (i = next.fetch_add(1)) < total;) {
-        if (!index->RangeSearch(queries[i % nq], radius).ok()) std::abort();
-      }
-    };
-    auto a = Clock::now();
-    std::vector<std::thread> pool;
-    for (int t = 0; t < threads; ++t) pool.emplace_back(work);
-    for (auto& t : pool) t.join();
-    std::printf("MIH range QPS, %d thread(s): %.0f\n", threads,
-                total / Seconds(a, Clock::now()));
+      " BinaryIndex mismatching queries %zu; FAISS count mismatches %zu\n",
+      found - missed, found, missed, extra, binary_mismatch, faiss_mismatch);
+  // Throughput: the same queries from 1 and 2 threads (wall clock), each
+  // query once per pass, three passes.
+  for (int which = 0; which < 2; ++which) {
+    for (int threads : {1, 2}) {
+      std::atomic<size_t> next{0};
+      const size_t total = nq * 3;
+      auto work = [&] {
+        for (size_t i; (i = next.fetch_add(1)) < total;) {
+          if (which == 0) {
+            std::vector<hashmatch::Match> got;
+            mih.RangeSearchInclusive(queries[i % nq].data(), radius, nullptr,
+                                     &got);
+          } else if (!index->RangeSearch(queries[i % nq], radius).ok()) {
+            std::abort();
+          }
+        }
+      };
+      auto a = Clock::now();
+      std::vector<std::thread> pool;
+      for (int t = 0; t < threads; ++t) pool.emplace_back(work);
+      for (auto& t : pool) t.join();
+      std::printf("%s range QPS, %d thread(s): %.0f\n",
+                  which == 0 ? "MihIndex" : "BinaryIndex", threads,
+                  total / Seconds(a, Clock::now()));
+    }
   }
   // Live updates: single adds into the delta, then a batch that passes the
   // merge threshold and rebuilds the base.
@@ -252,5 +439,8 @@ int main(int argc, char** argv) {
       " %zu with merge into a new base: %.2f s (merges %zu)\n",
       add_lat.Mean(), add_lat.Pct(0.99), batch, Seconds(a, b),
       index->stats().merges);
-  return missed == 0 && extra == 0 && faiss_mismatch == 0 ? 0 : 2;
+  return missed == 0 && extra == 0 && binary_mismatch == 0 &&
+                 faiss_mismatch == 0
+             ? 0
+             : 2;
 }

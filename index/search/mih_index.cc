@@ -480,6 +480,35 @@ std::vector<Match> MihIndex::KnnImpl(
   return Drain(&heap);
 }
 
+MihIndex::ProbeStats MihIndex::RangeProbeStats(const uint8_t* query,
+                                               int radius) const {
+  ProbeStats stats;
+  if (ids_.empty() || radius < 0) return stats;
+  std::vector<uint64_t> q(words_);
+  search_internal::LoadWords(query, words_, q.data());
+  const int m = num_chunks();
+  std::vector<int> max_level(m);
+  for (int j = 0; j < m; ++j) {
+    max_level[j] = j <= radius % m ? radius / m : radius / m - 1;
+  }
+  if (ShouldScan(max_level.data())) {
+    stats.scanned = true;
+    return stats;
+  }
+  for (int j = 0; j < m; ++j) {
+    const ChunkSpec& c = chunks_[j];
+    const uint32_t qc = ChunkOf(q.data(), j);
+    for (int t = 0; t <= std::min(max_level[j], c.bits); ++t) {
+      ForEachMask(c.bits, t, [&](uint32_t mask) {
+        const size_t b = c.offsets_at + (qc ^ mask);
+        ++stats.probes;
+        stats.candidates += offsets_[b + 1] - offsets_[b];
+      });
+    }
+  }
+  return stats;
+}
+
 void MihIndex::RangeSearchInclusive(
     const uint8_t* query, int radius,
     const absl::flat_hash_set<uint64_t>* exclude,

@@ -131,6 +131,16 @@ class MihIndex : public faiss::IndexBinary {
   void RangeSearchInclusive(const uint8_t* query, int radius,
                             const absl::flat_hash_set<uint64_t>* exclude,
                             std::vector<Match>* out) const;
+  // What RangeSearchInclusive(query, radius) would do, for benchmarks:
+  // scanned is true if it would scan; else the buckets it probes and the
+  // candidate rows it reads (a row found in several tables counts each time).
+  struct ProbeStats {
+    bool scanned = false;
+    size_t probes = 0;
+    size_t candidates = 0;
+  };
+  ProbeStats RangeProbeStats(const uint8_t* query, int radius) const;
+
   // The k nearest entries not in `exclude`, sorted by (distance, id).
   std::vector<Match> Knn(const uint8_t* query, size_t k,
                          const absl::flat_hash_set<uint64_t>* exclude) const;
