@@ -53,9 +53,9 @@ namespace {
 
 // Pipeline distances: bucket offsets, row arrays and candidate codes are
 // read at random, so each stage prefetches this far ahead.
-constexpr size_t kOffsetsAhead = 16;
-constexpr size_t kRangesAhead = 8;
-constexpr size_t kCodesAhead = 16;
+constexpr size_t kOffsetsAhead = 32;
+constexpr size_t kRangesAhead = 16;
+constexpr size_t kCodesAhead = 32;
 constexpr int kNoLimit = 1 << 20;
 
 struct Probe {
