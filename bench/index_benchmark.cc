@@ -4,6 +4,7 @@
 //   index_benchmark [--n=1000000] [--queries=200] [--radius=31]
 //                   [--codes=random|clustered|realistic] [--faiss_queries=50]
 //                   [--corpus=bench/data/wallpaper_pdq_hashes.tsv]
+//                   [--chunk_bits=0]   (MihIndex alone; 0: chosen by size)
 //
 // Codes: "random" (uniform bits), "clustered" (20 per random centre, <= 16
 // flips), "realistic" (bench/pdq_code_model.h fitted to the wallpaper corpus:
@@ -238,6 +239,7 @@ int main(int argc, char** argv) {
   long rss0 = RssKb();
   auto t0 = Clock::now();
   hashmatch::MihIndex mih(256);
+  mih.set_chunk_bits(static_cast<int>(Flag(argc, argv, "chunk_bits", 0)));
   {
     std::vector<uint64_t> words(n * 4);
     std::memcpy(words.data(), data.data(), n * 32);

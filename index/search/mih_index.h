@@ -117,7 +117,9 @@ class MihIndex : public faiss::IndexBinary {
   // Replaces the contents with the entries (ids[i], words[i * code_bits / 64
   // ...]). Rows are stored sorted by id (stable for equal ids), so after
   // Build (and after add/add_with_ids, which rebuild) row i is the entry with
-  // the i-th smallest id, not the i-th argument. O(n log n + n * m).
+  // the i-th smallest id, not the i-th argument. O(n log n + n * m). The
+  // codes are copied into huge-page-backed memory, so `words` is held twice
+  // for a moment.
   // REQUIRES: words.size() == ids.size() * code_bits / 64; n < 2^32.
   void Build(std::vector<uint64_t> ids, std::vector<uint64_t> words);
 
