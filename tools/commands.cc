@@ -52,11 +52,27 @@ constexpr char kUsage[] = R"(usage:
   hashmatch db dump [--limit N] DIR
       One JSON object per entry per line (tombstones included), in id order.
       The db commands never create a store: a missing DIR is an error.
+  hashmatch match --server ADDR [--token T] [--tls_ca F [--tls_cert F
+                  --tls_key F] [--tls_server_name N]] [--hashes] [--json]
+                  [--timeout_ms N] [--max_file_bytes N] FILE...
+      Asks a match_server (ADDR host:port) about each file, in order:
+      MatchImage with the file's bytes, or with --hashes MatchHashes with
+      its PDQ, MD5 and SHA-256 computed here (no media is sent). Prints one
+      line per file: PATH, VERDICT, RULE, best match ("entry=ID signal=S
+      distance=D [variant=V]" or "-"), index_sequence=N, tab-separated;
+      --json prints {"path":...,"response":{...}} (or "error") per line.
+      The token (sent as "authorization: Bearer T") defaults to
+      $HASHMATCH_TOKEN. TLS when --tls_ca is given; --tls_cert/--tls_key
+      add a client certificate (mTLS). Errors per file on stderr with the
+      gRPC code name. Timeout per RPC 30000 ms; files over 64 MiB are not
+      read. Exit 0: all answered, none MATCH; 1: some file failed, none
+      MATCH; 3: at least one MATCH.
   hashmatch help | --help
   hashmatch version
 
 Exit codes: 0 success, 1 a file could not be hashed (or compare: no match;
-db: the store could not be read or verify found a difference), 2 usage error.
+db: the store could not be read or verify found a difference; match: a file
+could not be answered), 2 usage error, 3 (match only) some file is a MATCH.
 )";
 
 int UsageError(std::ostream& err, absl::string_view message) {

@@ -1,12 +1,13 @@
 // The `hashmatch` command-line tool: hash image files, compare hashes, find
-// matching pairs and inspect a hash store. See PrintUsage in commands.cc for
-// the interface.
+// matching pairs, inspect a hash store and ask a match server. See PrintUsage
+// in commands.cc for the interface.
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "tools/commands.h"
 #include "tools/db_commands.h"
+#include "tools/match_command.h"
 
 #ifndef HASHMATCH_VERSION
 #define HASHMATCH_VERSION "unknown"
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
   if (command == "compare") return RunCompare(args, std::cout, std::cerr);
   if (command == "pairs") return RunPairs(args, std::cout, std::cerr);
   if (command == "db") return RunDb(args, std::cout, std::cerr);
+  if (command == "match") return RunMatch(args, std::cout, std::cerr);
   if (command == "help" || command == "--help" || command == "-h") {
     PrintUsage(std::cout);
     return kExitOk;

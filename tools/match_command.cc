@@ -1,0 +1,291 @@
+#include "tools/match_command.h"
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/hashmatch/v1/match.grpc.pb.h"
+#include "src/common/file_util.h"
+#include "src/hashing/image_hasher.h"
+#include "tools/commands.h"
+#include "tools/flags.h"
+#include "tools/output.h"
+
+namespace hashmatch {
+namespace cli {
+namespace {
+
+namespace v1 = ::hashmatch::v1;
+
+constexpr int64_t kDefaultTimeoutMs = 30000;
+constexpr int64_t kMaxTimeoutMs = int64_t{24} * 3600 * 1000;
+// Files larger than this are not read (the server's default request limit).
+constexpr int64_t kDefaultMaxFileBytes = int64_t{64} << 20;
+constexpr int64_t kMaxFileBytes = int64_t{1} << 32;
+
+struct MatchFlags {
+  std::string server;
+  std::string token;
+  std::string tls_ca;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_server_name;
+  bool hashes = false;
+  bool json = false;
+  int64_t timeout_ms = kDefaultTimeoutMs;
+  size_t max_file_bytes = kDefaultMaxFileBytes;
+};
+
+int MatchUsageError(std::ostream& err, absl::string_view message) {
+  err << "hashmatch: match: " << message << "\n";
+  PrintUsage(err);
+  return kExitUsage;
+}
+
+absl::StatusOr<MatchFlags> MatchFlagsFrom(const ParsedFlags& flags) {
+  MatchFlags m;
+  m.server = flags.Get("server").value_or("");
+  if (m.server.empty())
+    return absl::InvalidArgumentError("--server is required");
+  if (std::optional<std::string> t = flags.Get("token")) {
+    m.token = *t;
+  } else if (const char* env = std::getenv("HASHMATCH_TOKEN")) {
+    m.token = env;
+  }
+  m.tls_ca = flags.Get("tls_ca").value_or("");
+  m.tls_cert = flags.Get("tls_cert").value_or("");
+  m.tls_key = flags.Get("tls_key").value_or("");
+  m.tls_server_name = flags.Get("tls_server_name").value_or("");
+  if (m.tls_cert.empty() != m.tls_key.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_cert and --tls_key go together (client certificate for mTLS)");
+  }
+  if (!m.tls_cert.empty() && m.tls_ca.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_cert needs --tls_ca (the CA that signed the server)");
+  }
+  m.hashes = flags.Has("hashes");
+  m.json = flags.Has("json");
+  absl::StatusOr<int64_t> timeout =
+      flags.GetInt("timeout_ms", 1, kMaxTimeoutMs, kDefaultTimeoutMs);
+  if (!timeout.ok()) return timeout.status();
+  m.timeout_ms = *timeout;
+  absl::StatusOr<int64_t> max_bytes =
+      flags.GetInt("max_file_bytes", 1, kMaxFileBytes, kDefaultMaxFileBytes);
+  if (!max_bytes.ok()) return max_bytes.status();
+  m.max_file_bytes = static_cast<size_t>(*max_bytes);
+  if (flags.positional().empty()) {
+    return absl::InvalidArgumentError("no files given");
+  }
+  return m;
+}
+
+// The channel credentials the flags ask for; PEM files are read here.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(
+    const MatchFlags& m) {
+  if (m.tls_ca.empty()) return grpc::InsecureChannelCredentials();
+  constexpr size_t kMaxPemBytes = 1 << 20;
+  grpc::SslCredentialsOptions ssl;
+  absl::StatusOr<std::string> ca = ReadFileToString(m.tls_ca, kMaxPemBytes);
+  if (!ca.ok()) return ca.status();
+  ssl.pem_root_certs = *std::move(ca);
+  if (!m.tls_cert.empty()) {
+    absl::StatusOr<std::string> cert =
+        ReadFileToString(m.tls_cert, kMaxPemBytes);
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadFileToString(m.tls_key, kMaxPemBytes);
+    if (!key.ok()) return key.status();
+    ssl.pem_cert_chain = *std::move(cert);
+    ssl.pem_private_key = *std::move(key);
+  }
+  return grpc::SslCredentials(ssl);
+}
+
+std::string CodeName(grpc::StatusCode code) {
+  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+}
+
+// "VERDICT_MATCH" -> "MATCH", "DECISION_RULE_PDQ_THRESHOLD" ->
+// "pdq_threshold" (lower), ...
+std::string EnumSuffix(const std::string& name, absl::string_view prefix,
+                       bool lower) {
+  std::string s = name;
+  if (absl::StartsWith(s, prefix)) s = s.substr(prefix.size());
+  if (s.empty()) return "?";
+  return lower ? absl::AsciiStrToLower(s) : s;
+}
+
+std::string FormatTextLine(absl::string_view path, const v1::MatchResponse& r) {
+  std::string best = "-";
+  if (!r.matches().empty()) {
+    const v1::EntryMatch& m = r.matches(0);
+    best = absl::StrCat(
+        "entry=", m.entry_id(), " signal=",
+        EnumSuffix(v1::SignalType_Name(m.signal_type()), "SIGNAL_TYPE_", true),
+        " distance=", m.distance());
+    if (m.dihedral() != v1::DIHEDRAL_VARIANT_UNSPECIFIED) {
+      absl::StrAppend(&best, " variant=",
+                      EnumSuffix(v1::DihedralVariant_Name(m.dihedral()),
+                                 "DIHEDRAL_VARIANT_", true));
+    }
+  }
+  return absl::StrCat(
+      path, "\t", EnumSuffix(v1::Verdict_Name(r.verdict()), "VERDICT_", false),
+      "\t", EnumSuffix(v1::DecisionRule_Name(r.rule()), "DECISION_RULE_", true),
+      "\t", best, "\tindex_sequence=", r.index_sequence(), "\n");
+}
+
+std::string FormatJsonResponse(absl::string_view path,
+                               const v1::MatchResponse& r) {
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(r, &json, options).ok()) {
+    json = "{}";  // Not expected: every field is printable.
+  }
+  return absl::StrCat("{\"path\":", JsonString(path), ",\"response\":", json,
+                      "}\n");
+}
+
+std::string FormatJsonError(absl::string_view path, absl::string_view code,
+                            absl::string_view message) {
+  return absl::StrCat("{\"path\":", JsonString(path),
+                      ",\"error\":{\"code\":", JsonString(code),
+                      ",\"message\":", JsonString(message), "}}\n");
+}
+
+// Builds a MatchHashes request from the file's local PDQ, MD5 and SHA-256.
+absl::StatusOr<v1::MatchHashesRequest> LocalHashesRequest(
+    ImageHasher& hasher, absl::string_view bytes, size_t max_bytes) {
+  static constexpr Algorithm kAlgos[] = {Algorithm::kPdq, Algorithm::kMd5,
+                                         Algorithm::kSha256};
+  HashOptions options;
+  options.decode.max_encoded_bytes = max_bytes;
+  absl::StatusOr<ImageHashes> hashes = hasher.HashBytes(bytes, kAlgos, options);
+  if (!hashes.ok()) return hashes.status();
+  v1::MatchHashesRequest request;
+  for (const HashResult& h : hashes->results) {
+    v1::QueryHash* q = request.add_hashes();
+    switch (h.algorithm) {
+      case Algorithm::kPdq:
+        q->set_signal_type(v1::SIGNAL_TYPE_PDQ);
+        break;
+      case Algorithm::kMd5:
+        q->set_signal_type(v1::SIGNAL_TYPE_MD5);
+        break;
+      default:
+        q->set_signal_type(v1::SIGNAL_TYPE_SHA256);
+        break;
+    }
+    q->set_hex(h.hex);
+    if (h.quality.has_value()) q->set_quality(*h.quality);
+  }
+  return request;
+}
+
+}  // namespace
+
+int RunMatch(const std::vector<std::string>& args, std::ostream& out,
+             std::ostream& err) {
+  FlagParser parser;
+  parser.AddBool("help");
+  parser.AddBool("hashes");
+  parser.AddBool("json");
+  parser.AddValue("server");
+  parser.AddValue("token");
+  parser.AddValue("tls_ca");
+  parser.AddValue("tls_cert");
+  parser.AddValue("tls_key");
+  parser.AddValue("tls_server_name");
+  parser.AddValue("timeout_ms");
+  parser.AddValue("max_file_bytes");
+  absl::StatusOr<ParsedFlags> flags = parser.Parse(args);
+  if (!flags.ok()) return MatchUsageError(err, flags.status().message());
+  if (flags->Has("help")) {
+    PrintUsage(out);
+    return kExitOk;
+  }
+  absl::StatusOr<MatchFlags> m = MatchFlagsFrom(*flags);
+  if (!m.ok()) return MatchUsageError(err, m.status().message());
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds =
+      Credentials(*m);
+  if (!creds.ok()) {
+    err << "hashmatch: match: TLS files: " << creds.status() << "\n";
+    return kExitUsage;
+  }
+  grpc::ChannelArguments channel_args;
+  channel_args.SetMaxSendMessageSize(-1);
+  if (!m->tls_server_name.empty()) {
+    channel_args.SetSslTargetNameOverride(m->tls_server_name);
+  }
+  std::shared_ptr<grpc::Channel> channel =
+      grpc::CreateCustomChannel(m->server, *creds, channel_args);
+  std::unique_ptr<v1::MatchService::Stub> stub =
+      v1::MatchService::NewStub(channel);
+  ImageHasher hasher;
+
+  bool any_error = false;
+  bool any_match = false;
+  for (const std::string& path : flags->positional()) {
+    auto fail = [&](absl::string_view code, absl::string_view message) {
+      any_error = true;
+      out.flush();
+      err << "hashmatch: match: " << path << ": " << code << ": " << message
+          << "\n";
+      if (m->json) out << FormatJsonError(path, code, message);
+    };
+    absl::StatusOr<std::string> bytes =
+        ReadFileToString(path, m->max_file_bytes);
+    if (!bytes.ok()) {
+      fail(absl::StatusCodeToString(bytes.status().code()),
+           bytes.status().message());
+      continue;
+    }
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::milliseconds(m->timeout_ms));
+    if (!m->token.empty()) {
+      context.AddMetadata("authorization", absl::StrCat("Bearer ", m->token));
+    }
+    v1::MatchResponse response;
+    grpc::Status status;
+    if (m->hashes) {
+      absl::StatusOr<v1::MatchHashesRequest> request =
+          LocalHashesRequest(hasher, *bytes, m->max_file_bytes);
+      bytes->clear();
+      if (!request.ok()) {
+        fail(absl::StatusCodeToString(request.status().code()),
+             absl::StrCat("hashing locally: ", request.status().message()));
+        continue;
+      }
+      status = stub->MatchHashes(&context, *request, &response);
+    } else {
+      v1::MatchImageRequest request;
+      request.set_image(*std::move(bytes));
+      status = stub->MatchImage(&context, request, &response);
+    }
+    if (!status.ok()) {
+      fail(CodeName(status.error_code()), status.error_message());
+      continue;
+    }
+    if (response.verdict() == v1::VERDICT_MATCH) any_match = true;
+    out << (m->json ? FormatJsonResponse(path, response)
+                    : FormatTextLine(path, response));
+  }
+  out.flush();
+  if (any_match) return kExitMatch;
+  return any_error ? kExitFailure : kExitOk;
+}
+
+}  // namespace cli
+}  // namespace hashmatch
