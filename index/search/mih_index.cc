@@ -11,6 +11,7 @@
 #include <cstring>
 #include <new>
 #include <queue>
+#include <thread>
 
 #include "faiss/impl/AuxIndexStructures.h"
 #include "faiss/impl/FaissAssert.h"
@@ -57,6 +58,8 @@ constexpr size_t kOffsetsAhead = 32;
 constexpr size_t kRangesAhead = 16;
 constexpr size_t kCodesAhead = 32;
 constexpr int kNoLimit = 1 << 20;
+// Threads that build tables (only for indexes of 2^16 rows or more).
+constexpr size_t kBuildThreads = 4;
 
 struct Probe {
   uint32_t bucket;  // Index into offsets_.
@@ -294,25 +297,40 @@ void MihIndex::RebuildTables() {
   entries_.assign(0, 0);
   entries_.shrink_to_fit();
   entries_.assign(chunks_.size() * n * entry_bytes_ + 8, 0);
-  std::vector<uint32_t> value(n);
-  std::vector<uint32_t> cursor;
-  for (size_t j = 0; j < chunks_.size(); ++j) {
-    const ChunkSpec& c = chunks_[j];
-    const size_t buckets = size_t{1} << c.bits;
-    uint32_t* off = &offsets_[c.offsets_at];
-    for (size_t i = 0; i < n; ++i) {
-      value[i] = ChunkOf(words(i), static_cast<int>(j));
-      ++off[value[i] + 1];
+  // Tables are independent: build them on up to kBuildThreads threads (each
+  // writes only its own tables' offsets and rows).
+  const size_t m = chunks_.size();
+  auto build = [&](size_t first, size_t step) {
+    std::vector<uint32_t> value(n);
+    std::vector<uint32_t> cursor;
+    for (size_t j = first; j < m; j += step) {
+      const ChunkSpec& c = chunks_[j];
+      const size_t buckets = size_t{1} << c.bits;
+      uint32_t* off = &offsets_[c.offsets_at];
+      for (size_t i = 0; i < n; ++i) {
+        value[i] = ChunkOf(words(i), static_cast<int>(j));
+        ++off[value[i] + 1];
+      }
+      for (size_t v = 0; v < buckets; ++v) off[v + 1] += off[v];
+      cursor.assign(off, off + buckets);
+      uint8_t* ent = &entries_[c.entries_at];
+      for (size_t i = 0; i < n; ++i) {
+        const uint32_t row = static_cast<uint32_t>(i);
+        std::memcpy(ent + size_t{cursor[value[i]]++} * entry_bytes_, &row,
+                    entry_bytes_);
+      }
     }
-    for (size_t v = 0; v < buckets; ++v) off[v + 1] += off[v];
-    cursor.assign(off, off + buckets);
-    uint8_t* ent = &entries_[c.entries_at];
-    for (size_t i = 0; i < n; ++i) {
-      const uint32_t row = static_cast<uint32_t>(i);
-      std::memcpy(ent + size_t{cursor[value[i]]++} * entry_bytes_, &row,
-                  entry_bytes_);
-    }
-  }
+  };
+  const size_t threads =
+      n < (size_t{1} << 16)
+          ? 1
+          : std::min<size_t>(
+                {kBuildThreads, m,
+                 std::max<size_t>(1, std::thread::hardware_concurrency())});
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < threads; ++t) pool.emplace_back(build, t, threads);
+  build(0, threads);
+  for (std::thread& t : pool) t.join();
 }
 
 bool MihIndex::ShouldScan(const int* max_level) const {

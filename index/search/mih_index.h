@@ -119,7 +119,7 @@ class MihIndex : public faiss::IndexBinary {
   // Build (and after add/add_with_ids, which rebuild) row i is the entry with
   // the i-th smallest id, not the i-th argument. O(n log n + n * m). The
   // codes are copied into huge-page-backed memory, so `words` is held twice
-  // for a moment.
+  // for a moment. Tables are built on up to 4 threads (from 2^16 rows).
   // REQUIRES: words.size() == ids.size() * code_bits / 64; n < 2^32.
   void Build(std::vector<uint64_t> ids, std::vector<uint64_t> words);
 
