@@ -1,0 +1,492 @@
+// match_load: a gRPC load generator for match_server, and the tool that
+// prepares a large store for it.
+//
+//   # 1. A store with 1M realistic PDQ entries (bench/pdq_code_model.h):
+//   match_load --make_store=/tmp/store1m --n=1000000
+//   # 2. A server on it (another shell):
+//   match_server --db /tmp/store1m --listen 127.0.0.1:50051
+//   # 3. Load, per RPC and concurrency level:
+//   match_load --server=127.0.0.1:50051 --rpc=hashes,image
+//              --concurrency=1,4,16,64 --duration_s=10 IMAGE...
+//
+// Client. `--client_threads` threads (default 1), each with its own channel
+// (its own TCP connection) and completion queue, keep `concurrency` unary
+// calls in flight in total (closed loop: a call is re-issued as soon as it
+// completes) for `duration_s` seconds per level, after a 1 s warm-up. Each
+// level prints calls, RPC/s, p50/p95/p99/max latency in ms and the count of
+// every non-OK status code.
+//
+// Queries. MatchHashes sends one PDQ hash (with quality 100) per call, from
+// a pool of 4096 drawn from the realistic code model (new "images": nearly
+// all NO_MATCH, the common case) plus `--hit_percent` near-duplicates of
+// stored entries (regenerated from the same seed as --make_store). MatchImage
+// sends the IMAGE files in turn (all read into memory first).
+//
+// In-process baseline. With `image` in --rpc, the same images are decoded
+// and hashed in this process (ImageHasher, pdq+md5+sha256, the server's
+// default signals) on --baseline_threads threads (default: the CPU count)
+// for duration_s, and the best MatchImage level is reported as a percentage
+// of that rate.
+//
+// Store. --make_store writes `n` ACTIVE PDQ entries (realistic codes, seed
+// --seed) through HashStore::Put in batches of 10000 (sync off, one flush
+// at close), agency "bench", external ids "bench-<i>".
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "bench/pdq_code_model.h"
+#include "grpcpp/grpcpp.h"
+#include "index/store/hash_store.h"
+#include "proto/hashmatch/v1/match.grpc.pb.h"
+#include "src/common/file_util.h"
+#include "src/hashing/bit_hash.h"
+#include "src/hashing/image_hasher.h"
+
+namespace hashmatch {
+namespace {
+
+namespace v1 = ::hashmatch::v1;
+using Clock = std::chrono::steady_clock;
+
+std::string StringFlag(int argc, char** argv, const char* name,
+                       const std::string& def) {
+  const std::string prefix = std::string("--") + name + "=";
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], prefix.c_str(), prefix.size()) == 0) {
+      return argv[i] + prefix.size();
+    }
+  }
+  return def;
+}
+
+long Flag(int argc, char** argv, const char* name, long def) {
+  const std::string v = StringFlag(argc, argv, name, "");
+  return v.empty() ? def : std::atol(v.c_str());
+}
+
+std::vector<std::string> Positional(int argc, char** argv) {
+  std::vector<std::string> out;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--", 2) != 0) out.push_back(argv[i]);
+  }
+  return out;
+}
+
+// Realistic PDQ codes: entry i of a store made with `seed` is Code(i).
+class CodeSource {
+ public:
+  static absl::StatusOr<CodeSource> Make(const std::string& corpus_path,
+                                         uint64_t seed) {
+    absl::StatusOr<PdqCorpus> corpus = ReadPdqCorpus(corpus_path);
+    if (!corpus.ok()) return corpus.status();
+    absl::StatusOr<PdqCodeModel> model = PdqCodeModel::Fit(corpus->photos);
+    if (!model.ok()) return model.status();
+    std::vector<int> td = corpus->transform_distances;
+    std::sort(td.begin(), td.end());
+    const double median = td.empty() ? 8 : td[td.size() / 2];
+    std::mt19937_64 rng(seed ^ 0x5eed);
+    const float sigma = model->CalibrateSigma(median, rng);
+    return CodeSource(*std::move(model), seed, sigma);
+  }
+
+  // The i-th stored code (deterministic in seed and i).
+  Hash256 Code(uint64_t i) const {
+    std::mt19937_64 rng(seed_ * 0x9e3779b97f4a7c15ull + i);
+    std::vector<float> z(PdqCodeModel::kBits);
+    model_.SampleLatent(rng, z.data());
+    return PdqCodeModel::Threshold(z.data());
+  }
+
+  // A near-duplicate of the i-th stored code (a transformed upload).
+  Hash256 NearDuplicate(uint64_t i, std::mt19937_64& noise) const {
+    std::mt19937_64 rng(seed_ * 0x9e3779b97f4a7c15ull + i);
+    std::vector<float> z(PdqCodeModel::kBits), z2(PdqCodeModel::kBits);
+    model_.SampleLatent(rng, z.data());
+    PdqCodeModel::Perturb(z.data(), sigma_, noise, z2.data());
+    return PdqCodeModel::Threshold(z2.data());
+  }
+
+  // A new image, not in the store.
+  Hash256 Fresh(std::mt19937_64& rng) const {
+    std::vector<float> z(PdqCodeModel::kBits);
+    model_.SampleLatent(rng, z.data());
+    return PdqCodeModel::Threshold(z.data());
+  }
+
+ private:
+  CodeSource(PdqCodeModel model, uint64_t seed, float sigma)
+      : model_(std::move(model)), seed_(seed), sigma_(sigma) {}
+  PdqCodeModel model_;
+  uint64_t seed_;
+  float sigma_;
+};
+
+std::string HashBytes(const Hash256& h) {
+  return std::string(reinterpret_cast<const char*>(h.bytes().data()),
+                     h.bytes().size());
+}
+
+int MakeStore(const std::string& dir, uint64_t n, const CodeSource& codes) {
+  StoreOptions options;
+  options.sync = false;
+  absl::StatusOr<std::unique_ptr<HashStore>> store =
+      HashStore::Open(options, dir);
+  if (!store.ok()) {
+    std::fprintf(stderr, "open %s: %s\n", dir.c_str(),
+                 store.status().ToString().c_str());
+    return 1;
+  }
+  const auto start = Clock::now();
+  constexpr uint64_t kBatch = 10000;
+  std::vector<v1::Entry> batch;
+  for (uint64_t i = 0; i < n; i += kBatch) {
+    batch.clear();
+    for (uint64_t k = i; k < std::min(n, i + kBatch); ++k) {
+      v1::Entry e;
+      e.set_signal_type(v1::SIGNAL_TYPE_PDQ);
+      e.set_hash(HashBytes(codes.Code(k)));
+      e.set_quality(100);
+      e.set_source_agency("bench");
+      e.set_external_id(absl::StrCat("bench-", k));
+      e.set_classification("bench");
+      e.set_state(v1::VETTING_STATE_ACTIVE);
+      batch.push_back(std::move(e));
+    }
+    absl::StatusOr<std::vector<v1::Entry>> stored = (*store)->Put(batch);
+    if (!stored.ok()) {
+      std::fprintf(stderr, "put: %s\n", stored.status().ToString().c_str());
+      return 1;
+    }
+    if ((i / kBatch) % 10 == 0) {
+      std::fprintf(stderr, "\r%llu / %llu entries",
+                   static_cast<unsigned long long>(i + batch.size()),
+                   static_cast<unsigned long long>(n));
+    }
+  }
+  store->reset();  // Flushes.
+  std::fprintf(stderr, "\n");
+  std::printf("store %s: %llu PDQ entries written in %.1f s\n", dir.c_str(),
+              static_cast<unsigned long long>(n),
+              std::chrono::duration<double>(Clock::now() - start).count());
+  return 0;
+}
+
+// One outstanding call of either kind.
+struct Call {
+  grpc::ClientContext context;
+  v1::MatchResponse response;
+  grpc::Status status;
+  std::unique_ptr<grpc::ClientAsyncResponseReader<v1::MatchResponse>> reader;
+  Clock::time_point start;
+};
+
+struct LevelResult {
+  std::vector<float> latencies_ms;  // OK and failed calls.
+  std::map<int, int64_t> errors;    // grpc::StatusCode -> count.
+  int64_t verdict_match = 0;
+  double seconds = 0;
+};
+
+struct LoadOptions {
+  std::string server;
+  std::string token;
+  bool image = false;  // MatchImage; else MatchHashes.
+  int concurrency = 1;
+  int client_threads = 1;
+  double duration_s = 10;
+  double warmup_s = 1;
+  const std::vector<v1::MatchHashesRequest>* hash_requests = nullptr;
+  const std::vector<v1::MatchImageRequest>* image_requests = nullptr;
+};
+
+void RunWorker(const LoadOptions& o, int worker, int in_flight,
+               Clock::time_point measure_from, Clock::time_point stop,
+               LevelResult* out) {
+  grpc::ChannelArguments args;
+  args.SetMaxSendMessageSize(-1);
+  args.SetMaxReceiveMessageSize(-1);
+  args.SetInt("hashmatch.bench.worker", worker);  // A channel of its own.
+  std::shared_ptr<grpc::Channel> channel = grpc::CreateCustomChannel(
+      o.server, grpc::InsecureChannelCredentials(), args);
+  std::unique_ptr<v1::MatchService::Stub> stub =
+      v1::MatchService::NewStub(channel);
+  grpc::CompletionQueue cq;
+  size_t next = static_cast<size_t>(worker) * 7919;
+
+  // Each call is heap-allocated, its address the completion tag; it is
+  // deleted when it completes.
+  auto issue = [&] {
+    Call* call = new Call();
+    call->context.set_deadline(std::chrono::system_clock::now() +
+                               std::chrono::seconds(30));
+    if (!o.token.empty()) {
+      call->context.AddMetadata("authorization", "Bearer " + o.token);
+    }
+    call->start = Clock::now();
+    if (o.image) {
+      const auto& reqs = *o.image_requests;
+      call->reader = stub->PrepareAsyncMatchImage(
+          &call->context, reqs[next++ % reqs.size()], &cq);
+    } else {
+      const auto& reqs = *o.hash_requests;
+      call->reader = stub->PrepareAsyncMatchHashes(
+          &call->context, reqs[next++ % reqs.size()], &cq);
+    }
+    call->reader->StartCall();
+    call->reader->Finish(&call->response, &call->status, call);
+  };
+
+  for (int i = 0; i < in_flight; ++i) issue();
+  int outstanding = in_flight;
+  while (outstanding > 0) {
+    void* tag = nullptr;
+    bool ok = false;
+    if (!cq.Next(&tag, &ok)) break;
+    std::unique_ptr<Call> call(static_cast<Call*>(tag));
+    const Clock::time_point now = Clock::now();
+    if (call->start >= measure_from && now <= stop) {
+      out->latencies_ms.push_back(
+          std::chrono::duration<float, std::milli>(now - call->start).count());
+      if (!call->status.ok()) {
+        ++out->errors[call->status.error_code()];
+      } else if (call->response.verdict() == v1::VERDICT_MATCH) {
+        ++out->verdict_match;
+      }
+    }
+    if (now < stop) {
+      issue();
+    } else {
+      --outstanding;
+    }
+  }
+  cq.Shutdown();
+  void* tag;
+  bool ok;
+  while (cq.Next(&tag, &ok)) {
+  }
+}
+
+LevelResult RunLevel(const LoadOptions& o) {
+  const int threads = std::max(1, std::min(o.client_threads, o.concurrency));
+  const Clock::time_point begin = Clock::now();
+  const auto warm = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(o.warmup_s));
+  const auto run = std::chrono::duration_cast<Clock::duration>(
+      std::chrono::duration<double>(o.duration_s));
+  const Clock::time_point measure_from = begin + warm;
+  const Clock::time_point stop = measure_from + run;
+  std::vector<LevelResult> parts(threads);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    const int in_flight =
+        o.concurrency / threads + (t < o.concurrency % threads ? 1 : 0);
+    workers.emplace_back(RunWorker, std::cref(o), t, in_flight, measure_from,
+                         stop, &parts[t]);
+  }
+  for (std::thread& w : workers) w.join();
+  LevelResult all;
+  for (LevelResult& p : parts) {
+    all.latencies_ms.insert(all.latencies_ms.end(), p.latencies_ms.begin(),
+                            p.latencies_ms.end());
+    for (const auto& [code, n] : p.errors) all.errors[code] += n;
+    all.verdict_match += p.verdict_match;
+  }
+  all.seconds = o.duration_s;
+  return all;
+}
+
+double Percentile(const std::vector<float>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  const size_t k = std::min(sorted.size() - 1,
+                            static_cast<size_t>(p / 100.0 * sorted.size()));
+  return sorted[k];
+}
+
+std::string CodeName(int code) {
+  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
+}
+
+// Prints one level; returns its RPC/s (OK calls only).
+double PrintLevel(const char* rpc, int concurrency, LevelResult& r) {
+  std::sort(r.latencies_ms.begin(), r.latencies_ms.end());
+  int64_t errors = 0;
+  std::string error_text;
+  for (const auto& [code, n] : r.errors) {
+    errors += n;
+    absl::StrAppend(&error_text, error_text.empty() ? "" : ",", CodeName(code),
+                    "=", n);
+  }
+  const int64_t calls = static_cast<int64_t>(r.latencies_ms.size());
+  const double qps = static_cast<double>(calls - errors) / r.seconds;
+  std::printf("%-11s %5d %9lld %10.0f %8.2f %8.2f %8.2f %8.2f %7lld  %s\n", rpc,
+              concurrency, static_cast<long long>(calls), qps,
+              Percentile(r.latencies_ms, 50), Percentile(r.latencies_ms, 95),
+              Percentile(r.latencies_ms, 99),
+              r.latencies_ms.empty() ? 0.0 : r.latencies_ms.back(),
+              static_cast<long long>(r.verdict_match),
+              error_text.empty() ? "-" : error_text.c_str());
+  std::fflush(stdout);
+  return qps;
+}
+
+// Images decoded+hashed per second in this process on `threads` threads.
+double InProcessRate(const std::vector<std::string>& images, int threads,
+                     double seconds) {
+  std::atomic<int64_t> done{0};
+  std::atomic<bool> failed{false};
+  const Clock::time_point stop =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                         std::chrono::duration<double>(seconds));
+  std::vector<std::thread> workers;
+  for (int t = 0; t < threads; ++t) {
+    workers.emplace_back([&, t] {
+      static constexpr Algorithm kAlgos[] = {Algorithm::kPdq, Algorithm::kMd5,
+                                             Algorithm::kSha256};
+      ImageHasher hasher;
+      size_t i = static_cast<size_t>(t) * 7919;
+      while (Clock::now() < stop) {
+        if (!hasher.HashBytes(images[i++ % images.size()], kAlgos, {}).ok()) {
+          failed = true;
+        }
+        ++done;
+      }
+    });
+  }
+  for (std::thread& w : workers) w.join();
+  if (failed) std::fprintf(stderr, "warning: some image failed to hash\n");
+  return static_cast<double>(done.load()) / seconds;
+}
+
+int Main(int argc, char** argv) {
+  const std::string corpus =
+      StringFlag(argc, argv, "corpus", HASHMATCH_DEFAULT_CORPUS);
+  const uint64_t seed = static_cast<uint64_t>(Flag(argc, argv, "seed", 1));
+  const std::string make_store = StringFlag(argc, argv, "make_store", "");
+  absl::StatusOr<CodeSource> codes = CodeSource::Make(corpus, seed);
+  if (!codes.ok()) {
+    std::fprintf(stderr, "code model from %s: %s\n", corpus.c_str(),
+                 codes.status().ToString().c_str());
+    return 1;
+  }
+  if (!make_store.empty()) {
+    return MakeStore(make_store,
+                     static_cast<uint64_t>(Flag(argc, argv, "n", 1000000)),
+                     *codes);
+  }
+
+  LoadOptions base;
+  base.server = StringFlag(argc, argv, "server", "");
+  if (base.server.empty()) {
+    std::fprintf(stderr,
+                 "usage: match_load --make_store=DIR [--n=1000000]\n"
+                 "       match_load --server=HOST:PORT [--rpc=hashes,image]"
+                 " [--concurrency=1,4,16,64] [--duration_s=10]"
+                 " [--client_threads=1] [--hit_percent=1]"
+                 " [--store_n=1000000] [--baseline_threads=N] [--token=T]"
+                 " IMAGE...\n");
+    return 2;
+  }
+  base.token = StringFlag(argc, argv, "token", "");
+  base.duration_s = std::max(
+      0.5, std::atof(StringFlag(argc, argv, "duration_s", "10").c_str()));
+  base.client_threads =
+      static_cast<int>(std::max(1L, Flag(argc, argv, "client_threads", 1)));
+  std::vector<int> levels;
+  for (absl::string_view s : absl::StrSplit(
+           StringFlag(argc, argv, "concurrency", "1,4,16,64"), ',')) {
+    levels.push_back(std::max(1, std::atoi(std::string(s).c_str())));
+  }
+  const std::vector<std::string> rpcs =
+      absl::StrSplit(StringFlag(argc, argv, "rpc", "hashes,image"), ',');
+
+  // MatchHashes queries.
+  const long hit_percent = Flag(argc, argv, "hit_percent", 1);
+  const uint64_t store_n =
+      static_cast<uint64_t>(Flag(argc, argv, "store_n", 1000000));
+  std::vector<v1::MatchHashesRequest> hash_requests;
+  std::mt19937_64 rng(seed + 17);
+  for (int i = 0; i < 4096; ++i) {
+    const bool hit = static_cast<long>(rng() % 100) < hit_percent;
+    const Hash256 h =
+        hit ? codes->NearDuplicate(rng() % store_n, rng) : codes->Fresh(rng);
+    v1::MatchHashesRequest r;
+    v1::QueryHash* q = r.add_hashes();
+    q->set_signal_type(v1::SIGNAL_TYPE_PDQ);
+    q->set_raw(HashBytes(h));
+    q->set_quality(100);
+    hash_requests.push_back(std::move(r));
+  }
+  // MatchImage payloads.
+  std::vector<std::string> images;
+  std::vector<v1::MatchImageRequest> image_requests;
+  for (const std::string& path : Positional(argc, argv)) {
+    absl::StatusOr<std::string> bytes = ReadFileToString(path, 64 << 20);
+    if (!bytes.ok()) {
+      std::fprintf(stderr, "%s: %s\n", path.c_str(),
+                   bytes.status().ToString().c_str());
+      return 1;
+    }
+    images.push_back(*bytes);
+    v1::MatchImageRequest r;
+    r.set_image(*std::move(bytes));
+    image_requests.push_back(std::move(r));
+  }
+  base.hash_requests = &hash_requests;
+  base.image_requests = &image_requests;
+
+  std::printf(
+      "# server %s, %d client thread(s), %.1f s per level (+1 s warm-up)\n",
+      base.server.c_str(), base.client_threads, base.duration_s);
+  std::printf("%-11s %5s %9s %10s %8s %8s %8s %8s %7s  %s\n", "rpc", "conc",
+              "calls", "ok_rpc/s", "p50_ms", "p95_ms", "p99_ms", "max_ms",
+              "matches", "errors");
+  for (const std::string& rpc : rpcs) {
+    const bool image = rpc == "image";
+    if (!image && rpc != "hashes") {
+      std::fprintf(stderr, "--rpc takes hashes and/or image\n");
+      return 2;
+    }
+    if (image && images.empty()) {
+      std::fprintf(stderr, "--rpc=image needs IMAGE files\n");
+      return 2;
+    }
+    double best = 0;
+    for (int c : levels) {
+      LoadOptions o = base;
+      o.image = image;
+      o.concurrency = c;
+      LevelResult r = RunLevel(o);
+      best = std::max(best,
+                      PrintLevel(image ? "MatchImage" : "MatchHashes", c, r));
+    }
+    if (image) {
+      const long hw = static_cast<long>(std::thread::hardware_concurrency());
+      const int threads = static_cast<int>(
+          std::max(1L, Flag(argc, argv, "baseline_threads", hw)));
+      const double rate = InProcessRate(images, threads, base.duration_s);
+      std::printf(
+          "in-process decode+hash (pdq,md5,sha256), %d threads: %.1f "
+          "images/s; best MatchImage level %.1f RPC/s = %.0f%%\n",
+          threads, rate, best, rate > 0 ? 100.0 * best / rate : 0.0);
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace hashmatch
+
+int main(int argc, char** argv) { return hashmatch::Main(argc, argv); }
