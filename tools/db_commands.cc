@@ -1,8 +1,10 @@
 #include "tools/db_commands.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -24,6 +26,8 @@ namespace {
 using hashmatch::v1::Entry;
 
 constexpr int64_t kMaxDumpLimit = int64_t{1} << 40;
+// Ids listed per line by `db verify`; the count is always complete.
+constexpr size_t kMaxListedIds = 100;
 
 std::string SignalName(int signal) {
   std::string name = hashmatch::v1::SignalType_Name(
@@ -69,6 +73,17 @@ int RunStats(HashStore& store, std::ostream& out, std::ostream& err) {
   return kExitOk;
 }
 
+// Prints the first kMaxListedIds of `ids` and how many more there are.
+void PrintIds(std::ostream& out, absl::string_view what,
+              const std::vector<uint64_t>& ids) {
+  if (ids.empty()) return;
+  const size_t shown = std::min(ids.size(), kMaxListedIds);
+  out << "  " << what
+      << " ids: " << absl::StrJoin(ids.begin(), ids.begin() + shown, ",");
+  if (shown < ids.size()) out << " (and " << ids.size() - shown << " more)";
+  out << "\n";
+}
+
 int RunVerify(HashStore& store, std::ostream& out, std::ostream& err) {
   absl::StatusOr<std::unique_ptr<VettedIndex>> index =
       VettedIndex::Open(&store, VettedIndexOptions());
@@ -80,13 +95,9 @@ int RunVerify(HashStore& store, std::ostream& out, std::ostream& err) {
   for (const SignalVerifyReport& s : report->signals) {
     out << SignalName(s.signal_type) << "\tstore_active=" << s.store_active
         << "\tindexed=" << s.indexed << "\tmissing=" << s.missing.size()
-        << "\textra=" << s.extra_count << "\n";
-    if (!s.missing.empty()) {
-      out << "  missing ids: " << absl::StrJoin(s.missing, ",") << "\n";
-    }
-    if (!s.extra.empty()) {
-      out << "  extra ids: " << absl::StrJoin(s.extra, ",") << "\n";
-    }
+        << "\textra=" << s.extra.size() << "\n";
+    PrintIds(out, "missing", s.missing);
+    PrintIds(out, "extra", s.extra);
   }
   const bool ok = report->consistent();
   out << (ok ? "consistent" : "INCONSISTENT") << "\n";

@@ -93,13 +93,13 @@ absl::Status BinaryIndex::AddBatch(absl::Span<const uint64_t> ids,
   std::lock_guard<std::mutex> lock(write_mu_);
   absl::flat_hash_set<uint64_t> batch;
   batch.reserve(ids.size());
+  std::shared_ptr<const Snapshot> cur = Current();
   for (uint64_t id : ids) {
-    if (live_.contains(id) || !batch.insert(id).second) {
+    if (LiveIn(*cur, id) || !batch.insert(id).second) {
       return absl::AlreadyExistsError(absl::StrCat("id ", id, " is live"));
     }
   }
   if (ids.empty()) return absl::OkStatus();
-  std::shared_ptr<const Snapshot> cur = Current();
   Snapshot next = *cur;
   if (cur->live == 0) {
     // Bulk load into an empty index: build the base directly.
@@ -118,15 +118,14 @@ absl::Status BinaryIndex::AddBatch(absl::Span<const uint64_t> ids,
     next.delta = std::make_shared<FlatScan>(options_.code_bits);
     next.removed = std::make_shared<absl::flat_hash_set<uint64_t>>();
     next.live = ids.size();
-    live_.clear();
-    for (uint64_t id : ids) live_[id] = Where::kBase;
+    delta_ids_.clear();
     Publish(std::make_shared<const Snapshot>(std::move(next)));
     return absl::OkStatus();
   }
   auto delta = std::make_shared<FlatScan>(*cur->delta);
   for (size_t i = 0; i < ids.size(); ++i) {
     delta->Add(ids[i], codes.data() + i * code_bytes);
-    live_[ids[i]] = Where::kDelta;
+    delta_ids_.insert(ids[i]);
   }
   next.delta = std::move(delta);
   next.live += ids.size();
@@ -136,26 +135,68 @@ absl::Status BinaryIndex::AddBatch(absl::Span<const uint64_t> ids,
   return absl::OkStatus();
 }
 
+bool BinaryIndex::LiveIn(const Snapshot& snap, uint64_t id) const {
+  if (delta_ids_.contains(id)) return true;
+  return snap.base->Find(id).has_value() && !snap.removed->contains(id);
+}
+
+bool BinaryIndex::Contains(uint64_t id) const {
+  std::shared_ptr<const Snapshot> snap = Current();
+  if (snap->base->Find(id).has_value() && !snap->removed->contains(id)) {
+    return true;
+  }
+  const FlatScan& delta = *snap->delta;
+  for (size_t i = 0; i < delta.size(); ++i) {
+    if (delta.id(i) == id) return true;
+  }
+  return false;
+}
+
 absl::Status BinaryIndex::Remove(uint64_t id) {
   std::lock_guard<std::mutex> lock(write_mu_);
-  auto it = live_.find(id);
-  if (it == live_.end()) {
+  std::shared_ptr<const Snapshot> cur = Current();
+  if (!LiveIn(*cur, id)) {
     return absl::NotFoundError(absl::StrCat("id ", id, " is not live"));
   }
-  std::shared_ptr<const Snapshot> cur = Current();
   Snapshot next = *cur;
-  if (it->second == Where::kDelta) {
+  if (delta_ids_.contains(id)) {
     auto delta = std::make_shared<FlatScan>(*cur->delta);
     delta->Remove(id);
     next.delta = std::move(delta);
+    delta_ids_.erase(id);
   } else {
     auto removed =
         std::make_shared<absl::flat_hash_set<uint64_t>>(*cur->removed);
     removed->insert(id);
     next.removed = std::move(removed);
   }
-  live_.erase(it);
   next.live -= 1;
+  ASSIGN_OR_RETURN(std::shared_ptr<const Snapshot> published,
+                   MaybeMerge(std::move(next)));
+  Publish(std::move(published));
+  return absl::OkStatus();
+}
+
+absl::Status BinaryIndex::Replace(uint64_t id, absl::Span<const uint8_t> code) {
+  RETURN_IF_ERROR(CheckCode(code));
+  std::lock_guard<std::mutex> lock(write_mu_);
+  std::shared_ptr<const Snapshot> cur = Current();
+  if (!LiveIn(*cur, id)) {
+    return absl::NotFoundError(absl::StrCat("id ", id, " is not live"));
+  }
+  Snapshot next = *cur;
+  auto delta = std::make_shared<FlatScan>(*cur->delta);
+  if (delta_ids_.contains(id)) {
+    delta->Remove(id);
+  } else {
+    auto removed =
+        std::make_shared<absl::flat_hash_set<uint64_t>>(*cur->removed);
+    removed->insert(id);
+    next.removed = std::move(removed);
+  }
+  delta->Add(id, code.data());
+  delta_ids_.insert(id);
+  next.delta = std::move(delta);
   ASSIGN_OR_RETURN(std::shared_ptr<const Snapshot> published,
                    MaybeMerge(std::move(next)));
   Publish(std::move(published));
@@ -191,7 +232,7 @@ BinaryIndex::MaybeMerge(Snapshot snap) {
   snap.delta = std::make_shared<FlatScan>(options_.code_bits);
   snap.removed = std::make_shared<absl::flat_hash_set<uint64_t>>();
   snap.merges += 1;
-  for (auto& [id, where] : live_) where = Where::kBase;
+  delta_ids_.clear();
   return std::make_shared<const Snapshot>(std::move(snap));
 }
 
@@ -258,6 +299,35 @@ absl::StatusOr<std::vector<DihedralMatch>> BinaryIndex::SearchDihedral(
 }
 
 size_t BinaryIndex::size() const { return Current()->live; }
+
+BinaryIndex::View BinaryIndex::LiveView() const {
+  std::shared_ptr<const Snapshot> snap = Current();
+  const MihIndex* base = snap->base.get();
+  const FlatScan* delta = snap->delta.get();
+  const absl::flat_hash_set<uint64_t>* removed = snap->removed.get();
+  const size_t live = snap->live;
+  return View(std::move(snap), base, delta, removed, live);
+}
+
+size_t BinaryIndex::View::size() const { return live_; }
+
+int BinaryIndex::View::code_bits() const { return delta_->code_bits(); }
+
+void BinaryIndex::View::ForEach(
+    const std::function<void(uint64_t id, const uint64_t* words)>& fn) const {
+  for (size_t i = 0; i < base_->size(); ++i) {
+    const uint64_t id = base_->id(i);
+    if (!removed_->empty() && removed_->contains(id)) continue;
+    fn(id, base_->words(i));
+  }
+  for (size_t i = 0; i < delta_->size(); ++i)
+    fn(delta_->id(i), delta_->words(i));
+}
+
+void BinaryIndex::ForEachLiveId(
+    const std::function<void(uint64_t id)>& fn) const {
+  LiveView().ForEach([&](uint64_t id, const uint64_t*) { fn(id); });
+}
 
 BinaryIndex::Stats BinaryIndex::stats() const {
   std::shared_ptr<const Snapshot> snap = Current();

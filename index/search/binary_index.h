@@ -30,12 +30,19 @@
 // Readers keep searching the old snapshot meanwhile; other writers wait.
 // An old snapshot is freed when its last reader drops it.
 //
+// Liveness of an id is read from the snapshot itself (no id -> location map):
+// the base's id-sorted rows (MihIndex::Find, O(log n)) minus the tombstones,
+// plus a writer-side set of the delta's ids (at most merge_threshold ids).
+// Replace changes an entry's code in ONE published snapshot, so a concurrent
+// search sees either the old code or the new one, never neither.
+//
 // Thread safety: all methods are safe to call concurrently.
 #ifndef HASHMATCH_INDEX_SEARCH_BINARY_INDEX_H_
 #define HASHMATCH_INDEX_SEARCH_BINARY_INDEX_H_
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -88,6 +95,44 @@ class BinaryIndex {
                         absl::Span<const uint8_t> codes);
   // Removes a live entry; NOT_FOUND if there is none. The id may be re-added.
   absl::Status Remove(uint64_t id);
+  // Gives live entry `id` the code `code`, atomically for readers: every
+  // search sees the entry with its old or its new code. NOT_FOUND if `id` is
+  // not live, INVALID_ARGUMENT on a bad code size.
+  absl::Status Replace(uint64_t id, absl::Span<const uint8_t> code);
+  // True if `id` is live in the current snapshot. O(log n + delta size).
+  bool Contains(uint64_t id) const;
+
+  // The live entries of one published snapshot, frozen: later writes do not
+  // change it, and it keeps that snapshot's memory alive while held.
+  class View {
+   public:
+    size_t size() const;
+    int code_bits() const;
+    // Calls fn(id, words) for every live entry (code_bits / 64 words, valid
+    // during the call), base entries in id order, then the delta's in
+    // insertion order.
+    void ForEach(const std::function<void(uint64_t id, const uint64_t* words)>&
+                     fn) const;
+
+   private:
+    friend class BinaryIndex;
+    View(std::shared_ptr<const void> snap, const MihIndex* base,
+         const FlatScan* delta, const absl::flat_hash_set<uint64_t>* removed,
+         size_t live)
+        : snap_(std::move(snap)),
+          base_(base),
+          delta_(delta),
+          removed_(removed),
+          live_(live) {}
+    std::shared_ptr<const void> snap_;
+    const MihIndex* base_;
+    const FlatScan* delta_;
+    const absl::flat_hash_set<uint64_t>* removed_;
+    size_t live_;
+  };
+  View LiveView() const;
+  // Calls fn(id) for every live id of the current snapshot (see View).
+  void ForEachLiveId(const std::function<void(uint64_t id)>& fn) const;
 
   // Every live entry with distance <= radius, sorted by (distance, id).
   // INVALID_ARGUMENT on a bad code size or radius outside [0, max_radius].
@@ -123,8 +168,6 @@ class BinaryIndex {
     size_t live = 0;
     size_t merges = 0;
   };
-  enum class Where { kBase, kDelta };
-
   BinaryIndex(const BinaryIndexOptions& options,
               std::shared_ptr<const Snapshot> initial);
 
@@ -136,6 +179,9 @@ class BinaryIndex {
   // passed the threshold; returns the snapshot to publish.
   absl::StatusOr<std::shared_ptr<const Snapshot>> MaybeMerge(Snapshot snap)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
+  // True if `id` is live in `snap`; delta_ids_ must describe snap's delta.
+  bool LiveIn(const Snapshot& snap, uint64_t id) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(write_mu_);
 
   const BinaryIndexOptions options_;
 
@@ -143,7 +189,9 @@ class BinaryIndex {
   std::shared_ptr<const Snapshot> snapshot_ ABSL_GUARDED_BY(snapshot_mu_);
 
   std::mutex write_mu_;  // Serialises writers.
-  absl::flat_hash_map<uint64_t, Where> live_ ABSL_GUARDED_BY(write_mu_);
+  // Ids in the published snapshot's delta (at most merge_threshold + one
+  // batch); cleared by a merge or a bulk load.
+  absl::flat_hash_set<uint64_t> delta_ids_ ABSL_GUARDED_BY(write_mu_);
 };
 
 // Builds an empty MihIndex, converting a faiss::FaissException into a Status.

@@ -176,12 +176,18 @@ TEST_P(BinaryIndexRecallTest, EqualsBruteForceThroughUpdates) {
       ASSERT_TRUE(knn.ok());
       ASSERT_EQ(*knn, BruteKnn(live, q, 10)) << "round " << round;
     }
+    std::vector<uint64_t> listed;
+    index->ForEachLiveId([&](uint64_t id) { listed.push_back(id); });
+    std::sort(listed.begin(), listed.end());
+    std::vector<uint64_t> want;
+    for (const auto& [id, code] : live) want.push_back(id);
+    ASSERT_EQ(listed, want) << "round " << round;
   };
   check(-1);
   size_t next_new = n;
   for (int round = 0; round < 12; ++round) {
     for (int op = 0; op < 120; ++op) {
-      int kind = static_cast<int>(rng() % 3);
+      int kind = static_cast<int>(rng() % 4);
       if (kind == 0 && next_new < codes.size()) {
         ASSERT_TRUE(index->Add(next_new, codes[next_new]).ok());
         live[next_new] = codes[next_new];
@@ -191,6 +197,13 @@ TEST_P(BinaryIndexRecallTest, EqualsBruteForceThroughUpdates) {
         std::advance(it, rng() % live.size());
         ASSERT_TRUE(index->Remove(it->first).ok());
         live.erase(it);
+      } else if (kind == 2 && !live.empty()) {
+        // Give a live id (in the base or the delta) a new code.
+        auto it = live.begin();
+        std::advance(it, rng() % live.size());
+        const Code& c = codes[rng() % codes.size()];
+        ASSERT_TRUE(index->Replace(it->first, c).ok());
+        it->second = c;
       } else {
         // Re-add a removed id with a new code (from the cluster pool).
         uint64_t id = rng() % next_new;
@@ -271,6 +284,66 @@ TEST(BinaryIndexTest, RemovedIdNeverReturnedAndReAddWorks) {
                           [](const Match& m) { return m.id == 7; }),
             1);
   EXPECT_EQ(index->size(), 100u);
+}
+
+TEST(BinaryIndexTest, ReplaceKeepsOneEntryAndChecksArguments) {
+  BinaryIndexOptions o;
+  o.merge_threshold = 1000;
+  auto index = MakeIndex(o);
+  std::mt19937_64 rng(9);
+  Code a = testing::RandomCode(rng, 256);
+  Code b = testing::RandomCode(rng, 256);
+  std::vector<uint64_t> ids = {1, 2};
+  std::vector<uint8_t> codes(a.begin(), a.end());
+  codes.insert(codes.end(), a.begin(), a.end());
+  ASSERT_TRUE(index->AddBatch(ids, codes).ok());  // Both in the base.
+  ASSERT_TRUE(index->Add(3, a).ok());             // In the delta.
+  EXPECT_TRUE(index->Contains(1));
+  EXPECT_TRUE(index->Contains(3));
+  EXPECT_FALSE(index->Contains(4));
+  for (uint64_t id : {uint64_t{1}, uint64_t{3}}) {
+    ASSERT_TRUE(index->Replace(id, b).ok());
+    ASSERT_TRUE(index->Replace(id, b).ok());  // Same code again: no-op.
+  }
+  EXPECT_EQ(index->size(), 3u);
+  auto at_a = index->RangeSearch(a, 0);
+  ASSERT_TRUE(at_a.ok());
+  EXPECT_EQ(*at_a, (std::vector<Match>{{2, 0}}));
+  auto at_b = index->RangeSearch(b, 0);
+  ASSERT_TRUE(at_b.ok());
+  EXPECT_EQ(*at_b, (std::vector<Match>{{1, 0}, {3, 0}}));
+  EXPECT_EQ(index->Replace(4, b).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(index->Replace(1, Code(8, 0)).code(),
+            absl::StatusCode::kInvalidArgument);
+  // A removed id cannot be replaced, and re-adding it after a replace works.
+  ASSERT_TRUE(index->Remove(1).ok());
+  EXPECT_FALSE(index->Contains(1));
+  EXPECT_EQ(index->Replace(1, a).code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(index->Add(3, a).code(), absl::StatusCode::kAlreadyExists);
+  ASSERT_TRUE(index->Add(1, a).ok());
+  at_a = index->RangeSearch(a, 0);
+  ASSERT_TRUE(at_a.ok());
+  EXPECT_EQ(*at_a, (std::vector<Match>{{1, 0}, {2, 0}}));
+  std::vector<uint64_t> listed;
+  index->ForEachLiveId([&](uint64_t id) { listed.push_back(id); });
+  std::sort(listed.begin(), listed.end());
+  EXPECT_EQ(listed, (std::vector<uint64_t>{1, 2, 3}));
+}
+
+// A view taken before writes keeps listing the entries of its snapshot.
+TEST(BinaryIndexTest, LiveViewIsFrozen) {
+  auto index = MakeIndex();
+  std::mt19937_64 rng(10);
+  Code a = testing::RandomCode(rng, 256);
+  ASSERT_TRUE(index->Add(5, a).ok());
+  BinaryIndex::View view = index->LiveView();
+  ASSERT_TRUE(index->Remove(5).ok());
+  ASSERT_TRUE(index->Add(6, a).ok());
+  std::vector<uint64_t> seen;
+  view.ForEach([&](uint64_t id, const uint64_t*) { seen.push_back(id); });
+  EXPECT_EQ(seen, std::vector<uint64_t>{5});
+  EXPECT_EQ(view.size(), 1u);
+  EXPECT_EQ(view.code_bits(), 256);
 }
 
 TEST(BinaryIndexTest, DihedralReportsClosestVariant) {

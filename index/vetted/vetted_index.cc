@@ -1,9 +1,9 @@
 #include "index/vetted/vetted_index.h"
 
 #include <algorithm>
+#include <iterator>
 #include <utility>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "src/common/status_macros.h"
 
@@ -36,7 +36,7 @@ absl::Span<const uint8_t> Bytes(absl::string_view s) {
 
 bool VerifyReport::consistent() const {
   for (const SignalVerifyReport& s : signals) {
-    if (!s.missing.empty() || !s.extra.empty() || s.extra_count != 0) {
+    if (!s.missing.empty() || !s.extra.empty()) {
       return false;
     }
   }
@@ -96,10 +96,9 @@ absl::Status VettedIndex::Apply(const Change& change) {
   if (active) {
     absl::Status added = index->Add(entry.id(), Bytes(entry.hash()));
     if (!absl::IsAlreadyExists(added)) return added;
-    // Already indexed: an update, whose hash may have changed. Readers may
-    // miss the entry between these two calls.
-    RETURN_IF_ERROR(index->Remove(entry.id()));
-    return index->Add(entry.id(), Bytes(entry.hash()));
+    // Already indexed: an update, whose hash may have changed. Replace
+    // publishes it in one snapshot, so no search misses the entry.
+    return index->Replace(entry.id(), Bytes(entry.hash()));
   }
   absl::Status removed = index->Remove(entry.id());
   if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
@@ -166,33 +165,29 @@ absl::StatusOr<VerifyReport> VettedIndex::Verify() const {
     const BinaryIndex& index = *indexes_[slot];
     SignalVerifyReport s;
     s.signal_type = signal;
-    absl::flat_hash_set<uint64_t> found;
+    std::vector<uint64_t> active;
     ASSIGN_OR_RETURN(
         report.store_sequence,
         store_->ForEachActive(
             signal, [&](uint64_t id, absl::string_view hash) -> absl::Status {
               ++s.store_active;
+              active.push_back(id);
               ASSIGN_OR_RETURN(std::vector<Match> hits,
                                index.RangeSearch(Bytes(hash), 0));
               bool present = false;
-              for (const Match& m : hits) {
-                found.insert(m.id);
-                present = present || m.id == id;
-              }
+              for (const Match& m : hits) present = present || m.id == id;
               if (!present) s.missing.push_back(id);
               return absl::OkStatus();
             }));
-    s.indexed = index.size();
-    // Ids in the index at an ACTIVE hash but not ACTIVE themselves.
-    for (uint64_t id : found) {
-      ASSIGN_OR_RETURN(Entry e, store_->Get(id));
-      if (e.state() != hashmatch::v1::VETTING_STATE_ACTIVE ||
-          e.signal_type() != signal) {
-        s.extra.push_back(id);
-      }
-    }
-    const uint64_t accounted = s.store_active - s.missing.size();
-    s.extra_count = s.indexed > accounted ? s.indexed - accounted : 0;
+    const BinaryIndex::View view = index.LiveView();
+    s.indexed = view.size();
+    std::vector<uint64_t> live;
+    live.reserve(view.size());
+    view.ForEach([&](uint64_t id, const uint64_t*) { live.push_back(id); });
+    std::sort(active.begin(), active.end());
+    std::sort(live.begin(), live.end());
+    std::set_difference(live.begin(), live.end(), active.begin(), active.end(),
+                        std::back_inserter(s.extra));
     std::sort(s.missing.begin(), s.missing.end());
     std::sort(s.extra.begin(), s.extra.end());
     report.signals.push_back(std::move(s));

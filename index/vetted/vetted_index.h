@@ -19,10 +19,10 @@
 // Thread safety: CatchUp is the single writer (calls to it are serialised by
 // an internal mutex); Search, SearchDihedral, LookupExact, Verify and
 // applied_sequence may run concurrently with it and with each other. A search
-// sees some state between two applied changes, except that re-applying an
-// update to an indexed entry is a Remove then Add (its hash may have changed)
-// and a search in between misses that entry. Verify is only meaningful
-// when no CatchUp and no store write run meanwhile.
+// sees the index state between two applied changes: an update to an indexed
+// entry (its hash may have changed) is one BinaryIndex::Replace, so an entry
+// that stays ACTIVE is found by every search, at its old or new hash. Verify
+// is only meaningful when no CatchUp and no store write run meanwhile.
 //
 // Ownership: `store` is not owned and must outlive the VettedIndex.
 #ifndef HASHMATCH_INDEX_VETTED_VETTED_INDEX_H_
@@ -63,16 +63,14 @@ struct VettedIndexOptions {
 struct SignalVerifyReport {
   hashmatch::v1::SignalType signal_type =
       hashmatch::v1::SIGNAL_TYPE_UNSPECIFIED;
-  uint64_t store_active = 0;      // ACTIVE entries in the store.
-  uint64_t indexed = 0;           // Entries in the index.
-  std::vector<uint64_t> missing;  // In the store, not in the index (sorted).
-  // In the index but not ACTIVE in the store, found at the hash of an ACTIVE
-  // entry (sorted).
+  uint64_t store_active = 0;  // ACTIVE entries in the store.
+  uint64_t indexed = 0;       // Entries in the index.
+  // ACTIVE in the store but not found in the index at its hash (absent, or
+  // indexed with another hash), sorted.
+  std::vector<uint64_t> missing;
+  // Every id in the index that is not an ACTIVE store entry of this signal
+  // type (retracted, no longer ACTIVE, or unknown), sorted.
   std::vector<uint64_t> extra;
-  // All index entries not accounted for by ACTIVE store entries:
-  // indexed - (store_active - missing.size()). The index cannot list its ids,
-  // so extras at hashes no ACTIVE entry has are counted here, not listed.
-  uint64_t extra_count = 0;
 };
 
 struct VerifyReport {
@@ -110,7 +108,9 @@ class VettedIndex {
   absl::StatusOr<std::vector<uint64_t>> LookupExact(
       hashmatch::v1::SignalType signal, absl::string_view hash) const;
 
-  // Compares the indexes with the store's ACTIVE entries.
+  // Compares the indexes with the store's ACTIVE entries: every ACTIVE entry
+  // is searched at its hash, and every indexed id is listed and checked
+  // against the ACTIVE ids. Memory: 8 bytes per entry for the id lists.
   absl::StatusOr<VerifyReport> Verify() const;
 
   uint64_t applied_sequence() const { return applied_sequence_.load(); }

@@ -177,6 +177,31 @@ TEST_F(VettedIndexTest, UpdateToDisputedRemovesAndBackToActiveReAdds) {
   EXPECT_EQ((*hits)[0].id, id);
 }
 
+TEST_F(VettedIndexTest, HashUpdateMovesTheEntry) {
+  const std::string old_hash = Code(32, 10);
+  const std::string new_hash = Code(32, 11);
+  Entry e =
+      MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, old_hash, "agency-a", "h1");
+  const uint64_t id = PutOne(e);
+  std::unique_ptr<VettedIndex> index = OpenIndex();
+  ASSERT_NE(index, nullptr);
+  e.set_hash(new_hash);
+  PutOne(e);
+  ASSERT_TRUE(index->CatchUp().ok());
+  EXPECT_EQ(index->size(hashmatch::v1::SIGNAL_TYPE_PDQ), 1u);
+  auto at_old =
+      index->Search(hashmatch::v1::SIGNAL_TYPE_PDQ, Bytes(old_hash), 0);
+  ASSERT_TRUE(at_old.ok());
+  EXPECT_TRUE(at_old->empty());
+  auto at_new =
+      index->Search(hashmatch::v1::SIGNAL_TYPE_PDQ, Bytes(new_hash), 0);
+  ASSERT_TRUE(at_new.ok());
+  EXPECT_EQ(*at_new, (std::vector<Match>{{id, 0}}));
+  auto verify = index->Verify();
+  ASSERT_TRUE(verify.ok());
+  EXPECT_TRUE(verify->consistent());
+}
+
 TEST_F(VettedIndexTest, TwoEntriesWithTheSameHashAreBothReturned) {
   const std::string pdq = Code(32, 6);
   const uint64_t a =
@@ -207,14 +232,16 @@ TEST_F(VettedIndexTest, VerifyIsCleanAfterCatchUpAndReportsDifferences) {
       PutOne(MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, pdq, "agency-a", "v1"));
   PutOne(MakeEntry(hashmatch::v1::SIGNAL_TYPE_DHASH, Code(8, 3), "agency-a",
                    "v2"));
+  const uint64_t lonely = PutOne(
+      MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, Code(32, 9), "agency-a", "v5"));
   std::unique_ptr<VettedIndex> index = OpenIndex();
   ASSERT_NE(index, nullptr);
   auto clean = index->Verify();
   ASSERT_TRUE(clean.ok()) << clean.status();
   EXPECT_TRUE(clean->consistent());
   ASSERT_EQ(clean->signals.size(), 3u);
-  EXPECT_EQ(clean->signals[0].store_active, 1u);
-  EXPECT_EQ(clean->signals[0].indexed, 1u);
+  EXPECT_EQ(clean->signals[0].store_active, 2u);
+  EXPECT_EQ(clean->signals[0].indexed, 2u);
   EXPECT_EQ(clean->signals[2].indexed, 1u);
 
   // Store changed without CatchUp: one missing, one extra.
@@ -223,12 +250,15 @@ TEST_F(VettedIndexTest, VerifyIsCleanAfterCatchUpAndReportsDifferences) {
   const uint64_t twin =
       PutOne(MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, pdq, "agency-b", "v4"));
   ASSERT_TRUE(store_->Retract(kept, "agency-a", "gone").ok());
+  // An extra at a hash no ACTIVE entry has is listed too.
+  ASSERT_TRUE(store_->Retract(lonely, "agency-a", "gone").ok());
   auto stale = index->Verify();
   ASSERT_TRUE(stale.ok()) << stale.status();
   EXPECT_FALSE(stale->consistent());
   EXPECT_EQ(stale->signals[0].missing, (std::vector<uint64_t>{added, twin}));
-  EXPECT_EQ(stale->signals[0].extra, std::vector<uint64_t>{kept});
-  EXPECT_EQ(stale->signals[0].extra_count, 1u);
+  EXPECT_EQ(stale->signals[0].extra, (std::vector<uint64_t>{kept, lonely}));
+  EXPECT_EQ(stale->signals[0].indexed, 2u);
+  EXPECT_EQ(stale->signals[0].store_active, 2u);
   EXPECT_LT(stale->applied_sequence, stale->store_sequence);
 
   ASSERT_TRUE(index->CatchUp().ok());
