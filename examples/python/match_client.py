@@ -8,9 +8,12 @@ its protoc is new enough for proto3 `optional`, otherwise with Debian's
 protoc and grpc_python_plugin (see protoc_command).
 
     examples/python/match_client.py --server 127.0.0.1:50051 \
-        [--token T] [--tls_ca ca.pem] [--pdq HEX]... [FILE...]
+        [--token T] [--tls_ca ca.pem] [--wait_serving SECONDS] \
+        [--pdq HEX]... [FILE...]
 
-Prints the server's index info, then one line per FILE (MatchImage) and per
+With --wait_serving, first polls the standard health service
+(grpc.health.v1.Health/Check) until it says SERVING. Then prints the
+server's index info, and one line per FILE (MatchImage) and per
 --pdq hash (MatchHashes): NAME, VERDICT, RULE, best match, tab-separated, or
 NAME, ERROR, CODE, message. Exit status: 0 if every request was answered,
 1 otherwise, 2 on bad arguments.
@@ -19,13 +22,21 @@ NAME, ERROR, CODE, message. Exit status: 0 if every request was answered,
 import argparse
 import importlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROTO_ROOT = os.path.normpath(os.path.join(HERE, "..", "..", "proto"))
 PROTOS = ["hashmatch/v1/entry.proto", "hashmatch/v1/match.proto"]
+# grpc.health.v1: compiled from a copy at another path, because a module
+# "grpc.health.v1.health_pb2" would be looked up inside the installed
+# `grpc` package. The proto package (the service's wire name) is unchanged.
+HEALTH_PROTO = os.path.join(PROTO_ROOT, "grpc", "health", "v1",
+                            "health.proto")
+HEALTH_MODULE_DIR = "hashmatch_health"
 
 
 def protoc_command():
@@ -54,16 +65,47 @@ def protoc_command():
 
 
 def generate_stubs(out_dir):
-    """Compiles PROTOS to Python modules in out_dir and imports them."""
-    subprocess.run(
-        protoc_command() + ["-I", PROTO_ROOT, "--python_out=" + out_dir,
-                            "--grpc_python_out=" + out_dir] + PROTOS,
-        check=True)
+    """Compiles PROTOS (and health.proto) to Python modules in out_dir and
+    imports the MatchService ones."""
+    health_src = os.path.join(out_dir, "proto_copy")
+    os.makedirs(os.path.join(health_src, HEALTH_MODULE_DIR))
+    shutil.copy(HEALTH_PROTO, os.path.join(health_src, HEALTH_MODULE_DIR))
+    for root, protos in ((PROTO_ROOT, PROTOS),
+                         (health_src, [HEALTH_MODULE_DIR + "/health.proto"])):
+        subprocess.run(
+            protoc_command() + ["-I", root, "--python_out=" + out_dir,
+                                "--grpc_python_out=" + out_dir] + protos,
+            check=True)
     sys.path.insert(0, out_dir)
     match_pb2 = importlib.import_module("hashmatch.v1.match_pb2")
     match_pb2_grpc = importlib.import_module("hashmatch.v1.match_pb2_grpc")
     entry_pb2 = importlib.import_module("hashmatch.v1.entry_pb2")
     return match_pb2, match_pb2_grpc, entry_pb2
+
+
+def wait_serving(out_dir, channel, seconds):
+    """Polls grpc.health.v1.Health/Check until SERVING; True if it was."""
+    import grpc
+    health_pb2 = importlib.import_module(HEALTH_MODULE_DIR + ".health_pb2")
+    health_pb2_grpc = importlib.import_module(HEALTH_MODULE_DIR +
+                                              ".health_pb2_grpc")
+    stub = health_pb2_grpc.HealthStub(channel)
+    start = time.monotonic()
+    status = "UNREACHABLE"
+    while time.monotonic() - start < seconds:
+        try:
+            response = stub.Check(health_pb2.HealthCheckRequest(), timeout=2)
+            status = health_pb2.HealthCheckResponse.ServingStatus.Name(
+                response.status)
+            if status == "SERVING":
+                print("health: SERVING after %.1f s" %
+                      (time.monotonic() - start))
+                return True
+        except grpc.RpcError as e:
+            status = e.code().name
+        time.sleep(0.1)
+    print("health: not SERVING after %.0f s (last: %s)" % (seconds, status))
+    return False
 
 
 def enum_suffix(enum_type, value, prefix):
@@ -99,10 +141,14 @@ def main():
                         help="a PDQ hash (64 hex digits) to MatchHashes")
     parser.add_argument("--timeout", type=float, default=30.0,
                         help="seconds per RPC")
+    parser.add_argument("--wait_serving", type=float, default=0,
+                        metavar="SECONDS",
+                        help="first wait up to SECONDS for grpc.health.v1 "
+                        "SERVING (exit 1 if it never comes)")
     parser.add_argument("files", nargs="*", help="images to MatchImage")
     args = parser.parse_args()
-    if not args.files and not args.pdq:
-        parser.error("give at least one FILE or --pdq HEX")
+    if not args.files and not args.pdq and not args.wait_serving:
+        parser.error("give at least one FILE, --pdq HEX or --wait_serving")
 
     import grpc  # python3-grpcio
 
@@ -114,6 +160,11 @@ def main():
             channel = grpc.secure_channel(args.server, creds)
         else:
             channel = grpc.insecure_channel(args.server)
+        if args.wait_serving and not wait_serving(stubs, channel,
+                                                  args.wait_serving):
+            return 1
+        if not args.files and not args.pdq:
+            return 0
         stub = pb_grpc.MatchServiceStub(channel)
         metadata = []
         if args.token:
