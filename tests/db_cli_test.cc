@@ -133,6 +133,36 @@ TEST_F(DbCliTest, DumpPrintsOneJsonLinePerEntryIncludingTombstones) {
   EXPECT_EQ(first[0], lines[0]);
 }
 
+// A server holds the store open for writing (RocksDB's LOCK taken): the
+// read-only db commands still work and see its committed writes.
+TEST_F(DbCliTest, CommandsWorkWhileAWriterHoldsTheStore) {
+  StoreOptions options;
+  options.sync = false;
+  options.create_if_missing = false;
+  auto writer = HashStore::Open(options, dir_);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  ASSERT_TRUE((*writer)
+                  ->Put({MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ,
+                                   std::string(32, '\x05'), "e5")})
+                  .ok());
+  RunResult stats = RunHashmatch({"db", "stats", dir_});
+  EXPECT_EQ(stats.exit_code, 0) << stats.err;
+  EXPECT_TRUE(absl::StrContains(stats.out, "last_sequence\t6\n")) << stats.out;
+  EXPECT_TRUE(absl::StrContains(stats.out, "pdq\tactive\t2\n")) << stats.out;
+  RunResult verify = RunHashmatch({"db", "verify", dir_});
+  EXPECT_EQ(verify.exit_code, 0) << verify.err;
+  EXPECT_TRUE(absl::StrContains(
+      verify.out, "pdq\tstore_active=2\tindexed=2\tmissing=0\textra=0\n"))
+      << verify.out;
+  RunResult dump = RunHashmatch({"db", "dump", dir_});
+  EXPECT_EQ(dump.exit_code, 0) << dump.err;
+  EXPECT_EQ(std::vector<std::string>(
+                absl::StrSplit(dump.out, '\n', absl::SkipEmpty()))
+                .size(),
+            5u)
+      << dump.out;
+}
+
 TEST(DbCliMissingTest, VerifyOfMissingDirIsNotFoundAndCreatesNothing) {
   const std::string dir =
       absl::StrCat(::testing::TempDir(), "/db_cli_test_missing_", getpid());

@@ -53,7 +53,8 @@ absl::StatusOr<std::unique_ptr<HashStore>> OpenExisting(
     const std::string& dir) {
   StoreOptions options;
   options.create_if_missing = false;
-  options.sync = false;  // These commands do not write.
+  // These commands only read, and must work while a server holds the store.
+  options.read_only = true;
   return HashStore::Open(options, dir);
 }
 

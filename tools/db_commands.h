@@ -4,9 +4,11 @@
 //   hashmatch db verify DIR           index built from the store vs the store
 //   hashmatch db dump DIR [--limit N] one JSON line per entry
 //
-// Every subcommand opens an existing store (never creates one: a missing DIR
-// is a NOT_FOUND error, exit 1). Exit codes as in commands.h; verify also
-// exits 1 when the index and the store disagree.
+// Every subcommand opens an existing store read-only (never creates one: a
+// missing DIR is a NOT_FOUND error, exit 1), without RocksDB's lock, so they
+// work while a server holds the store; they see it as of their own open. Exit
+// codes as in commands.h; verify also exits 1 when the index and the store
+// disagree.
 //
 // Thread safety: as commands.h.
 #ifndef HASHMATCH_TOOLS_DB_COMMANDS_H_

@@ -89,6 +89,11 @@ absl::Status ValidateForPut(const Entry& e) {
   return absl::OkStatus();
 }
 
+absl::Status ReadOnlyError() {
+  return absl::FailedPreconditionError(
+      "hash store was opened read-only (StoreOptions::read_only)");
+}
+
 std::string Serialize(const google::protobuf::MessageLite& m) {
   std::string out;
   m.SerializeToString(&out);
@@ -112,7 +117,9 @@ class RocksHashStore : public HashStore {
   ~RocksHashStore() override {
     // Flush so the next open need not replay the WAL (best effort: the WAL
     // already holds every committed write).
-    db_->Flush(rocksdb::FlushOptions(), handles_).PermitUncheckedError();
+    if (!options_.read_only) {
+      db_->Flush(rocksdb::FlushOptions(), handles_).PermitUncheckedError();
+    }
     for (rocksdb::ColumnFamilyHandle* h : handles_) {
       db_->DestroyColumnFamilyHandle(h);
     }
@@ -193,6 +200,11 @@ absl::StatusOr<std::optional<uint64_t>> RocksHashStore::ReadMetaU64(
 absl::Status RocksHashStore::LoadMeta() {
   ASSIGN_OR_RETURN(std::optional<uint64_t> version,
                    ReadMetaU64(keys::kMetaSchemaVersion));
+  if (!version.has_value() && options_.read_only) {
+    return absl::FailedPreconditionError(
+        "hash store is not initialized (no schema version) and was opened "
+        "read-only");
+  }
   if (!version.has_value()) {
     // A fresh store: no entries may exist yet.
     std::unique_ptr<rocksdb::Iterator> it(
@@ -280,6 +292,7 @@ void RocksHashStore::AddChange(rocksdb::WriteBatch* batch, uint64_t sequence,
 
 absl::StatusOr<std::vector<Entry>> RocksHashStore::Put(
     absl::Span<const Entry> entries) {
+  if (options_.read_only) return ReadOnlyError();
   if (entries.size() > options_.max_batch_entries) {
     return absl::ResourceExhaustedError(
         absl::StrCat("batch of ", entries.size(), " entries is over the limit ",
@@ -397,6 +410,7 @@ absl::StatusOr<std::vector<Entry>> RocksHashStore::Put(
 absl::StatusOr<Entry> RocksHashStore::Retract(uint64_t id,
                                               absl::string_view retracted_by,
                                               absl::string_view reason) {
+  if (options_.read_only) return ReadOnlyError();
   std::lock_guard<std::mutex> lock(mu_);
   ASSIGN_OR_RETURN(std::optional<Entry> old, ReadEntry(id));
   if (!old.has_value()) {
@@ -617,6 +631,10 @@ size_t HashLengthForSignal(SignalType signal_type) {
 absl::StatusOr<std::unique_ptr<HashStore>> HashStore::Open(
     const StoreOptions& options, const std::string& path) {
   std::error_code ec;
+  if (options.read_only && options.create_if_missing) {
+    return absl::InvalidArgumentError(
+        "StoreOptions: read_only requires create_if_missing = false");
+  }
   if (!options.create_if_missing && !std::filesystem::exists(path, ec)) {
     return absl::NotFoundError(
         absl::StrCat("no hash store at ", path, " (create_if_missing is off)"));
@@ -636,7 +654,10 @@ absl::StatusOr<std::unique_ptr<HashStore>> HashStore::Open(
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(db_options, path, cfs, &handles, &raw);
+  rocksdb::Status s =
+      options.read_only
+          ? rocksdb::DB::OpenForReadOnly(db_options, path, cfs, &handles, &raw)
+          : rocksdb::DB::Open(db_options, path, cfs, &handles, &raw);
   RETURN_IF_ERROR(
       FromRocksStatus(s, absl::StrCat("opening hash store at ", path)));
   auto store = std::make_unique<RocksHashStore>(

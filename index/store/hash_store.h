@@ -88,6 +88,16 @@ struct StoreOptions {
   // Default: 64 MiB.
   uint64_t max_total_wal_bytes = 64ull << 20;
 
+  // Open without write access and without taking RocksDB's LOCK file, so a
+  // store held by a running writer (another process) can still be read: the
+  // handle sees the store as of Open (memtables rebuilt from the WAL in
+  // memory, nothing written) and later writes by the writer are not visible.
+  // Put and Retract return FAILED_PRECONDITION. Requires create_if_missing =
+  // false and an initialized store. A writer that deletes a WAL or table
+  // file while Open reads it can make Open fail (UNAVAILABLE or NOT_FOUND);
+  // retry. Default: false.
+  bool read_only = false;
+
   // Source of created/updated/retracted times, in microseconds since the
   // Unix epoch. Default (empty): the system clock. Tests set a fake.
   std::function<int64_t()> now_micros;

@@ -365,6 +365,46 @@ TEST_F(HashStoreTest, MissingStoreWithoutCreateIsNotFound) {
   EXPECT_EQ(store.status().code(), absl::StatusCode::kNotFound);
 }
 
+// A read-only handle opens while a writer holds the store (and its LOCK),
+// sees the writer's committed entries as of its own open, and refuses
+// writes.
+TEST_F(HashStoreTest, ReadOnlyOpenWorksWhileAWriterHoldsTheStore) {
+  std::unique_ptr<HashStore> writer = OpenOrDie();
+  ASSERT_NE(writer, nullptr);
+  auto stored = writer->Put({Pdq(21, "hotline-a", "r1")});
+  ASSERT_TRUE(stored.ok()) << stored.status();
+
+  StoreOptions ro = options_;
+  ro.read_only = true;
+  ro.create_if_missing = false;
+  auto reader = HashStore::Open(ro, path_);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  EXPECT_EQ((*reader)->LastSequence(), 1u);
+  auto got = (*reader)->Get((*stored)[0].id());
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->hash(), Bytes(32, 21));
+  EXPECT_EQ(CountActivePdq(**reader), 1u);
+  auto stats = (*reader)->Stats();
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->total_entries, 1u);
+
+  EXPECT_EQ((*reader)->Put({Pdq(22, "hotline-a", "r2")}).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*reader)->Retract((*stored)[0].id(), "x", "y").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // The writer keeps writing while the reader is open.
+  EXPECT_TRUE(writer->Put({Pdq(23, "hotline-a", "r3")}).ok());
+  reader->reset();
+  writer.reset();
+
+  ro.create_if_missing = true;
+  EXPECT_EQ(HashStore::Open(ro, path_).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  ro.create_if_missing = false;
+  EXPECT_EQ(HashStore::Open(ro, path_ + "_absent").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST_F(HashStoreTest, RocksDbCorruptionIsDataLoss) {
   {
     auto store = OpenOrDie();
