@@ -1,0 +1,79 @@
+// ServerConfig: match_server's settings from command-line flags with an
+// environment fallback.
+//
+//   ASSIGN_OR_RETURN(ServerConfig config,
+//                    ParseServerConfig(args, SystemEnvironment()));
+//   if (config.help) { std::cout << ServerHelpText(); return 0; }
+//
+// Every flag --name may also be set by the environment variable
+// HASHMATCH_<NAME IN UPPER CASE> (e.g. HASHMATCH_MAX_BATCH=8); a flag given
+// on the command line wins. A variable that is set but empty counts as the
+// empty string (e.g. HASHMATCH_METRICS_LISTEN= disables metrics).
+//
+// Accepted forms: --name=value, --name value; booleans also as --name,
+// --noname, --name=true|false|1|0|yes|no. Dashes in names are read as
+// underscores (--seed-demo == --seed_demo). Errors (INVALID_ARGUMENT, naming
+// the flag or variable): unknown flag, missing value, a flag given twice,
+// a bad or out-of-range number, a positional argument, --db missing,
+// --tls_cert without --tls_key (or the reverse), --tls_client_ca without
+// --tls_cert.
+//
+// Thread safety: pure functions.
+#ifndef HASHMATCH_SRC_SERVER_SERVER_CONFIG_H_
+#define HASHMATCH_SRC_SERVER_SERVER_CONFIG_H_
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace hashmatch {
+namespace server {
+
+struct ServerConfig {
+  bool help = false;  // --help: print ServerHelpText() and exit 0.
+  std::string db;     // Required: store directory (created if missing).
+  bool seed_demo = false;
+  std::string listen = "127.0.0.1:50051";
+  std::string port_file;
+  std::string metrics_listen = "127.0.0.1:9464";  // Empty: no HTTP endpoint.
+  std::string metrics_port_file;
+  int max_concurrent_rpcs = 64;
+  int64_t max_request_bytes = int64_t{64} << 20;
+  int64_t max_image_bytes = int64_t{32} << 20;
+  int64_t max_pixels = int64_t{64} << 20;
+  int max_batch = 16;
+  int max_hashes = 16;
+  int pdq_threshold = 31;
+  int pdq_quality_gate = 50;
+  bool dihedral = true;
+  std::string tokens_file;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  int catch_up_interval_ms = 200;
+  int drain_seconds = 10;
+};
+
+// Looks up an environment variable; nullopt when unset.
+using EnvLookup =
+    std::function<std::optional<std::string>(const std::string& name)>;
+
+// getenv(3).
+EnvLookup SystemEnvironment();
+
+// `args` excludes argv[0].
+absl::StatusOr<ServerConfig> ParseServerConfig(
+    const std::vector<std::string>& args, const EnvLookup& env);
+
+// The --help text: every flag, its variable, default and meaning.
+std::string ServerHelpText();
+
+}  // namespace server
+}  // namespace hashmatch
+
+#endif  // HASHMATCH_SRC_SERVER_SERVER_CONFIG_H_

@@ -1,0 +1,71 @@
+// ServerMetrics: match_server's Prometheus metrics (prometheus-cpp), served
+// over HTTP at /metrics. This is the only file that talks to prometheus-cpp;
+// its exceptions (e.g. the HTTP port is taken) become absl::Status here.
+//
+//   ASSIGN_OR_RETURN(std::unique_ptr<ServerMetrics> m,
+//                    ServerMetrics::Create("127.0.0.1:9464"));
+//   m->ObserveRpc("MatchImage", "OK", 0.012);
+//
+// Metrics:
+//   hashmatch_rpc_requests_total{rpc,code}        counter
+//   hashmatch_rpc_latency_seconds{rpc,code}       histogram
+//   hashmatch_verdicts_total{verdict,rule}        counter
+//   hashmatch_index_entries{signal}               gauge
+//   hashmatch_index_sequence                      gauge
+//   hashmatch_decode_failures_total{reason}       counter
+//   hashmatch_inflight_rpcs                       gauge
+//   hashmatch_rejected_total{reason}              counter ("capacity")
+//   hashmatch_ready                               gauge (1 when serving)
+//
+// Thread safety: all methods may be called concurrently.
+#ifndef HASHMATCH_SRC_SERVER_SERVER_METRICS_H_
+#define HASHMATCH_SRC_SERVER_SERVER_METRICS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace hashmatch {
+namespace server {
+
+class ServerMetrics {
+ public:
+  // `listen` is HOST:PORT for the HTTP endpoint (port 0 picks a free one);
+  // empty keeps the metrics in memory only. UNAVAILABLE when the address
+  // cannot be bound (the message names it), INVALID_ARGUMENT for a
+  // malformed address.
+  static absl::StatusOr<std::unique_ptr<ServerMetrics>> Create(
+      const std::string& listen);
+  ~ServerMetrics();
+  ServerMetrics(const ServerMetrics&) = delete;
+  ServerMetrics& operator=(const ServerMetrics&) = delete;
+
+  // The bound HTTP port; 0 when there is no endpoint.
+  int port() const;
+
+  void ObserveRpc(absl::string_view rpc, absl::string_view code,
+                  double seconds);
+  void CountVerdict(absl::string_view verdict, absl::string_view rule);
+  void SetIndexEntries(absl::string_view signal, double entries);
+  void SetIndexSequence(uint64_t sequence);
+  void CountDecodeFailure(absl::string_view reason);
+  void AddInflight(int delta);
+  void CountRejected(absl::string_view reason);
+  void SetReady(bool ready);
+
+  // The text exposition of every metric (what /metrics serves).
+  std::string Serialize() const;
+
+ private:
+  struct Impl;
+  explicit ServerMetrics(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace server
+}  // namespace hashmatch
+
+#endif  // HASHMATCH_SRC_SERVER_SERVER_METRICS_H_

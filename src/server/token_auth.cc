@@ -1,0 +1,111 @@
+#include "src/server/token_auth.h"
+
+#include <openssl/crypto.h>
+
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "src/common/file_util.h"
+#include "src/hashing/crypto_hash.h"
+
+namespace hashmatch {
+namespace server {
+
+absl::StatusOr<TokenTable> TokenTable::Parse(absl::string_view text) {
+  TokenTable table;
+  std::set<std::string> platforms;
+  std::set<std::string> digests;
+  int line_number = 0;
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    ++line_number;
+    line = absl::StripAsciiWhitespace(line);
+    if (line.empty() || line[0] == '#') continue;
+    std::vector<absl::string_view> fields =
+        absl::StrSplit(line, absl::ByAnyChar(" \t"), absl::SkipEmpty());
+    if (fields.size() != 2) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tokens line ", line_number,
+                       ": expected \"PLATFORM_NAME SHA256_HEX_OF_TOKEN\", got ",
+                       fields.size(), " fields"));
+    }
+    const absl::string_view hex = fields[1];
+    bool all_hex = hex.size() == 64;
+    for (char c : hex) all_hex = all_hex && absl::ascii_isxdigit(c);
+    if (!all_hex) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tokens line ", line_number,
+                       ": the digest must be 64 hex digits (SHA-256 of the "
+                       "token), got ",
+                       hex.size(), " characters"));
+    }
+    std::string platform(fields[0]);
+    std::string digest = absl::HexStringToBytes(absl::AsciiStrToLower(hex));
+    if (!platforms.insert(platform).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tokens line ", line_number, ": platform \"",
+                       absl::CEscape(platform), "\" listed twice"));
+    }
+    if (!digests.insert(digest).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tokens line ", line_number,
+                       ": the same token digest is listed "
+                       "twice"));
+    }
+    table.entries_.push_back({std::move(platform), std::move(digest)});
+  }
+  if (table.entries_.empty()) {
+    return absl::InvalidArgumentError("tokens file has no entries");
+  }
+  return table;
+}
+
+absl::StatusOr<TokenTable> TokenTable::LoadFile(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFileToString(path, 1 << 20);
+  if (!text.ok()) {
+    return absl::Status(
+        text.status().code(),
+        absl::StrCat("--tokens_file ", path, ": ", text.status().message()));
+  }
+  absl::StatusOr<TokenTable> table = Parse(*text);
+  if (!table.ok()) {
+    return absl::Status(
+        table.status().code(),
+        absl::StrCat("--tokens_file ", path, ": ", table.status().message()));
+  }
+  return table;
+}
+
+absl::StatusOr<std::string> TokenTable::Authenticate(
+    absl::string_view authorization) const {
+  authorization = absl::StripAsciiWhitespace(authorization);
+  if (authorization.empty()) {
+    return absl::UnauthenticatedError(
+        "missing API token (metadata \"authorization: Bearer TOKEN\")");
+  }
+  constexpr absl::string_view kScheme = "bearer ";
+  if (authorization.size() <= kScheme.size() ||
+      !absl::StartsWithIgnoreCase(authorization, kScheme)) {
+    return absl::UnauthenticatedError(
+        "malformed authorization metadata (expected \"Bearer TOKEN\")");
+  }
+  const absl::string_view token =
+      absl::StripLeadingAsciiWhitespace(authorization.substr(kScheme.size()));
+  const std::string digest = Sha256(token);
+  const Entry* found = nullptr;
+  for (const Entry& e : entries_) {
+    // No early exit: every entry is compared.
+    const bool equal =
+        CRYPTO_memcmp(e.digest.data(), digest.data(), digest.size()) == 0;
+    if (equal) found = &e;
+  }
+  if (found == nullptr) return absl::UnauthenticatedError("unknown API token");
+  return found->platform;
+}
+
+}  // namespace server
+}  // namespace hashmatch
