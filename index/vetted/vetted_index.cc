@@ -1,10 +1,14 @@
 #include "index/vetted/vetted_index.h"
 
 #include <algorithm>
+#include <filesystem>
 #include <iterator>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "index/vetted/index_snapshot.h"
 #include "src/common/status_macros.h"
 
 namespace hashmatch {
@@ -61,25 +65,115 @@ absl::StatusOr<std::unique_ptr<VettedIndex>> VettedIndex::Open(
                                : options.short_default_radius;
     bopts.merge_threshold = options.merge_threshold;
     ASSIGN_OR_RETURN(index->indexes_[slot], BinaryIndex::Create(bopts));
-    std::vector<uint64_t> ids;
-    std::vector<uint8_t> codes;
-    ASSIGN_OR_RETURN(
-        const uint64_t seq,
-        store->ForEachActive(signal, [&](uint64_t id, absl::string_view hash) {
-          ids.push_back(id);
-          codes.insert(codes.end(), hash.begin(), hash.end());
-          return absl::OkStatus();
-        }));
-    RETURN_IF_ERROR(index->indexes_[slot]->AddBatch(ids, codes));
+    SignalOpenInfo info;
+    info.signal_type = signal;
+    if (!options.snapshot_dir.empty()) {
+      absl::StatusOr<uint64_t> loaded = index->LoadSnapshot(slot);
+      if (loaded.ok()) {
+        info.from_snapshot = true;
+        info.sequence = *loaded;
+      } else {
+        info.snapshot_status = loaded.status();
+        // LoadSnapshot adds nothing on failure, but start from a fresh index
+        // all the same.
+        ASSIGN_OR_RETURN(index->indexes_[slot], BinaryIndex::Create(bopts));
+      }
+    }
+    if (!info.from_snapshot) {
+      std::vector<uint64_t> ids;
+      std::vector<uint8_t> codes;
+      ASSIGN_OR_RETURN(info.sequence,
+                       store->ForEachActive(
+                           signal, [&](uint64_t id, absl::string_view hash) {
+                             ids.push_back(id);
+                             codes.insert(codes.end(), hash.begin(),
+                                          hash.end());
+                             return absl::OkStatus();
+                           }));
+      RETURN_IF_ERROR(index->indexes_[slot]->AddBatch(ids, codes));
+    }
     // Each signal type is read from its own snapshot: start CatchUp from the
     // oldest one. Replaying a change already reflected is harmless (Apply is
-    // idempotent).
-    sequence = first ? seq : std::min(sequence, seq);
+    // idempotent, and replaying in order ends in the same state).
+    sequence = first ? info.sequence : std::min(sequence, info.sequence);
     first = false;
+    index->open_info_.push_back(std::move(info));
   }
   index->applied_sequence_.store(sequence);
   RETURN_IF_ERROR(index->CatchUp());
   return index;
+}
+
+std::string VettedIndex::SnapshotPath(const std::string& dir,
+                                      SignalType signal) {
+  std::string name = hashmatch::v1::SignalType_Name(signal);
+  if (absl::StartsWith(name, "SIGNAL_TYPE_")) {
+    name = name.substr(sizeof("SIGNAL_TYPE_") - 1);
+  }
+  return absl::StrCat(dir, "/", absl::AsciiStrToLower(name), ".hmsnap");
+}
+
+absl::StatusOr<uint64_t> VettedIndex::LoadSnapshot(size_t slot) {
+  const SignalType signal = kBinarySignals[slot];
+  const std::string path = SnapshotPath(options_.snapshot_dir, signal);
+  ASSIGN_OR_RETURN(LoadedIndexSnapshot snap, ReadIndexSnapshot(path));
+  if (snap.header.signal_type != signal) {
+    return absl::DataLossError(
+        absl::StrCat("index snapshot ", path, " holds ",
+                     hashmatch::v1::SignalType_Name(snap.header.signal_type),
+                     ", not ", hashmatch::v1::SignalType_Name(signal)));
+  }
+  const uint64_t last = store_->LastSequence();
+  if (snap.header.sequence > last) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "index snapshot ", path, " is at sequence ", snap.header.sequence,
+        ", ahead of the store's last sequence ", last,
+        " (a snapshot of another store, or the store was restored)"));
+  }
+  if (snap.header.sequence < last) {
+    ASSIGN_OR_RETURN(std::vector<Change> next,
+                     store_->ChangesSince(snap.header.sequence, 1));
+    if (next.empty() || next[0].sequence() != snap.header.sequence + 1) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "index snapshot ", path, " is at sequence ", snap.header.sequence,
+          " but the store's change log no longer holds change ",
+          snap.header.sequence + 1));
+    }
+  }
+  absl::Status added = indexes_[slot]->AddBatch(snap.ids, snap.codes);
+  if (!added.ok()) {
+    return absl::DataLossError(absl::StrCat(
+        "index snapshot ", path, " does not load: ", added.message()));
+  }
+  return snap.header.sequence;
+}
+
+absl::Status VettedIndex::SaveSnapshot() const {
+  if (options_.snapshot_dir.empty()) {
+    return absl::FailedPreconditionError(
+        "VettedIndexOptions::snapshot_dir is empty");
+  }
+  std::vector<BinaryIndex::View> views;
+  uint64_t sequence;
+  {
+    // CatchUp holds this mutex while it applies changes, so the views and
+    // the sequence describe the same state.
+    std::lock_guard<std::mutex> lock(catch_up_mu_);
+    for (const auto& index : indexes_) views.push_back(index->LiveView());
+    sequence = applied_sequence_.load();
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(options_.snapshot_dir, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("creating ", options_.snapshot_dir, ": ", ec.message()));
+  }
+  for (size_t slot = 0; slot < kBinarySignals.size(); ++slot) {
+    RETURN_IF_ERROR(WriteIndexSnapshot(
+        SnapshotPath(options_.snapshot_dir, kBinarySignals[slot]),
+        kBinarySignals[slot], sequence, views[slot]));
+  }
+  return absl::OkStatus();
 }
 
 BinaryIndex* VettedIndex::IndexFor(SignalType signal) const {

@@ -24,6 +24,17 @@
 // that stays ACTIVE is found by every search, at its old or new hash. Verify
 // is only meaningful when no CatchUp and no store write run meanwhile.
 //
+// Snapshots. With VettedIndexOptions::snapshot_dir set, SaveSnapshot writes
+// one file per binary signal type (index_snapshot.h: ids, codes and the
+// applied sequence, checksummed) and Open loads each file instead of
+// scanning the store, then CatchUp applies the changes after the oldest
+// loaded sequence. A file is used only if it reads back intact (magic,
+// version, checksums, size), names the right signal type, its sequence is
+// <= the store's LastSequence, and the store's change log still holds the
+// change right after that sequence (HashStore never deletes changes today;
+// the check guards against a future log compaction). Otherwise that signal
+// type is rebuilt from the store and open_info() says why.
+//
 // Ownership: `store` is not owned and must outlive the VettedIndex.
 #ifndef HASHMATCH_INDEX_VETTED_VETTED_INDEX_H_
 #define HASHMATCH_INDEX_VETTED_VETTED_INDEX_H_
@@ -57,6 +68,23 @@ struct VettedIndexOptions {
   size_t merge_threshold = 16384;
   // Changes read per ChangesSince call in CatchUp. Default 10000.
   size_t catch_up_batch = 10000;
+  // Directory of the index snapshot files (created by SaveSnapshot if
+  // missing). Default empty: Open always scans the store and SaveSnapshot
+  // fails.
+  std::string snapshot_dir;
+};
+
+// How Open filled the index of one binary signal type.
+struct SignalOpenInfo {
+  hashmatch::v1::SignalType signal_type =
+      hashmatch::v1::SIGNAL_TYPE_UNSPECIFIED;
+  bool from_snapshot = false;  // Else built from the store's ACTIVE entries.
+  uint64_t sequence = 0;       // Sequence of the snapshot or store scan.
+  // Why the snapshot was not used (OK when it was, or when snapshot_dir is
+  // empty): e.g. NOT_FOUND (no file), DATA_LOSS (corrupt or truncated),
+  // FAILED_PRECONDITION (newer format, sequence ahead of the store, change
+  // log gap).
+  absl::Status snapshot_status;
 };
 
 // Result of VettedIndex::Verify for one binary signal type.
@@ -94,6 +122,18 @@ class VettedIndex {
   // Applies every store change after applied_sequence() and advances it.
   absl::Status CatchUp();
 
+  // Writes the snapshot files of all binary signal types (see Snapshots
+  // above) at the current applied_sequence(). CatchUp waits only while the
+  // current index states are taken, not during the writes.
+  // FAILED_PRECONDITION if options.snapshot_dir is empty.
+  absl::Status SaveSnapshot() const;
+
+  // Per binary signal type (PDQ, PHASH, DHASH): how Open built it.
+  const std::vector<SignalOpenInfo>& open_info() const { return open_info_; }
+  // The snapshot file of `signal` in `dir`.
+  static std::string SnapshotPath(const std::string& dir,
+                                  hashmatch::v1::SignalType signal);
+
   // Entry ids within `radius` of `code`, sorted by (distance, id).
   // INVALID_ARGUMENT for a non-binary signal type or a bad code/radius.
   absl::StatusOr<std::vector<Match>> Search(hashmatch::v1::SignalType signal,
@@ -126,12 +166,16 @@ class VettedIndex {
   VettedIndex(HashStore* store, const VettedIndexOptions& options);
   BinaryIndex* IndexFor(hashmatch::v1::SignalType signal) const;
   absl::Status Apply(const hashmatch::v1::Change& change);
+  // Loads the snapshot of kBinarySignals[slot] into its (empty) index;
+  // returns its sequence.
+  absl::StatusOr<uint64_t> LoadSnapshot(size_t slot);
 
   HashStore* const store_;
   const VettedIndexOptions options_;
   std::array<std::unique_ptr<BinaryIndex>, 3> indexes_;
   std::atomic<uint64_t> applied_sequence_{0};
-  std::mutex catch_up_mu_;
+  mutable std::mutex catch_up_mu_;
+  std::vector<SignalOpenInfo> open_info_;
 };
 
 }  // namespace hashmatch

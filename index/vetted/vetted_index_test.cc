@@ -267,5 +267,162 @@ TEST_F(VettedIndexTest, VerifyIsCleanAfterCatchUpAndReportsDifferences) {
   EXPECT_TRUE(fixed->consistent());
 }
 
+class VettedSnapshotTest : public VettedIndexTest {
+ protected:
+  void SetUp() override {
+    VettedIndexTest::SetUp();
+    snapshot_dir_ = path_ + "_snap";
+    std::filesystem::remove_all(snapshot_dir_);
+  }
+  void TearDown() override {
+    VettedIndexTest::TearDown();
+    std::filesystem::remove_all(snapshot_dir_);
+  }
+  VettedIndexOptions SnapOptions() const {
+    VettedIndexOptions o;
+    o.snapshot_dir = snapshot_dir_;
+    return o;
+  }
+  std::unique_ptr<VettedIndex> OpenWithSnapshots() {
+    auto index = VettedIndex::Open(store_.get(), SnapOptions());
+    EXPECT_TRUE(index.ok()) << index.status();
+    return index.ok() ? std::move(*index) : nullptr;
+  }
+  std::string PdqSnapshot() const {
+    return VettedIndex::SnapshotPath(snapshot_dir_,
+                                     hashmatch::v1::SIGNAL_TYPE_PDQ);
+  }
+
+  std::string snapshot_dir_;
+};
+
+TEST_F(VettedSnapshotTest, SaveWithoutDirIsFailedPrecondition) {
+  std::unique_ptr<VettedIndex> index = OpenIndex();
+  ASSERT_NE(index, nullptr);
+  EXPECT_EQ(index->SaveSnapshot().code(),
+            absl::StatusCode::kFailedPrecondition);
+}
+
+TEST_F(VettedSnapshotTest, MissingSnapshotIsRebuiltFromTheStore) {
+  const uint64_t id = PutOne(
+      MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, Code(32, 1), "agency-a", "a"));
+  std::unique_ptr<VettedIndex> index = OpenWithSnapshots();
+  ASSERT_NE(index, nullptr);
+  ASSERT_EQ(index->open_info().size(), 3u);
+  for (const SignalOpenInfo& info : index->open_info()) {
+    EXPECT_FALSE(info.from_snapshot);
+    EXPECT_EQ(info.snapshot_status.code(), absl::StatusCode::kNotFound);
+  }
+  auto hits =
+      index->Search(hashmatch::v1::SIGNAL_TYPE_PDQ, Bytes(Code(32, 1)), 0);
+  ASSERT_TRUE(hits.ok());
+  EXPECT_EQ(*hits, (std::vector<Match>{{id, 0}}));
+}
+
+// Save, then put, retract and re-hash in the store; a new Open loads the
+// snapshot and catches up to exactly the store's state.
+TEST_F(VettedSnapshotTest, OpenFromSnapshotCatchesUpLaterChanges) {
+  Entry moved =
+      MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, Code(32, 1), "agency-a", "m");
+  moved.set_id(PutOne(moved));
+  const uint64_t gone = PutOne(
+      MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, Code(32, 2), "agency-a", "g"));
+  const uint64_t dhash = PutOne(
+      MakeEntry(hashmatch::v1::SIGNAL_TYPE_DHASH, Code(8, 3), "agency-a", "d"));
+  uint64_t saved_at = 0;
+  {
+    std::unique_ptr<VettedIndex> index = OpenWithSnapshots();
+    ASSERT_NE(index, nullptr);
+    ASSERT_TRUE(index->SaveSnapshot().ok());
+    saved_at = index->applied_sequence();
+  }
+  EXPECT_TRUE(std::filesystem::exists(PdqSnapshot()));
+  moved.set_hash(Code(32, 4));
+  PutOne(moved);
+  ASSERT_TRUE(store_->Retract(gone, "agency-a", "x").ok());
+  const uint64_t added = PutOne(
+      MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, Code(32, 5), "agency-a", "n"));
+
+  std::unique_ptr<VettedIndex> index = OpenWithSnapshots();
+  ASSERT_NE(index, nullptr);
+  for (const SignalOpenInfo& info : index->open_info()) {
+    EXPECT_TRUE(info.from_snapshot) << info.snapshot_status;
+    EXPECT_EQ(info.sequence, saved_at);
+  }
+  EXPECT_EQ(index->applied_sequence(), store_->LastSequence());
+  auto at = [&](const std::string& code) {
+    auto hits = index->Search(hashmatch::v1::SIGNAL_TYPE_PDQ, Bytes(code), 0);
+    EXPECT_TRUE(hits.ok());
+    return hits.ok() ? *hits : std::vector<Match>();
+  };
+  EXPECT_TRUE(at(Code(32, 1)).empty());
+  EXPECT_EQ(at(Code(32, 4)), (std::vector<Match>{{moved.id(), 0}}));
+  EXPECT_TRUE(at(Code(32, 2)).empty());
+  EXPECT_EQ(at(Code(32, 5)), (std::vector<Match>{{added, 0}}));
+  auto d =
+      index->Search(hashmatch::v1::SIGNAL_TYPE_DHASH, Bytes(Code(8, 3)), 0);
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(*d, (std::vector<Match>{{dhash, 0}}));
+  auto verify = index->Verify();
+  ASSERT_TRUE(verify.ok());
+  EXPECT_TRUE(verify->consistent());
+}
+
+TEST_F(VettedSnapshotTest, CorruptSnapshotIsRebuiltWithTheReason) {
+  const uint64_t id = PutOne(
+      MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, Code(32, 1), "agency-a", "a"));
+  {
+    std::unique_ptr<VettedIndex> index = OpenWithSnapshots();
+    ASSERT_NE(index, nullptr);
+    ASSERT_TRUE(index->SaveSnapshot().ok());
+  }
+  std::filesystem::resize_file(PdqSnapshot(),
+                               std::filesystem::file_size(PdqSnapshot()) - 3);
+  std::unique_ptr<VettedIndex> index = OpenWithSnapshots();
+  ASSERT_NE(index, nullptr);
+  EXPECT_FALSE(index->open_info()[0].from_snapshot);
+  EXPECT_EQ(index->open_info()[0].snapshot_status.code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_TRUE(index->open_info()[1].from_snapshot);  // PHASH intact.
+  auto hits =
+      index->Search(hashmatch::v1::SIGNAL_TYPE_PDQ, Bytes(Code(32, 1)), 0);
+  ASSERT_TRUE(hits.ok());
+  EXPECT_EQ(*hits, (std::vector<Match>{{id, 0}}));
+}
+
+// A snapshot whose sequence is past the store's last change (taken from
+// another store, or the store was restored from a backup) is refused.
+TEST_F(VettedSnapshotTest, SnapshotAheadOfTheStoreIsRefused) {
+  PutOne(
+      MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, Code(32, 1), "agency-a", "a"));
+  PutOne(
+      MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, Code(32, 2), "agency-a", "b"));
+  {
+    std::unique_ptr<VettedIndex> index = OpenWithSnapshots();
+    ASSERT_NE(index, nullptr);
+    ASSERT_TRUE(index->SaveSnapshot().ok());
+  }
+  // A fresh store with one entry: sequence 1 < the snapshot's 2.
+  store_.reset();
+  std::filesystem::remove_all(path_);
+  StoreOptions options;
+  options.sync = false;
+  auto store = HashStore::Open(options, path_);
+  ASSERT_TRUE(store.ok());
+  store_ = std::move(*store);
+  const uint64_t id = PutOne(
+      MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, Code(32, 3), "agency-a", "c"));
+  std::unique_ptr<VettedIndex> index = OpenWithSnapshots();
+  ASSERT_NE(index, nullptr);
+  EXPECT_FALSE(index->open_info()[0].from_snapshot);
+  EXPECT_EQ(index->open_info()[0].snapshot_status.code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(index->size(hashmatch::v1::SIGNAL_TYPE_PDQ), 1u);
+  auto hits =
+      index->Search(hashmatch::v1::SIGNAL_TYPE_PDQ, Bytes(Code(32, 3)), 0);
+  ASSERT_TRUE(hits.ok());
+  EXPECT_EQ(*hits, (std::vector<Match>{{id, 0}}));
+}
+
 }  // namespace
 }  // namespace hashmatch
