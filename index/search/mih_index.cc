@@ -11,6 +11,7 @@
 #include <cstring>
 #include <new>
 #include <queue>
+#include <system_error>
 #include <thread>
 
 #include "faiss/impl/AuxIndexStructures.h"
@@ -328,7 +329,15 @@ void MihIndex::RebuildTables() {
                 {kBuildThreads, m,
                  std::max<size_t>(1, std::thread::hardware_concurrency())});
   std::vector<std::thread> pool;
-  for (size_t t = 1; t < threads; ++t) pool.emplace_back(build, t, threads);
+  size_t started = 1;
+  try {
+    for (; started < threads; ++started) {
+      pool.emplace_back(build, started, threads);
+    }
+  } catch (const std::system_error&) {
+    // No thread to spare: this thread builds the remaining shares.
+  }
+  for (size_t t = started; t < threads; ++t) build(t, threads);
   build(0, threads);
   for (std::thread& t : pool) t.join();
 }

@@ -170,6 +170,25 @@ TEST(MihIndexTest, BoundaryRadiusAndOneMore) {
   }
 }
 
+// From 2^16 rows the tables are built on several threads.
+TEST(MihIndexTest, LargeIndexBuiltInParallelEqualsBruteForce) {
+  Corpus c = MakeCorpus(true, 256, 70000, 31);
+  for (int chunk_bits : {0, 22}) {
+    auto mih = BuildMih(c.codes, 256, false, chunk_bits);
+    FlatScan flat = BuildFlat(c.codes, 256);
+    for (int radius : {31, 32}) {
+      for (const Code& q : c.queries) {
+        std::vector<Match> got, want;
+        mih->RangeSearchInclusive(q.data(), radius, nullptr, &got);
+        flat.RangeSearch(q.data(), radius, &want);
+        std::sort(got.begin(), got.end());
+        std::sort(want.begin(), want.end());
+        ASSERT_EQ(got, want) << "chunk bits " << chunk_bits;
+      }
+    }
+  }
+}
+
 TEST(MihIndexTest, ExcludeHidesIdsFromRangeAndKnn) {
   Corpus c = MakeCorpus(true, 256, 4000, 5);
   auto mih = BuildMih(c.codes, 256, false);
