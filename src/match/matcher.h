@@ -17,8 +17,13 @@
 //      near-matches are still listed, but do not decide);
 //   3. perceptual lanes: an ACTIVE PDQ/pHash/dHash entry within the lane's
 //      threshold gives MATCH; PDQ also looks up the 8 dihedral variants
-//      unless the request turns dihedral off;
+//      unless the request turns dihedral off (MatchImage only: the variants
+//      come from the image's DCT, so MatchHashes matches hashes as sent);
 //   4. otherwise NO_MATCH.
+// The policy itself is DecideMatch (match_policy.h). With several PDQ query
+// hashes, the lowest known quality is the one gated. Matches list every lane
+// (a gated query's PDQ near-matches included), each entry once at its best
+// distance, exact lanes first, then by distance and entry id.
 //
 // Media: image bytes are decoded and hashed in memory and dropped; they are
 // never logged, stored or copied into a response or error message.
@@ -82,12 +87,17 @@ class Matcher {
   Matcher& operator=(const Matcher&) = delete;
   ~Matcher();
 
+  // Decodes and hashes with a pooled ImageHasher (no lock held while
+  // hashing). With only MD5/SHA-256 requested, nothing is decoded but the
+  // header must still parse within the limits.
   // Errors: INVALID_ARGUMENT (empty/corrupt/unsupported image, bad option,
   // content_ref too long), RESOURCE_EXHAUSTED (image bytes or pixels over
   // the limits), INTERNAL (store or index failure).
   absl::StatusOr<hashmatch::v1::MatchResponse> MatchImage(
       const hashmatch::v1::MatchImageRequest& request) const;
 
+  // options.dihedral and options.signals are ignored; quality is used for
+  // PDQ hashes only (range-checked for all).
   // Errors: INVALID_ARGUMENT (no hashes, unknown or UNSPECIFIED signal type,
   // both or neither of raw/hex, bad hex, wrong length, quality outside
   // 0..100, bad option), RESOURCE_EXHAUSTED (more than max_hashes).
@@ -100,6 +110,9 @@ class Matcher {
   absl::StatusOr<hashmatch::v1::MatchBatchResponse> MatchBatch(
       const hashmatch::v1::MatchBatchRequest& request) const;
 
+  // Counts: PDQ/pHash/dHash from the index; MD5/SHA-256 from
+  // HashStore::Stats (a full scan, cached until the store's last sequence
+  // moves, so they may run ahead of `sequence` while the index catches up).
   hashmatch::v1::IndexInfo GetIndexInfo() const;
 
   const MatcherOptions& options() const;

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <functional>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -514,6 +515,80 @@ TEST_F(MatcherPhotoTest, DihedralLookupFindsRotatedPhoto) {
   r = matcher_->MatchImage(on);
   ASSERT_TRUE(r.ok());
   EXPECT_EQ(r->verdict(), hashmatch::v1::VERDICT_MATCH);
+}
+
+// Which variant finds each OpenCV transform of the vetted photo: the variant
+// V of the upload's hash that equals the vetted hash, i.e. V undoes the
+// transform (PDQ rotations are counter-clockwise).
+TEST_F(MatcherPhotoTest, DihedralVariantPerTransform) {
+  const cv::Mat m = DecodeMat(Transformed(photo_));
+  struct Case {
+    const char* name;
+    std::function<cv::Mat(const cv::Mat&)> transform;
+    hashmatch::v1::DihedralVariant expected;
+  };
+  const Case cases[] = {
+      {"rotate clockwise",
+       [](const cv::Mat& in) {
+         cv::Mat out;
+         cv::rotate(in, out, cv::ROTATE_90_CLOCKWISE);
+         return out;
+       },
+       hashmatch::v1::DIHEDRAL_VARIANT_ROTATE_90},
+      {"rotate 180",
+       [](const cv::Mat& in) {
+         cv::Mat out;
+         cv::rotate(in, out, cv::ROTATE_180);
+         return out;
+       },
+       hashmatch::v1::DIHEDRAL_VARIANT_ROTATE_180},
+      {"rotate counter-clockwise",
+       [](const cv::Mat& in) {
+         cv::Mat out;
+         cv::rotate(in, out, cv::ROTATE_90_COUNTERCLOCKWISE);
+         return out;
+       },
+       hashmatch::v1::DIHEDRAL_VARIANT_ROTATE_270},
+      {"mirror left-right",
+       [](const cv::Mat& in) {
+         cv::Mat out;
+         cv::flip(in, out, 1);
+         return out;
+       },
+       hashmatch::v1::DIHEDRAL_VARIANT_FLIP_Y},
+      {"mirror top-bottom",
+       [](const cv::Mat& in) {
+         cv::Mat out;
+         cv::flip(in, out, 0);
+         return out;
+       },
+       hashmatch::v1::DIHEDRAL_VARIANT_FLIP_X},
+      {"transpose",
+       [](const cv::Mat& in) {
+         cv::Mat out;
+         cv::transpose(in, out);
+         return out;
+       },
+       hashmatch::v1::DIHEDRAL_VARIANT_FLIP_PLUS1},
+      {"anti-transpose",
+       [](const cv::Mat& in) {
+         cv::Mat t, out;
+         cv::transpose(in, t);
+         cv::rotate(t, out, cv::ROTATE_180);
+         return out;
+       },
+       hashmatch::v1::DIHEDRAL_VARIANT_FLIP_MINUS1},
+  };
+  for (const Case& c : cases) {
+    absl::StatusOr<MatchResponse> r =
+        matcher_->MatchImage(Image(EncodeMat(c.transform(m), ".png")));
+    ASSERT_TRUE(r.ok()) << c.name << ": " << r.status();
+    ASSERT_EQ(r->matches_size(), 1) << c.name;
+    EXPECT_EQ(r->matches(0).dihedral(), c.expected)
+        << c.name << ": got "
+        << hashmatch::v1::DihedralVariant_Name(r->matches(0).dihedral());
+    EXPECT_LE(r->matches(0).distance(), 20) << c.name;
+  }
 }
 
 TEST_F(MatcherPhotoTest, RequestedSignals) {
