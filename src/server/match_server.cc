@@ -1,0 +1,382 @@
+#include "src/server/match_server.h"
+
+#include <fcntl.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "index/store/hash_store.h"
+#include "index/vetted/vetted_index.h"
+#include "src/match/demo_seed.h"
+#include "src/match/matcher.h"
+#include "src/server/json_log.h"
+#include "src/server/match_service.h"
+#include "src/server/server_credentials.h"
+#include "src/server/server_metrics.h"
+#include "src/server/token_auth.h"
+
+#ifndef HASHMATCH_VERSION
+#define HASHMATCH_VERSION "dev"
+#endif
+
+namespace hashmatch {
+namespace server {
+namespace {
+
+namespace v1 = hashmatch::v1;
+
+constexpr char kServiceName[] = "hashmatch.v1.MatchService";
+
+int StartupError(const absl::Status& status, absl::string_view stage) {
+  LogLine("error", "startup_error")
+      .Str("stage", stage)
+      .Str("code", absl::StatusCodeToString(status.code()))
+      .Str("message", status.message())
+      .Emit();
+  return kExitStartupError;
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+std::string SignalLabel(v1::SignalType s) {
+  std::string name = v1::SignalType_Name(s);
+  constexpr absl::string_view kPrefix = "SIGNAL_TYPE_";
+  if (absl::string_view(name).substr(0, kPrefix.size()) == kPrefix) {
+    name = name.substr(kPrefix.size());
+  }
+  return name;
+}
+
+void PublishIndexMetrics(const Matcher& matcher, ServerMetrics* metrics) {
+  const v1::IndexInfo info = matcher.GetIndexInfo();
+  metrics->SetIndexSequence(info.sequence());
+  for (const v1::SignalCount& c : info.counts()) {
+    metrics->SetIndexEntries(SignalLabel(c.signal_type()),
+                             static_cast<double>(c.entries()));
+  }
+}
+
+// State shared by the main thread and the loader and catch-up threads.
+struct Shared {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stop = false;         // GUARDED_BY(mu): threads should exit.
+  bool loaded = false;       // GUARDED_BY(mu)
+  absl::Status load_status;  // GUARDED_BY(mu): non-OK: loading failed.
+  std::atomic<bool> loader_done{false};
+};
+
+// Main thread: true to stop (signal or failure); `signal_number` 0 when the
+// loader failed.
+int WaitForSignalOrFailure(const sigset_t& signals, Shared* shared) {
+  while (true) {
+    {
+      std::lock_guard<std::mutex> lock(shared->mu);
+      if (!shared->load_status.ok()) return 0;
+    }
+    struct timespec timeout = {0, 200 * 1000 * 1000};
+    const int sig = sigtimedwait(&signals, nullptr, &timeout);
+    if (sig > 0) return sig;
+  }
+}
+
+}  // namespace
+
+absl::Status WriteFileAtomically(const std::string& path,
+                                 const std::string& contents) {
+  const std::string tmp = absl::StrCat(path, ".tmp.", getpid());
+  const int fd =
+      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create ", tmp, ": ", std::strerror(errno)));
+  }
+  size_t done = 0;
+  while (done < contents.size()) {
+    const ssize_t n =
+        ::write(fd, contents.data() + done, contents.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      const int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return absl::UnavailableError(
+          absl::StrCat("cannot write ", tmp, ": ", std::strerror(err)));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::close(fd) != 0 || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = errno;
+    ::unlink(tmp.c_str());
+    return absl::UnavailableError(
+        absl::StrCat("cannot write ", path, ": ", std::strerror(err)));
+  }
+  return absl::OkStatus();
+}
+
+int RunMatchServer(const ServerConfig& config) {
+  // Before any thread exists, so every thread inherits the mask and only
+  // sigtimedwait below takes these signals.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  LogLine("info", "config")
+      .Str("version", HASHMATCH_VERSION)
+      .Str("db", config.db)
+      .Bool("seed_demo", config.seed_demo)
+      .Str("listen", config.listen)
+      .Str("metrics_listen", config.metrics_listen)
+      .Int("max_concurrent_rpcs", config.max_concurrent_rpcs)
+      .Int("max_request_bytes", config.max_request_bytes)
+      .Int("max_image_bytes", config.max_image_bytes)
+      .Int("max_pixels", config.max_pixels)
+      .Int("max_batch", config.max_batch)
+      .Int("max_hashes", config.max_hashes)
+      .Int("pdq_threshold", config.pdq_threshold)
+      .Int("pdq_quality_gate", config.pdq_quality_gate)
+      .Bool("dihedral", config.dihedral)
+      .Bool("auth_tokens", !config.tokens_file.empty())
+      .Str("tls", config.tls_client_ca.empty()
+                      ? (config.tls_cert.empty() ? "off" : "tls")
+                      : "mtls")
+      .Int("catch_up_interval_ms", config.catch_up_interval_ms)
+      .Int("drain_seconds", config.drain_seconds)
+      .Emit();
+
+  MatcherOptions matcher_options;
+  matcher_options.pdq_threshold = config.pdq_threshold;
+  matcher_options.pdq_quality_gate = config.pdq_quality_gate;
+  matcher_options.dihedral = config.dihedral;
+  matcher_options.decode.max_encoded_bytes =
+      static_cast<size_t>(config.max_image_bytes);
+  matcher_options.decode.max_pixels = config.max_pixels;
+  matcher_options.max_batch = config.max_batch;
+  matcher_options.max_hashes = config.max_hashes;
+  matcher_options.server_version = HASHMATCH_VERSION;
+
+  std::unique_ptr<TokenTable> tokens;
+  if (!config.tokens_file.empty()) {
+    absl::StatusOr<TokenTable> table = TokenTable::LoadFile(config.tokens_file);
+    if (!table.ok()) return StartupError(table.status(), "tokens");
+    tokens = std::make_unique<TokenTable>(*std::move(table));
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      MakeServerCredentials(config.tls_cert, config.tls_key,
+                            config.tls_client_ca);
+  if (!credentials.ok()) return StartupError(credentials.status(), "tls");
+  absl::StatusOr<std::unique_ptr<ServerMetrics>> metrics_or =
+      ServerMetrics::Create(config.metrics_listen);
+  if (!metrics_or.ok()) return StartupError(metrics_or.status(), "metrics");
+  std::unique_ptr<ServerMetrics> metrics = *std::move(metrics_or);
+  metrics->SetReady(false);
+
+  StoreOptions store_options;
+  store_options.create_if_missing = true;
+  absl::StatusOr<std::unique_ptr<HashStore>> store_or =
+      HashStore::Open(store_options, config.db);
+  if (!store_or.ok()) {
+    return StartupError(absl::Status(store_or.status().code(),
+                                     absl::StrCat("--db ", config.db, ": ",
+                                                  store_or.status().message())),
+                        "store");
+  }
+  std::unique_ptr<HashStore> store = *std::move(store_or);
+  // Set by the loader thread; read by the others only after `loaded`.
+  std::unique_ptr<VettedIndex> index;
+  std::unique_ptr<Matcher> matcher;
+
+  MatchServiceOptions service_options;
+  service_options.max_concurrent_rpcs = config.max_concurrent_rpcs;
+  MatchServiceImpl service(service_options, metrics.get(), tokens.get());
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int grpc_port = 0;
+  builder.AddListeningPort(config.listen, *credentials, &grpc_port);
+  builder.RegisterService(&service);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_request_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(config.max_request_bytes));
+  grpc::ResourceQuota quota("match_server");
+  // Callback handlers do not use the sync-server thread pool this bounds;
+  // it caps any thread gRPC would start for synchronous services.
+  quota.SetMaxThreads(
+      std::max(4, static_cast<int>(std::thread::hardware_concurrency()) * 4));
+  builder.SetResourceQuota(quota);
+  std::unique_ptr<grpc::Server> grpc_server = builder.BuildAndStart();
+  if (grpc_server == nullptr || grpc_port == 0) {
+    return StartupError(absl::UnavailableError(absl::StrCat(
+                            "cannot listen on --listen ", config.listen,
+                            " (address in use, malformed, or not permitted)")),
+                        "listen");
+  }
+  grpc::HealthCheckServiceInterface* health =
+      grpc_server->GetHealthCheckService();
+  health->SetServingStatus("", false);
+  health->SetServingStatus(kServiceName, false);
+
+  if (!config.port_file.empty()) {
+    absl::Status s =
+        WriteFileAtomically(config.port_file, absl::StrCat(grpc_port, "\n"));
+    if (!s.ok()) {
+      grpc_server->Shutdown();
+      return StartupError(s, "port_file");
+    }
+  }
+  if (!config.metrics_port_file.empty() && metrics->port() != 0) {
+    absl::Status s = WriteFileAtomically(config.metrics_port_file,
+                                         absl::StrCat(metrics->port(), "\n"));
+    if (!s.ok()) {
+      grpc_server->Shutdown();
+      return StartupError(s, "metrics_port_file");
+    }
+  }
+  LogLine("info", "listening")
+      .Str("listen", config.listen)
+      .Int("port", grpc_port)
+      .Int("metrics_port", metrics->port())
+      .Emit();
+
+  Shared shared;
+  std::thread loader([&] {
+    const auto start = std::chrono::steady_clock::now();
+    absl::Status status = [&]() -> absl::Status {
+      if (config.seed_demo) {
+        auto seeded = SeedDemo(store.get(), DemoSeedOptions());
+        if (!seeded.ok()) {
+          return absl::Status(
+              seeded.status().code(),
+              absl::StrCat("--seed_demo: ", seeded.status().message()));
+        }
+        LogLine("info", "demo_seeded")
+            .Int("sequence", static_cast<int64_t>(store->LastSequence()))
+            .Double("seconds", SecondsSince(start))
+            .Emit();
+      }
+      absl::StatusOr<std::unique_ptr<VettedIndex>> index_or =
+          VettedIndex::Open(store.get(), VettedIndexOptions());
+      if (!index_or.ok()) return index_or.status();
+      index = *std::move(index_or);
+      absl::StatusOr<std::unique_ptr<Matcher>> matcher_or =
+          Matcher::Create(store.get(), index.get(), matcher_options);
+      if (!matcher_or.ok()) return matcher_or.status();
+      matcher = *std::move(matcher_or);
+      return absl::OkStatus();
+    }();
+    std::lock_guard<std::mutex> lock(shared.mu);
+    if (!status.ok()) {
+      shared.load_status = status;
+    } else if (!shared.stop) {
+      service.SetMatcher(matcher.get());
+      health->SetServingStatus("", true);
+      health->SetServingStatus(kServiceName, true);
+      metrics->SetReady(true);
+      PublishIndexMetrics(*matcher, metrics.get());
+      LogLine line("info", "index_loaded");
+      line.Int("sequence", static_cast<int64_t>(index->applied_sequence()));
+      for (v1::SignalType s : VettedIndex::kBinarySignals) {
+        line.Int(absl::StrCat("entries_", SignalLabel(s)),
+                 static_cast<int64_t>(index->size(s)));
+      }
+      line.Double("seconds", SecondsSince(start)).Emit();
+      shared.loaded = true;
+    }
+    shared.loader_done.store(true);
+    shared.cv.notify_all();
+  });
+
+  std::thread catch_up([&] {
+    std::unique_lock<std::mutex> lock(shared.mu);
+    shared.cv.wait(lock, [&] { return shared.stop || shared.loaded; });
+    uint64_t published = index != nullptr ? index->applied_sequence() : 0;
+    bool failing = false;
+    while (!shared.stop) {
+      shared.cv.wait_for(lock,
+                         std::chrono::milliseconds(config.catch_up_interval_ms),
+                         [&] { return shared.stop; });
+      if (shared.stop) break;
+      lock.unlock();
+      absl::Status s = index->CatchUp();
+      if (!s.ok() && !failing) {
+        LogLine("error", "catch_up_failed")
+            .Str("code", absl::StatusCodeToString(s.code()))
+            .Str("message", s.message())
+            .Emit();
+      } else if (s.ok() && failing) {
+        LogLine("info", "catch_up_recovered").Emit();
+      }
+      failing = !s.ok();
+      const uint64_t sequence = index->applied_sequence();
+      if (sequence != published) {
+        published = sequence;
+        PublishIndexMetrics(*matcher, metrics.get());
+      }
+      lock.lock();
+    }
+  });
+
+  const int sig = WaitForSignalOrFailure(signals, &shared);
+  absl::Status load_status;
+  {
+    std::lock_guard<std::mutex> lock(shared.mu);
+    shared.stop = true;
+    load_status = shared.load_status;
+  }
+  shared.cv.notify_all();
+  if (sig == 0) {
+    grpc_server->Shutdown(std::chrono::system_clock::now());
+    catch_up.join();
+    loader.join();
+    return StartupError(load_status, "index");
+  }
+
+  const auto drain_start = std::chrono::steady_clock::now();
+  LogLine("info", "drain_start")
+      .Str("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT")
+      .Int("in_flight", service.in_flight())
+      .Int("drain_seconds", config.drain_seconds)
+      .Emit();
+  health->Shutdown();  // Every service NOT_SERVING from now on.
+  metrics->SetReady(false);
+  service.StartDraining();
+  grpc_server->Shutdown(std::chrono::system_clock::now() +
+                        std::chrono::seconds(config.drain_seconds));
+  grpc_server->Wait();
+  catch_up.join();
+  if (!shared.loader_done.load()) {
+    // The index build cannot be interrupted; the store is only read by it
+    // (and seeding commits whole batches), so leaving now is safe.
+    LogLine("info", "drained")
+        .Double("seconds", SecondsSince(drain_start))
+        .Str("note", "exited while the index was still loading")
+        .Emit();
+    _exit(kExitOk);
+  }
+  loader.join();
+  LogLine("info", "drained")
+      .Double("seconds", SecondsSince(drain_start))
+      .Int("in_flight", service.in_flight())
+      .Emit();
+  return kExitOk;
+}
+
+}  // namespace server
+}  // namespace hashmatch

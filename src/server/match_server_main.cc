@@ -1,0 +1,29 @@
+// match_server: the hashmatch MatchService gRPC server. See --help and
+// src/server/match_server.h.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "src/server/json_log.h"
+#include "src/server/match_server.h"
+#include "src/server/server_config.h"
+
+int main(int argc, char** argv) {
+  using hashmatch::server::LogLine;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  absl::StatusOr<hashmatch::server::ServerConfig> config =
+      hashmatch::server::ParseServerConfig(
+          args, hashmatch::server::SystemEnvironment());
+  if (!config.ok()) {
+    LogLine("error", "startup_error")
+        .Str("message", config.status().message())
+        .Str("hint", "match_server --help lists the flags")
+        .Emit();
+    return hashmatch::server::kExitStartupError;
+  }
+  if (config->help) {
+    std::cout << hashmatch::server::ServerHelpText();
+    return 0;
+  }
+  return hashmatch::server::RunMatchServer(*config);
+}

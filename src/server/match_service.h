@@ -1,0 +1,132 @@
+// MatchServiceImpl: hashmatch.v1.MatchService on gRPC's callback API, in
+// front of a Matcher (src/match/matcher.h).
+//
+//   MatchServiceImpl service(options, metrics.get(), tokens.get());
+//   builder.RegisterService(&service);     // serve at once: RPCs answer
+//   ...                                    // UNAVAILABLE "index loading"
+//   service.SetMatcher(matcher.get());     // now they match
+//   ...
+//   service.StartDraining();               // new RPCs: UNAVAILABLE
+//
+// Each RPC, in order: refused UNAVAILABLE while draining or before
+// SetMatcher; UNAUTHENTICATED without a known token (when `tokens` is set);
+// RESOURCE_EXHAUSTED "server at capacity (N in flight)" when
+// max_concurrent_rpcs RPCs are already working (no queue); DEADLINE_EXCEEDED
+// or CANCELLED when the call is already expired or cancelled; then the
+// Matcher, whose absl codes map 1:1 to gRPC codes. Every RPC gets one JSON
+// log line (rpc, code, latency_ms, verdict, rule, content_ref, principal,
+// peer; never media) and the request/latency/verdict metrics.
+//
+// Threading: admission runs on the gRPC callback thread that delivered the
+// request. MatchHashes and GetIndexInfo (microseconds) then run inline;
+// MatchImage and MatchBatch (decode + hash, tens of ms) run on a WorkerPool,
+// so gRPC's few callback threads are never tied up by decoding: measured
+// with them inline, 8 concurrent MatchImage calls against a limit of 2 were
+// all queued inside gRPC (0 refused) instead of 6 being refused at once.
+// The pool's queue holds only admitted calls, so it is bounded by
+// max_concurrent_rpcs.
+//
+// Thread safety: all methods may be called concurrently. `metrics` and
+// `tokens` (nullable: no auth) are not owned and must outlive the service;
+// so must the Matcher passed to SetMatcher.
+#ifndef HASHMATCH_SRC_SERVER_MATCH_SERVICE_H_
+#define HASHMATCH_SRC_SERVER_MATCH_SERVICE_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "proto/hashmatch/v1/match.grpc.pb.h"
+#include "src/match/matcher.h"
+#include "src/server/concurrency_limiter.h"
+#include "src/server/server_metrics.h"
+#include "src/server/token_auth.h"
+#include "src/server/worker_pool.h"
+
+namespace hashmatch {
+namespace server {
+
+struct MatchServiceOptions {
+  // MatchService RPCs working at once; more are refused. Default 64.
+  int max_concurrent_rpcs = 64;
+  // Log one line per RPC. Default true.
+  bool log_rpcs = true;
+  // Threads that decode and hash images (MatchImage, MatchBatch).
+  // Default: one per core.
+  int worker_threads = static_cast<int>(std::thread::hardware_concurrency());
+};
+
+// The decode-failure metric's reason for a MatchImage error, or "" when the
+// error is not about the image (e.g. a bad option). Reasons: "empty",
+// "too_large", "unsupported", "corrupt".
+std::string DecodeFailureReason(const absl::Status& status);
+
+class MatchServiceImpl final
+    : public hashmatch::v1::MatchService::CallbackService {
+ public:
+  MatchServiceImpl(const MatchServiceOptions& options, ServerMetrics* metrics,
+                   const TokenTable* tokens);
+  // Runs the image tasks still queued, then joins the worker threads.
+  // REQUIRES: the grpc::Server is shut down.
+  ~MatchServiceImpl() override;
+  MatchServiceImpl(const MatchServiceImpl&) = delete;
+  MatchServiceImpl& operator=(const MatchServiceImpl&) = delete;
+
+  // Starts answering with `matcher` (not owned).
+  void SetMatcher(const Matcher* matcher);
+  // From now on every RPC is refused with UNAVAILABLE "server draining".
+  void StartDraining();
+
+  int64_t in_flight() const { return limiter_.in_flight(); }
+
+  grpc::ServerUnaryReactor* MatchImage(
+      grpc::CallbackServerContext* context,
+      const hashmatch::v1::MatchImageRequest* request,
+      hashmatch::v1::MatchResponse* response) override;
+  grpc::ServerUnaryReactor* MatchHashes(
+      grpc::CallbackServerContext* context,
+      const hashmatch::v1::MatchHashesRequest* request,
+      hashmatch::v1::MatchResponse* response) override;
+  grpc::ServerUnaryReactor* MatchBatch(
+      grpc::CallbackServerContext* context,
+      const hashmatch::v1::MatchBatchRequest* request,
+      hashmatch::v1::MatchBatchResponse* response) override;
+  grpc::ServerUnaryReactor* GetIndexInfo(
+      grpc::CallbackServerContext* context,
+      const hashmatch::v1::GetIndexInfoRequest* request,
+      hashmatch::v1::IndexInfo* response) override;
+
+ private:
+  struct CallLog;
+  struct Call;
+  // Admission (drain, loading, auth, capacity) on the gRPC thread, then,
+  // inline or on the worker pool (`offload`), the deadline/cancellation
+  // check and `work`; Finish logs, records metrics and finishes the reactor.
+  template <typename Work>
+  grpc::ServerUnaryReactor* Handle(absl::string_view rpc,
+                                   grpc::CallbackServerContext* context,
+                                   bool offload, Work work);
+  grpc::Status Admit(Call* call);
+  void Finish(Call* call, const grpc::Status& status);
+  void RecordResponse(const hashmatch::v1::MatchResponse& response,
+                      CallLog* log);
+
+  const MatchServiceOptions options_;
+  ServerMetrics* const metrics_;
+  const TokenTable* const tokens_;
+  ConcurrencyLimiter limiter_;
+  std::atomic<const Matcher*> matcher_{nullptr};
+  std::atomic<bool> draining_{false};
+  std::unique_ptr<WorkerPool> pool_;
+};
+
+}  // namespace server
+}  // namespace hashmatch
+
+#endif  // HASHMATCH_SRC_SERVER_MATCH_SERVICE_H_

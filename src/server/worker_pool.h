@@ -1,0 +1,51 @@
+// WorkerPool: a fixed set of threads running submitted tasks in FIFO order.
+// match_server runs image decoding and hashing here instead of on gRPC's
+// callback threads, so those stay free to admit or refuse new RPCs at once.
+// The queue has no bound of its own: callers bound it (MatchServiceImpl only
+// submits while holding a ConcurrencyLimiter permit).
+//
+//   WorkerPool pool(2);
+//   pool.Submit([] { ... });
+//   // ~WorkerPool runs every queued task, then joins.
+//
+// Thread safety: Submit may be called concurrently, also from tasks.
+#ifndef HASHMATCH_SRC_SERVER_WORKER_POOL_H_
+#define HASHMATCH_SRC_SERVER_WORKER_POOL_H_
+
+#include <condition_variable>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace hashmatch {
+namespace server {
+
+class WorkerPool {
+ public:
+  // REQUIRES: threads >= 1.
+  explicit WorkerPool(int threads);
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+  // Runs the tasks still queued, then joins the threads.
+  ~WorkerPool();
+
+  void Submit(std::function<void()> task);
+
+  int threads() const { return static_cast<int>(threads_.size()); }
+
+ private:
+  void Loop();
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> queue_;  // GUARDED_BY(mu_)
+  bool stop_ = false;                        // GUARDED_BY(mu_)
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace server
+}  // namespace hashmatch
+
+#endif  // HASHMATCH_SRC_SERVER_WORKER_POOL_H_
