@@ -36,7 +36,6 @@ namespace {
 
 constexpr int kMaxPdqThreshold = 63;
 constexpr int kMaxShortThreshold = 32;
-constexpr size_t kPdqBytes = 32;
 
 // Signal types with a lane, in the order the policy checks them.
 constexpr SignalType kLaneOrder[] = {
@@ -153,6 +152,20 @@ absl::Status CheckContentRef(const std::string& ref, int limit) {
 // Prefixes a status message, keeping the code.
 absl::Status Annotate(const absl::Status& s, absl::string_view prefix) {
   return absl::Status(s.code(), absl::StrCat(prefix, s.message()));
+}
+
+// A decode/hash error for the caller: "image: " + the message, minus the
+// "(first bytes XXXXXXXX)" the header parser adds for an unknown format, so
+// that no byte of the upload reaches a response or a log.
+absl::Status ImageError(const absl::Status& s) {
+  std::string message(s.message());
+  const size_t start = message.find(" (first bytes ");
+  if (start != std::string::npos) {
+    const size_t end = message.find(')', start);
+    message.erase(
+        start, end == std::string::npos ? std::string::npos : end + 1 - start);
+  }
+  return absl::Status(s.code(), absl::StrCat("image: ", message));
 }
 
 // Idle ImageHashers (each owns PDQ scratch buffers, so one per concurrent
@@ -390,7 +403,7 @@ absl::StatusOr<MatchResponse> Matcher::Impl::MatchImage(
     // MD5/SHA-256 alone decode nothing; still refuse what is not an image
     // within the limits.
     absl::StatusOr<ImageHeader> header = ParseImageHeader(bytes);
-    if (!header.ok()) return Annotate(header.status(), "image: ");
+    if (!header.ok()) return ImageError(header.status());
     if (header->width * header->height > options.decode.max_pixels) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "image is ", header->width, "x", header->height, " = ",
@@ -406,7 +419,7 @@ absl::StatusOr<MatchResponse> Matcher::Impl::MatchImage(
   absl::StatusOr<ImageHashes> hashed =
       hasher->HashBytes(bytes, algorithms, hash_options);
   hashers.Release(std::move(hasher));
-  if (!hashed.ok()) return Annotate(hashed.status(), "image: ");
+  if (!hashed.ok()) return ImageError(hashed.status());
 
   std::vector<Query> queries;
   for (const HashResult& r : hashed->results) {
@@ -539,7 +552,6 @@ absl::StatusOr<MatchResponse> Matcher::MatchHashes(
     }
     queries.push_back(std::move(q));
   }
-  static_assert(kPdqBytes == 32);
   return impl_->Match(queries, resolved, request.content_ref());
 }
 

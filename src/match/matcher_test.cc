@@ -645,10 +645,32 @@ TEST_F(MatcherPhotoTest, ImageErrors) {
   md5_only.set_image(half);
   ExpectError(matcher_->MatchImage(md5_only),
               absl::StatusCode::kResourceExhausted, "pixels");
-  // Error messages never carry the image bytes.
+  // Error messages never carry the image bytes, not even the first ones.
   r = matcher_->MatchImage(Image("MARKER-1234567890 garbage"));
-  EXPECT_EQ(r.status().message().find("MARKER"), std::string::npos)
-      << r.status();
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(r.status().message(),
+            "image: unrecognised image format; supported: JPEG, PNG, WebP, "
+            "BMP, TIFF");
+  EXPECT_EQ(r.status().message().find(BytesToHex("MARK")), std::string::npos);
+}
+
+TEST_F(MatcherTest, FlatImageIsLowQualityUnlessExact) {
+  const cv::Mat gray(200, 300, CV_8UC3, cv::Scalar(128, 128, 128));
+  const std::string png = EncodeMat(gray, ".png");
+  absl::StatusOr<MatchResponse> r = matcher_->MatchImage(Image(png));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->verdict(), hashmatch::v1::VERDICT_LOW_QUALITY);
+  EXPECT_EQ(r->rule(), hashmatch::v1::DECISION_RULE_QUALITY_GATE);
+  ASSERT_EQ(r->query_hashes_size(), 3);
+  EXPECT_LT(r->query_hashes(2).quality(), 50);
+
+  const PhotoHashes h = HashPhoto(png);
+  const uint64_t id = Add(hashmatch::v1::SIGNAL_TYPE_SHA256, h.sha256, "flat");
+  r = matcher_->MatchImage(Image(png));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->verdict(), hashmatch::v1::VERDICT_MATCH);
+  EXPECT_EQ(r->rule(), hashmatch::v1::DECISION_RULE_EXACT_SHA256);
+  EXPECT_EQ(r->rule_detail(), absl::StrCat("sha256 equals entry ", id));
 }
 
 TEST_F(MatcherPhotoTest, Batch) {
