@@ -2,7 +2,8 @@
 # The README's second command (and CI's): sets up, builds with warnings as
 # errors, checks formatting, runs the whole test suite, then rebuilds with
 # AddressSanitizer + UndefinedBehaviorSanitizer and runs the whole suite
-# again under them (unit, bad-input, golden, robustness and CLI tests).
+# again under them (unit, bad-input, golden, robustness and CLI tests), then
+# builds the concurrency tests with ThreadSanitizer and runs them (label tsan).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -23,3 +24,11 @@ cmake -S "$ROOT" -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHASHMATCH_WER
 cmake --build build-asan -j"$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j"$JOBS"
+
+echo "== concurrency tests under ThreadSanitizer"
+# Only the targets of the tsan-labelled tests (about 2.5 min on 2 cores).
+cmake -S "$ROOT" -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHASHMATCH_WERROR=ON \
+  -DHASHMATCH_TSAN=ON -DHASHMATCH_BUILD_BENCH=OFF >/dev/null
+cmake --build build-tsan -j"$JOBS" --target vetted_concurrency_test
+TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+  ctest --test-dir build-tsan -L tsan --output-on-failure -j"$JOBS"
