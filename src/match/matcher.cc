@@ -1,6 +1,7 @@
 #include "src/match/matcher.h"
 
 #include <algorithm>
+#include <chrono>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -219,10 +220,16 @@ struct Matcher::Impl {
   const MatcherOptions options;
   mutable HasherPool hashers;
 
-  // GetIndexInfo's MD5/SHA-256 counts (HashStore::Stats scans every entry):
-  // recomputed only when the store's last sequence moved.
+  // GetIndexInfo's MD5/SHA-256 counts: HashStore::Stats scans every entry,
+  // so it runs only when the store moved and the counts are older than
+  // options.exact_counts_max_age_ms, by one caller at a time (the others
+  // get the previous counts without waiting).
+  std::optional<StoreStats> ExactCounts() const;
+
   mutable std::mutex stats_mu;
-  mutable std::optional<StoreStats> stats;  // Guarded by stats_mu.
+  mutable std::optional<StoreStats> stats;                   // Guarded.
+  mutable std::chrono::steady_clock::time_point stats_time;  // Guarded.
+  mutable bool stats_refreshing = false;                     // Guarded.
 };
 
 absl::StatusOr<MatchResponse> Matcher::Impl::Match(
@@ -459,6 +466,8 @@ absl::StatusOr<std::unique_ptr<Matcher>> Matcher::Create(
       CheckRange("max_max_matches", options.max_max_matches, 1, 1 << 20));
   RETURN_IF_ERROR(CheckRange("default_max_matches", options.default_max_matches,
                              1, options.max_max_matches));
+  RETURN_IF_ERROR(CheckRange("exact_counts_max_age_ms",
+                             options.exact_counts_max_age_ms, 0, 1 << 30));
   RETURN_IF_ERROR(CheckRange("max_content_ref_bytes",
                              options.max_content_ref_bytes, 0, 1 << 20));
   if (options.decode.max_encoded_bytes == 0 || options.decode.max_pixels <= 0) {
@@ -579,22 +588,33 @@ absl::StatusOr<MatchBatchResponse> Matcher::MatchBatch(
   return response;
 }
 
+std::optional<StoreStats> Matcher::Impl::ExactCounts() const {
+  std::unique_lock<std::mutex> lock(stats_mu);
+  const auto now = std::chrono::steady_clock::now();
+  const bool refresh =
+      !stats_refreshing &&
+      (!stats.has_value() ||
+       (stats->last_sequence != store->LastSequence() &&
+        now - stats_time >=
+            std::chrono::milliseconds(options.exact_counts_max_age_ms)));
+  if (!refresh) return stats;
+  stats_refreshing = true;
+  lock.unlock();
+  absl::StatusOr<StoreStats> fresh = store->Stats();
+  lock.lock();
+  stats_refreshing = false;
+  stats_time = std::chrono::steady_clock::now();
+  // On a failure the previous counts (if any) stand.
+  if (fresh.ok()) stats = *std::move(fresh);
+  return stats;
+}
+
 IndexInfo Matcher::GetIndexInfo() const {
   const Impl& impl = *impl_;
   const MatcherOptions& o = impl.options;
   IndexInfo info;
   info.set_sequence(impl.index->applied_sequence());
-  std::optional<StoreStats> stats;
-  {
-    std::lock_guard<std::mutex> lock(impl.stats_mu);
-    if (!impl.stats.has_value() ||
-        impl.stats->last_sequence != impl.store->LastSequence()) {
-      absl::StatusOr<StoreStats> fresh = impl.store->Stats();
-      // On a failure the previous counts (if any) stand.
-      if (fresh.ok()) impl.stats = *fresh;
-    }
-    stats = impl.stats;
-  }
+  const std::optional<StoreStats> stats = impl.ExactCounts();
   for (SignalType s : kLaneOrder) {
     hashmatch::v1::SignalCount* count = info.add_counts();
     count->set_signal_type(s);

@@ -71,6 +71,11 @@ struct MatcherOptions {
   int max_max_matches = 1000;
   // content_ref length limit (INVALID_ARGUMENT above it).
   int max_content_ref_bytes = 256;
+  // GetIndexInfo's MD5/SHA-256 counts come from HashStore::Stats, a scan of
+  // every entry: after the store changes they are recomputed at most this
+  // often (by one caller; concurrent callers get the previous counts).
+  // Default 5000.
+  int exact_counts_max_age_ms = 5000;
   // Reported in IndexInfo.server_version.
   std::string server_version;
 };
@@ -111,8 +116,8 @@ class Matcher {
       const hashmatch::v1::MatchBatchRequest& request) const;
 
   // Counts: PDQ/pHash/dHash from the index; MD5/SHA-256 from
-  // HashStore::Stats (a full scan, cached until the store's last sequence
-  // moves, so they may run ahead of `sequence` while the index catches up).
+  // HashStore::Stats (see exact_counts_max_age_ms: they may lag the store,
+  // or run ahead of `sequence` while the index catches up).
   hashmatch::v1::IndexInfo GetIndexInfo() const;
 
   const MatcherOptions& options() const;

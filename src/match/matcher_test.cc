@@ -708,6 +708,9 @@ TEST_F(MatcherPhotoTest, Batch) {
 
 TEST_F(MatcherPhotoTest, IndexInfo) {
   Add(hashmatch::v1::SIGNAL_TYPE_PDQ, HandMadePdq(9), "extra");
+  MatcherOptions hour;
+  hour.exact_counts_max_age_ms = 3600 * 1000;
+  MakeMatcher(hour);
   hashmatch::v1::IndexInfo info = matcher_->GetIndexInfo();
   EXPECT_EQ(info.sequence(), 4u);
   std::map<int, uint64_t> counts;
@@ -725,12 +728,26 @@ TEST_F(MatcherPhotoTest, IndexInfo) {
   EXPECT_EQ(info.max_image_bytes(), 32 << 20);
   EXPECT_EQ(info.default_signals_size(), 3);
 
+  // Within the max age (an hour) the MD5/SHA-256 counts are not rescanned;
+  // the index counts and the sequence are always current.
   ASSERT_TRUE(store_->Retract(md5_id_, "agency-1", "test").ok());
   ASSERT_TRUE(index_->CatchUp().ok());
   info = matcher_->GetIndexInfo();
   EXPECT_EQ(info.sequence(), 5u);
   for (const auto& c : info.counts()) counts[c.signal_type()] = c.entries();
+  EXPECT_EQ(counts[hashmatch::v1::SIGNAL_TYPE_MD5], 1u);
+
+  MatcherOptions fresh;
+  fresh.exact_counts_max_age_ms = 0;
+  MakeMatcher(fresh);
+  info = matcher_->GetIndexInfo();
+  for (const auto& c : info.counts()) counts[c.signal_type()] = c.entries();
   EXPECT_EQ(counts[hashmatch::v1::SIGNAL_TYPE_MD5], 0u);
+  ASSERT_TRUE(store_->Retract(sha_id_, "agency-1", "test").ok());
+  info = matcher_->GetIndexInfo();
+  for (const auto& c : info.counts()) counts[c.signal_type()] = c.entries();
+  EXPECT_EQ(counts[hashmatch::v1::SIGNAL_TYPE_SHA256], 0u);
+  EXPECT_EQ(counts[hashmatch::v1::SIGNAL_TYPE_PDQ], 2u);
 }
 
 TEST_F(MatcherPhotoTest, ConcurrentCalls) {
