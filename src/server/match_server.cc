@@ -1,6 +1,7 @@
 #include "src/server/match_server.h"
 
 #include <fcntl.h>
+#include <grpc/support/log.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -46,6 +47,18 @@ int StartupError(const absl::Status& status, absl::string_view stage) {
       .Str("message", status.message())
       .Emit();
   return kExitStartupError;
+}
+
+// gRPC's own log lines (e.g. a bind failure) as JSON lines too.
+void GrpcLogToJson(gpr_log_func_args* args) {
+  const char* level = args->severity == GPR_LOG_SEVERITY_ERROR  ? "error"
+                      : args->severity == GPR_LOG_SEVERITY_INFO ? "info"
+                                                                : "debug";
+  LogLine(level, "grpc_log")
+      .Str("file", args->file != nullptr ? args->file : "")
+      .Int("line", args->line)
+      .Str("message", args->message != nullptr ? args->message : "")
+      .Emit();
 }
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
@@ -137,6 +150,7 @@ int RunMatchServer(const ServerConfig& config) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  gpr_set_log_function(GrpcLogToJson);
 
   LogLine("info", "config")
       .Str("version", HASHMATCH_VERSION)
@@ -371,9 +385,15 @@ int RunMatchServer(const ServerConfig& config) {
     _exit(kExitOk);
   }
   loader.join();
+  // Close in dependency order: the server (no more calls), the metrics
+  // endpoint, then the matcher, the index and the store (RocksDB closed).
+  grpc_server.reset();
+  metrics.reset();
+  matcher.reset();
+  index.reset();
+  store.reset();
   LogLine("info", "drained")
       .Double("seconds", SecondsSince(drain_start))
-      .Int("in_flight", service.in_flight())
       .Emit();
   return kExitOk;
 }
