@@ -371,8 +371,18 @@ int RunMatchServer(const ServerConfig& config) {
   health->Shutdown();  // Every service NOT_SERVING from now on.
   metrics->SetReady(false);
   service.StartDraining();
-  grpc_server->Shutdown(std::chrono::system_clock::now() +
-                        std::chrono::seconds(config.drain_seconds));
+  // Wait for the MatchService calls in flight (new ones are refused), then
+  // shut gRPC down at once: that also ends streams that would otherwise hold
+  // the drain to its deadline, like health Watch. Calls still running at the
+  // deadline are cancelled.
+  const auto drain_deadline = std::chrono::steady_clock::now() +
+                              std::chrono::seconds(config.drain_seconds);
+  while (service.active_calls() > 0 &&
+         std::chrono::steady_clock::now() < drain_deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const int64_t unfinished = service.active_calls();
+  grpc_server->Shutdown(std::chrono::system_clock::now());
   grpc_server->Wait();
   catch_up.join();
   if (!shared.loader_done.load()) {
@@ -394,6 +404,7 @@ int RunMatchServer(const ServerConfig& config) {
   store.reset();
   LogLine("info", "drained")
       .Double("seconds", SecondsSince(drain_start))
+      .Int("cancelled_at_deadline", unfinished)
       .Emit();
   return kExitOk;
 }

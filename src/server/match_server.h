@@ -13,9 +13,10 @@
 // hashmatch_ready 1. A failure there also returns 2. A catch-up thread then
 // applies new store changes every --catch_up_interval_ms.
 //
-// Drain: SIGTERM or SIGINT turns health NOT_SERVING, refuses new RPCs, lets
-// in-flight RPCs finish for up to --drain_seconds (then cancels them), stops
-// the threads, logs "drained" and returns 0.
+// Drain: SIGTERM or SIGINT turns health NOT_SERVING, refuses new RPCs
+// (UNAVAILABLE "server draining"), lets in-flight RPCs finish for up to
+// --drain_seconds (then cancels them), shuts gRPC down (which also ends
+// health Watch streams), stops the threads, logs "drained" and returns 0.
 //
 // REQUIRES: called once, from the main thread, before any other thread is
 // started (SIGTERM/SIGINT are blocked in every thread and taken with

@@ -160,6 +160,7 @@ void MatchServiceImpl::Finish(Call* call, const grpc::Status& status) {
     metrics_->AddInflight(-1);
   }
   call->reactor->Finish(status);
+  active_calls_.fetch_sub(1);
 }
 
 grpc::Status MatchServiceImpl::Admit(Call* call) {
@@ -190,6 +191,9 @@ template <typename Work>
 grpc::ServerUnaryReactor* MatchServiceImpl::Handle(
     absl::string_view rpc, grpc::CallbackServerContext* context, bool offload,
     Work work) {
+  // Counted before the draining check (both seq_cst), so a drain that sees
+  // 0 active calls after setting draining_ cannot miss a call that passed.
+  active_calls_.fetch_add(1);
   auto call = std::make_shared<Call>();
   call->rpc = rpc;
   call->context = context;

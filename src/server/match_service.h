@@ -84,6 +84,11 @@ class MatchServiceImpl final
   void StartDraining();
 
   int64_t in_flight() const { return limiter_.in_flight(); }
+  // MatchService calls between entering a handler and finishing (admitted or
+  // not). After StartDraining, once this is 0 no call can start work any
+  // more: the server may be shut down without waiting for other streams
+  // (e.g. health Watch).
+  int64_t active_calls() const { return active_calls_.load(); }
 
   grpc::ServerUnaryReactor* MatchImage(
       grpc::CallbackServerContext* context,
@@ -123,6 +128,7 @@ class MatchServiceImpl final
   ConcurrencyLimiter limiter_;
   std::atomic<const Matcher*> matcher_{nullptr};
   std::atomic<bool> draining_{false};
+  std::atomic<int64_t> active_calls_{0};
   std::unique_ptr<WorkerPool> pool_;
 };
 
