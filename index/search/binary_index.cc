@@ -1,6 +1,7 @@
 #include "index/search/binary_index.h"
 
 #include <algorithm>
+#include <functional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -82,6 +83,48 @@ absl::Status BinaryIndex::Add(uint64_t id, absl::Span<const uint8_t> code) {
   return AddBatch(absl::MakeConstSpan(&id, 1), code);
 }
 
+absl::Status BinaryIndex::Load(std::vector<uint64_t> ids,
+                               std::vector<uint64_t> words) {
+  const size_t words_per_code = options_.code_bits / 64;
+  if (words.size() != ids.size() * words_per_code) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("expected ", ids.size(), " codes of ", words_per_code,
+                     " words, got ", words.size(), " words"));
+  }
+  std::lock_guard<std::mutex> lock(write_mu_);
+  std::shared_ptr<const Snapshot> cur = Current();
+  if (cur->live != 0) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "Load needs an empty index; it has ", cur->live, " entries"));
+  }
+  auto strictly_increasing = [](const std::vector<uint64_t>& v) {
+    return std::adjacent_find(v.begin(), v.end(),
+                              std::greater_equal<uint64_t>()) == v.end();
+  };
+  if (!strictly_increasing(ids)) {
+    std::vector<uint64_t> sorted = ids;
+    std::sort(sorted.begin(), sorted.end());
+    auto dup = std::adjacent_find(sorted.begin(), sorted.end());
+    if (dup != sorted.end()) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("id ", *dup, " appears twice"));
+    }
+  }
+  if (ids.empty()) return absl::OkStatus();
+  Snapshot next = *cur;
+  ASSIGN_OR_RETURN(std::unique_ptr<MihIndex> base,
+                   NewMihIndex(options_.code_bits));
+  base->set_scan_fallback(options_.scan_fallback);
+  next.live = ids.size();
+  base->Build(std::move(ids), std::move(words));
+  next.base = std::move(base);
+  next.delta = std::make_shared<FlatScan>(options_.code_bits);
+  next.removed = std::make_shared<absl::flat_hash_set<uint64_t>>();
+  delta_ids_.clear();
+  Publish(std::make_shared<const Snapshot>(std::move(next)));
+  return absl::OkStatus();
+}
+
 absl::Status BinaryIndex::AddBatch(absl::Span<const uint64_t> ids,
                                    absl::Span<const uint8_t> codes) {
   const size_t code_bytes = options_.code_bits / 8;
@@ -95,7 +138,7 @@ absl::Status BinaryIndex::AddBatch(absl::Span<const uint64_t> ids,
   batch.reserve(ids.size());
   std::shared_ptr<const Snapshot> cur = Current();
   for (uint64_t id : ids) {
-    if (LiveIn(*cur, id) || !batch.insert(id).second) {
+    if ((cur->live != 0 && LiveIn(*cur, id)) || !batch.insert(id).second) {
       return absl::AlreadyExistsError(absl::StrCat("id ", id, " is live"));
     }
   }
@@ -315,13 +358,23 @@ int BinaryIndex::View::code_bits() const { return delta_->code_bits(); }
 
 void BinaryIndex::View::ForEach(
     const std::function<void(uint64_t id, const uint64_t* words)>& fn) const {
+  // Base rows are sorted by id; merge the delta in, sorted by id too.
+  std::vector<size_t> order(delta_->size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return delta_->id(a) < delta_->id(b); });
+  size_t d = 0;
   for (size_t i = 0; i < base_->size(); ++i) {
     const uint64_t id = base_->id(i);
     if (!removed_->empty() && removed_->contains(id)) continue;
+    for (; d < order.size() && delta_->id(order[d]) < id; ++d) {
+      fn(delta_->id(order[d]), delta_->words(order[d]));
+    }
     fn(id, base_->words(i));
   }
-  for (size_t i = 0; i < delta_->size(); ++i)
-    fn(delta_->id(i), delta_->words(i));
+  for (; d < order.size(); ++d) {
+    fn(delta_->id(order[d]), delta_->words(order[d]));
+  }
 }
 
 void BinaryIndex::ForEachLiveId(

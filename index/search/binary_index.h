@@ -93,6 +93,14 @@ class BinaryIndex {
   // duplicate id within the batch).
   absl::Status AddBatch(absl::Span<const uint64_t> ids,
                         absl::Span<const uint8_t> codes);
+  // Bulk load into an EMPTY index (size() == 0) from owned vectors: `words`
+  // holds code_bits / 64 words per id, each code's bytes in memory order (as
+  // memcpy from the code bytes gives). Cheaper than AddBatch at scale: no
+  // copy of the codes before MihIndex::Build, and ids already in increasing
+  // order skip both the duplicate check's sort and the base's row sort.
+  // FAILED_PRECONDITION if the index is not empty, INVALID_ARGUMENT on a size
+  // mismatch, ALREADY_EXISTS on a repeated id; nothing is loaded on error.
+  absl::Status Load(std::vector<uint64_t> ids, std::vector<uint64_t> words);
   // Removes a live entry; NOT_FOUND if there is none. The id may be re-added.
   absl::Status Remove(uint64_t id);
   // Gives live entry `id` the code `code`, atomically for readers: every
@@ -108,9 +116,8 @@ class BinaryIndex {
    public:
     size_t size() const;
     int code_bits() const;
-    // Calls fn(id, words) for every live entry (code_bits / 64 words, valid
-    // during the call), base entries in id order, then the delta's in
-    // insertion order.
+    // Calls fn(id, words) for every live entry in increasing id order
+    // (code_bits / 64 words, valid during the call).
     void ForEach(const std::function<void(uint64_t id, const uint64_t* words)>&
                      fn) const;
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <ostream>
 #include <random>
@@ -328,6 +329,34 @@ TEST(BinaryIndexTest, ReplaceKeepsOneEntryAndChecksArguments) {
   index->ForEachLiveId([&](uint64_t id) { listed.push_back(id); });
   std::sort(listed.begin(), listed.end());
   EXPECT_EQ(listed, (std::vector<uint64_t>{1, 2, 3}));
+}
+
+TEST(BinaryIndexTest, LoadBuildsAnEmptyIndexAndChecksArguments) {
+  auto index = MakeIndex();
+  std::mt19937_64 rng(11);
+  Code a = testing::RandomCode(rng, 256);
+  Code b = testing::RandomCode(rng, 256);
+  std::vector<uint64_t> words(8);
+  std::memcpy(words.data(), a.data(), 32);
+  std::memcpy(words.data() + 4, b.data(), 32);
+  EXPECT_EQ(index->Load({1, 2}, std::vector<uint64_t>(7)).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(index->Load({3, 3}, words).code(),
+            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(index->size(), 0u);
+  ASSERT_TRUE(index->Load({9, 4}, words).ok());  // Unsorted ids are fine.
+  EXPECT_EQ(index->size(), 2u);
+  auto hits = index->RangeSearch(b, 0);
+  ASSERT_TRUE(hits.ok());
+  EXPECT_EQ(*hits, (std::vector<Match>{{4, 0}}));
+  EXPECT_EQ(index->Load({5}, std::vector<uint64_t>(4)).code(),
+            absl::StatusCode::kFailedPrecondition);
+  // ForEach lists base and delta merged in id order.
+  ASSERT_TRUE(index->Add(6, a).ok());
+  ASSERT_TRUE(index->Add(1, a).ok());
+  std::vector<uint64_t> listed;
+  index->ForEachLiveId([&](uint64_t id) { listed.push_back(id); });
+  EXPECT_EQ(listed, (std::vector<uint64_t>{1, 4, 6, 9}));
 }
 
 // A view taken before writes keeps listing the entries of its snapshot.

@@ -276,7 +276,7 @@ absl::StatusOr<LoadedIndexSnapshot> ReadIndexSnapshot(const std::string& path) {
                      record, " per entry): truncated or extended"));
   }
   out.ids.resize(hdr.count);
-  out.codes.resize(hdr.count * code_bytes);
+  out.words.resize(hdr.count * code_bytes / 8);
   std::vector<uint8_t> buf;
   const uint64_t chunk_records = (uint64_t{1} << 20) / record;
   uint32_t crc = 0;
@@ -288,7 +288,7 @@ absl::StatusOr<LoadedIndexSnapshot> ReadIndexSnapshot(const std::string& path) {
     for (uint64_t i = 0; i < n; ++i) {
       const uint8_t* r = &buf[i * record];
       out.ids[done + i] = GetU64(r);
-      std::memcpy(&out.codes[(done + i) * code_bytes], r + 8, code_bytes);
+      std::memcpy(&out.words[(done + i) * code_bytes / 8], r + 8, code_bytes);
     }
     done += n;
   }

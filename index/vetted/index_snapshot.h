@@ -4,7 +4,7 @@
 // serialise MihIndex (a subclass it does not know), hence this small format.
 //
 //   ASSIGN_OR_RETURN(LoadedIndexSnapshot snap, ReadIndexSnapshot(path));
-//   RETURN_IF_ERROR(index->AddBatch(snap.ids, snap.codes));
+//   RETURN_IF_ERROR(index->Load(std::move(snap.ids), std::move(snap.words)));
 //
 // Format, version 1, all integers little-endian:
 //   offset  0  magic "HMBINIDX" (8 bytes)
@@ -17,7 +17,9 @@
 //          40  u32 CRC32C of the payload
 //          44  u32 CRC32C of bytes 0..43
 //          48  payload: count records of (u64 id, code_bits / 8 code bytes)
-// The file size must be exactly 48 + count * (8 + code_bits / 8).
+// The file size must be exactly 48 + count * (8 + code_bits / 8). Writers
+// store entries in increasing id order (BinaryIndex::View::ForEach), so a
+// load skips sorting; readers accept any order.
 //
 // Errors from ReadIndexSnapshot: NOT_FOUND for a missing file; DATA_LOSS for
 // anything malformed (short or long file, bad magic, checksum mismatch, code
@@ -56,8 +58,10 @@ struct IndexSnapshotHeader {
 
 struct LoadedIndexSnapshot {
   IndexSnapshotHeader header;
-  std::vector<uint64_t> ids;   // header.count ids, in file order.
-  std::vector<uint8_t> codes;  // header.count codes, concatenated.
+  std::vector<uint64_t> ids;  // header.count ids, in file order.
+  // header.count codes of code_bits / 64 words each, concatenated; each
+  // code's bytes in memory order (as BinaryIndex::Load takes them).
+  std::vector<uint64_t> words;
 };
 
 // Writes the entries of `view` to `path` as a snapshot of `signal_type` at

@@ -1,6 +1,7 @@
 #include "index/vetted/vetted_index.h"
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <iterator>
 #include <utility>
@@ -80,17 +81,26 @@ absl::StatusOr<std::unique_ptr<VettedIndex>> VettedIndex::Open(
       }
     }
     if (!info.from_snapshot) {
+      const size_t code_bytes = static_cast<size_t>(bopts.code_bits) / 8;
       std::vector<uint64_t> ids;
-      std::vector<uint8_t> codes;
-      ASSIGN_OR_RETURN(info.sequence,
-                       store->ForEachActive(
-                           signal, [&](uint64_t id, absl::string_view hash) {
-                             ids.push_back(id);
-                             codes.insert(codes.end(), hash.begin(),
-                                          hash.end());
-                             return absl::OkStatus();
-                           }));
-      RETURN_IF_ERROR(index->indexes_[slot]->AddBatch(ids, codes));
+      std::vector<uint64_t> words;
+      ASSIGN_OR_RETURN(
+          info.sequence,
+          store->ForEachActive(
+              signal, [&](uint64_t id, absl::string_view hash) -> absl::Status {
+                if (hash.size() != code_bytes) {
+                  return absl::DataLossError(
+                      absl::StrCat("store entry ", id, " has a ", hash.size(),
+                                   "-byte hash, expected ", code_bytes));
+                }
+                ids.push_back(id);
+                words.resize(words.size() + code_bytes / 8);
+                std::memcpy(&words[words.size() - code_bytes / 8], hash.data(),
+                            code_bytes);
+                return absl::OkStatus();
+              }));
+      RETURN_IF_ERROR(
+          index->indexes_[slot]->Load(std::move(ids), std::move(words)));
     }
     // Each signal type is read from its own snapshot: start CatchUp from the
     // oldest one. Replaying a change already reflected is harmless (Apply is
@@ -140,7 +150,8 @@ absl::StatusOr<uint64_t> VettedIndex::LoadSnapshot(size_t slot) {
           snap.header.sequence + 1));
     }
   }
-  absl::Status added = indexes_[slot]->AddBatch(snap.ids, snap.codes);
+  absl::Status added =
+      indexes_[slot]->Load(std::move(snap.ids), std::move(snap.words));
   if (!added.ok()) {
     return absl::DataLossError(absl::StrCat(
         "index snapshot ", path, " does not load: ", added.message()));
