@@ -15,6 +15,7 @@
 // files are dropped from the page cache first (posix_fadvise DONTNEED on each
 // file; other files are untouched), so reads come from the disk.
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -95,6 +96,21 @@ std::pair<double, double> RssMiB() {
   return {rss, hwm};
 }
 
+// User + system CPU seconds of this process (all threads).
+double CpuSeconds() {
+  rusage u;
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec +
+         u.ru_stime.tv_usec / 1e6;
+}
+
+std::string LoadAverage() {
+  std::ifstream in("/proc/loadavg");
+  std::string one;
+  in >> one;
+  return one;
+}
+
 void ResetPeakRss() {
   std::ofstream out("/proc/self/clear_refs");
   out << "5";
@@ -164,6 +180,8 @@ int OpenOnce(const Flags& f, bool from_snapshot) {
   if (f.drop_cache) DropCache(f.dir);
   ResetPeakRss();
   const double rss0 = RssMiB().first;
+  const std::string load = LoadAverage();
+  const double cpu0 = CpuSeconds();
   const auto start = std::chrono::steady_clock::now();
   StoreOptions options;
   options.create_if_missing = false;
@@ -188,6 +206,7 @@ int OpenOnce(const Flags& f, bool from_snapshot) {
   }
   const double index_open = Seconds(index_start);
   const double total = Seconds(start);
+  const double cpu = CpuSeconds() - cpu0;
   const auto [rss1, hwm1] = RssMiB();
   const SignalOpenInfo& pdq = (*index)->open_info()[0];
   if (from_snapshot && !pdq.from_snapshot) {
@@ -196,12 +215,12 @@ int OpenOnce(const Flags& f, bool from_snapshot) {
   }
   std::printf(
       "open from %-8s: %llu PDQ entries, HashStore::Open %.2f s, "
-      "VettedIndex::Open %.2f s, total %.2f s; RSS %.0f -> %.0f MiB "
-      "(peak %.0f MiB)\n",
+      "VettedIndex::Open %.2f s, total %.2f s (CPU %.2f s, load avg %s); "
+      "RSS %.0f -> %.0f MiB (peak %.0f MiB)\n",
       from_snapshot ? "snapshot" : "store",
       static_cast<unsigned long long>(
           (*index)->size(hashmatch::v1::SIGNAL_TYPE_PDQ)),
-      store_open, index_open, total, rss0, rss1, hwm1);
+      store_open, index_open, total, cpu, load.c_str(), rss0, rss1, hwm1);
   std::fflush(stdout);
   if (!from_snapshot) {
     const auto save_start = std::chrono::steady_clock::now();

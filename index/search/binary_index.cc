@@ -97,19 +97,6 @@ absl::Status BinaryIndex::Load(std::vector<uint64_t> ids,
     return absl::FailedPreconditionError(absl::StrCat(
         "Load needs an empty index; it has ", cur->live, " entries"));
   }
-  auto strictly_increasing = [](const std::vector<uint64_t>& v) {
-    return std::adjacent_find(v.begin(), v.end(),
-                              std::greater_equal<uint64_t>()) == v.end();
-  };
-  if (!strictly_increasing(ids)) {
-    std::vector<uint64_t> sorted = ids;
-    std::sort(sorted.begin(), sorted.end());
-    auto dup = std::adjacent_find(sorted.begin(), sorted.end());
-    if (dup != sorted.end()) {
-      return absl::AlreadyExistsError(
-          absl::StrCat("id ", *dup, " appears twice"));
-    }
-  }
   if (ids.empty()) return absl::OkStatus();
   Snapshot next = *cur;
   ASSIGN_OR_RETURN(std::unique_ptr<MihIndex> base,
@@ -117,6 +104,13 @@ absl::Status BinaryIndex::Load(std::vector<uint64_t> ids,
   base->set_scan_fallback(options_.scan_fallback);
   next.live = ids.size();
   base->Build(std::move(ids), std::move(words));
+  // Build sorts the rows by id: a repeated id is in adjacent rows.
+  for (size_t i = 1; i < base->size(); ++i) {
+    if (base->id(i) == base->id(i - 1)) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("id ", base->id(i), " appears twice"));
+    }
+  }
   next.base = std::move(base);
   next.delta = std::make_shared<FlatScan>(options_.code_bits);
   next.removed = std::make_shared<absl::flat_hash_set<uint64_t>>();

@@ -96,8 +96,8 @@ class BinaryIndex {
   // Bulk load into an EMPTY index (size() == 0) from owned vectors: `words`
   // holds code_bits / 64 words per id, each code's bytes in memory order (as
   // memcpy from the code bytes gives). Cheaper than AddBatch at scale: no
-  // copy of the codes before MihIndex::Build, and ids already in increasing
-  // order skip both the duplicate check's sort and the base's row sort.
+  // copy of the codes before MihIndex::Build, repeated ids found after its
+  // sort by id, and ids already in increasing order skip that sort.
   // FAILED_PRECONDITION if the index is not empty, INVALID_ARGUMENT on a size
   // mismatch, ALREADY_EXISTS on a repeated id; nothing is loaded on error.
   absl::Status Load(std::vector<uint64_t> ids, std::vector<uint64_t> words);

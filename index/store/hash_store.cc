@@ -527,6 +527,9 @@ absl::StatusOr<uint64_t> RocksHashStore::ForEachActive(
   }
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot;
+  // A full scan: read ahead, and leave the block cache to point reads.
+  ro.readahead_size = 2 << 20;
+  ro.fill_cache = false;
   const std::string prefix = keys::SignalPrefix(signal_type);
   absl::Status status;
   {
