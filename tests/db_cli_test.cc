@@ -5,12 +5,14 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "gtest/gtest.h"
 #include "index/store/hash_store.h"
@@ -161,6 +163,84 @@ TEST_F(DbCliTest, CommandsWorkWhileAWriterHoldsTheStore) {
                 .size(),
             5u)
       << dump.out;
+}
+
+// CRC32C, bit by bit: an independent check of the snapshot file format.
+uint32_t Crc32cBitwise(const std::string& data) {
+  uint32_t crc = 0xffffffffu;
+  for (unsigned char c : data) {
+    crc ^= c;
+    for (int k = 0; k < 8; ++k)
+      crc = (crc >> 1) ^ (0x82F63B78u & (0u - (crc & 1)));
+  }
+  return ~crc;
+}
+
+void AppendLe(std::string* s, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) s->push_back(static_cast<char>(v >> (8 * i)));
+}
+
+// A PDQ index snapshot file (format of index/vetted/index_snapshot.h) with
+// `ids`, all with code 0x01...01, at store sequence `sequence`.
+void WritePdqSnapshot(const std::string& dir, const std::vector<uint64_t>& ids,
+                      uint64_t sequence) {
+  std::string payload;
+  for (uint64_t id : ids) {
+    AppendLe(&payload, id, 8);
+    payload += std::string(32, '\x01');
+  }
+  std::string header = "HMBINIDX";
+  AppendLe(&header, 1, 4);    // version
+  AppendLe(&header, 1, 4);    // SIGNAL_TYPE_PDQ
+  AppendLe(&header, 256, 4);  // code bits
+  AppendLe(&header, 0, 4);    // flags
+  AppendLe(&header, ids.size(), 8);
+  AppendLe(&header, sequence, 8);
+  AppendLe(&header, Crc32cBitwise(payload), 4);
+  AppendLe(&header, Crc32cBitwise(header), 4);
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/pdq.hmsnap", std::ios::binary) << header << payload;
+}
+
+// An index snapshot that does not match the store (ids the store has not
+// got ACTIVE): verify loads it, lists the extra ids (at most 100, then a
+// count) and exits 1.
+TEST_F(DbCliTest, VerifyOfAStaleSnapshotListsEveryExtraId) {
+  const std::string snap = dir_ + "_snap";
+  std::vector<uint64_t> ids = {1};  // The store's ACTIVE PDQ entry.
+  for (uint64_t id = 1000; id < 1150; ++id) ids.push_back(id);
+  WritePdqSnapshot(snap, ids, 5);
+  RunResult r = RunHashmatch({"db", "verify", "--snapshot_dir", snap, dir_});
+  std::filesystem::remove_all(snap);
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "snapshot pdq\tloaded at sequence 5\n"))
+      << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "snapshot dhash\tnot used: NOT_FOUND"))
+      << r.out;
+  EXPECT_TRUE(absl::StrContains(
+      r.out, "pdq\tstore_active=1\tindexed=151\tmissing=0\textra=150\n"))
+      << r.out;
+  std::vector<std::string> first(100);
+  for (int i = 0; i < 100; ++i) first[i] = absl::StrCat(1000 + i);
+  EXPECT_TRUE(absl::StrContains(
+      r.out, absl::StrCat("  extra ids: ", absl::StrJoin(first, ","),
+                          " (and 50 more)\n")))
+      << r.out;
+  EXPECT_TRUE(absl::EndsWith(r.out, "INCONSISTENT\n")) << r.out;
+}
+
+TEST_F(DbCliTest, VerifyWithAnIntactSnapshotIsConsistent) {
+  const std::string snap = dir_ + "_snap";
+  WritePdqSnapshot(snap, {}, 0);  // Empty at sequence 0: catch up from 0.
+  RunResult r = RunHashmatch({"db", "verify", "--snapshot_dir", snap, dir_});
+  std::filesystem::remove_all(snap);
+  EXPECT_EQ(r.exit_code, 0) << r.err << r.out;
+  EXPECT_TRUE(absl::StrContains(r.out, "snapshot pdq\tloaded at sequence 0\n"))
+      << r.out;
+  EXPECT_TRUE(absl::StrContains(
+      r.out, "pdq\tstore_active=1\tindexed=1\tmissing=0\textra=0\n"))
+      << r.out;
+  EXPECT_TRUE(absl::EndsWith(r.out, "\nconsistent\n")) << r.out;
 }
 
 TEST(DbCliMissingTest, VerifyOfMissingDirIsNotFoundAndCreatesNothing) {

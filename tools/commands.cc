@@ -44,11 +44,13 @@ constexpr char kUsage[] = R"(usage:
   hashmatch db stats DIR
       Counts of the hash store in DIR per signal type and vetting state,
       last change sequence and next entry id.
-  hashmatch db verify DIR
-      Builds the search indexes from the store's ACTIVE entries and checks
-      that every ACTIVE entry is indexed and nothing else is; prints counts
-      per signal type, missing and extra ids, and the sequences. Exit 0
-      when consistent, 1 otherwise.
+  hashmatch db verify [--snapshot_dir SNAP] DIR
+      Builds the search indexes from the store's ACTIVE entries (or loads
+      the index snapshot files in SNAP and catches up) and checks that every
+      ACTIVE entry is indexed and nothing else is; prints counts per signal
+      type, up to 100 missing and extra ids each, and the sequences. Exit 0
+      when consistent, 1 otherwise. The db commands open the store read-only
+      and work while a server holds it.
   hashmatch db dump [--limit N] DIR
       One JSON object per entry per line (tombstones included), in id order.
       The db commands never create a store: a missing DIR is an error.

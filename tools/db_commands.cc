@@ -85,10 +85,23 @@ void PrintIds(std::ostream& out, absl::string_view what,
   out << "\n";
 }
 
-int RunVerify(HashStore& store, std::ostream& out, std::ostream& err) {
+int RunVerify(HashStore& store, const std::string& snapshot_dir,
+              std::ostream& out, std::ostream& err) {
+  VettedIndexOptions options;
+  options.snapshot_dir = snapshot_dir;
   absl::StatusOr<std::unique_ptr<VettedIndex>> index =
-      VettedIndex::Open(&store, VettedIndexOptions());
+      VettedIndex::Open(&store, options);
   if (!index.ok()) return Fail(err, "verify", index.status());
+  if (!snapshot_dir.empty()) {
+    for (const SignalOpenInfo& info : (*index)->open_info()) {
+      out << "snapshot " << SignalName(info.signal_type) << "\t";
+      if (info.from_snapshot) {
+        out << "loaded at sequence " << info.sequence << "\n";
+      } else {
+        out << "not used: " << info.snapshot_status << "\n";
+      }
+    }
+  }
   absl::StatusOr<VerifyReport> report = (*index)->Verify();
   if (!report.ok()) return Fail(err, "verify", report.status());
   out << "applied_sequence\t" << report->applied_sequence << "\n";
@@ -164,6 +177,7 @@ int RunDb(const std::vector<std::string>& args, std::ostream& out,
   }
   FlagParser parser;
   if (sub == "dump") parser.AddValue("limit");
+  if (sub == "verify") parser.AddValue("snapshot_dir");
   absl::StatusOr<ParsedFlags> flags =
       parser.Parse(std::vector<std::string>(args.begin() + 1, args.end()));
   if (!flags.ok()) {
@@ -191,7 +205,10 @@ int RunDb(const std::vector<std::string>& args, std::ostream& out,
       OpenExisting(flags->positional()[0]);
   if (!store.ok()) return Fail(err, sub, store.status());
   if (sub == "stats") return RunStats(**store, out, err);
-  if (sub == "verify") return RunVerify(**store, out, err);
+  if (sub == "verify") {
+    return RunVerify(**store, flags->Get("snapshot_dir").value_or(""), out,
+                     err);
+  }
   return RunDump(**store, limit, out, err);
 }
 

@@ -1,7 +1,11 @@
 // The `hashmatch db` subcommands: inspect a hash store directory.
 //
 //   hashmatch db stats DIR            counts per signal type and state
-//   hashmatch db verify DIR           index built from the store vs the store
+//   hashmatch db verify DIR [--snapshot_dir SNAP]
+//                                     index built from the store (or loaded
+//                                     from the snapshot files in SNAP and
+//                                     caught up) vs the store; lists up to
+//                                     100 missing and extra ids per signal
 //   hashmatch db dump DIR [--limit N] one JSON line per entry
 //
 // Every subcommand opens an existing store read-only (never creates one: a
