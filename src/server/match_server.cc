@@ -227,6 +227,10 @@ int RunMatchServer(const ServerConfig& config) {
   int grpc_port = 0;
   builder.AddListeningPort(config.listen, *credentials, &grpc_port);
   builder.RegisterService(&service);
+  // gRPC sets SO_REUSEPORT by default: a second server on the same port (or
+  // one given the same port 0 pick) would then silently share its
+  // connections. Off, a taken port is a startup error.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(config.max_request_bytes));
   builder.SetMaxSendMessageSize(static_cast<int>(config.max_request_bytes));
   grpc::ResourceQuota quota("match_server");
@@ -295,26 +299,38 @@ int RunMatchServer(const ServerConfig& config) {
       matcher = *std::move(matcher_or);
       return absl::OkStatus();
     }();
-    std::lock_guard<std::mutex> lock(shared.mu);
     if (!status.ok()) {
+      std::lock_guard<std::mutex> lock(shared.mu);
       shared.load_status = status;
-    } else if (!shared.stop) {
-      service.SetMatcher(matcher.get());
-      health->SetServingStatus("", true);
-      health->SetServingStatus(kServiceName, true);
-      metrics->SetReady(true);
-      PublishIndexMetrics(*matcher, metrics.get());
-      LogLine line("info", "index_loaded");
-      line.Int("sequence", static_cast<int64_t>(index->applied_sequence()));
-      for (v1::SignalType s : VettedIndex::kBinarySignals) {
-        line.Int(absl::StrCat("entries_", SignalLabel(s)),
-                 static_cast<int64_t>(index->size(s)));
-      }
-      line.Double("seconds", SecondsSince(start)).Emit();
-      shared.loaded = true;
+      shared.loader_done.store(true);
+      shared.cv.notify_all();
+      return;
     }
-    shared.loader_done.store(true);
+    // Logged before health turns SERVING, so a client that sees SERVING
+    // finds "index_loaded" in the log.
+    LogLine line("info", "index_loaded");
+    line.Int("sequence", static_cast<int64_t>(index->applied_sequence()));
+    for (v1::SignalType s : VettedIndex::kBinarySignals) {
+      line.Int(absl::StrCat("entries_", SignalLabel(s)),
+               static_cast<int64_t>(index->size(s)));
+    }
+    line.Double("seconds", SecondsSince(start)).Emit();
+    bool serving = false;
+    {
+      std::lock_guard<std::mutex> lock(shared.mu);
+      if (!shared.stop) {
+        service.SetMatcher(matcher.get());
+        health->SetServingStatus("", true);
+        health->SetServingStatus(kServiceName, true);
+        metrics->SetReady(true);
+        shared.loaded = true;
+        serving = true;
+      }
+    }
     shared.cv.notify_all();
+    // Outside the lock: GetIndexInfo may scan the store for exact counts.
+    if (serving) PublishIndexMetrics(*matcher, metrics.get());
+    shared.loader_done.store(true);
   });
 
   std::thread catch_up([&] {
@@ -385,7 +401,12 @@ int RunMatchServer(const ServerConfig& config) {
   grpc_server->Shutdown(std::chrono::system_clock::now());
   grpc_server->Wait();
   catch_up.join();
-  if (!shared.loader_done.load()) {
+  bool loaded;
+  {
+    std::lock_guard<std::mutex> lock(shared.mu);
+    loaded = shared.loaded;
+  }
+  if (!loaded && !shared.loader_done.load()) {
     // The index build cannot be interrupted; the store is only read by it
     // (and seeding commits whole batches), so leaving now is safe.
     LogLine("info", "drained")
