@@ -147,6 +147,15 @@ uint32_t Crc32c(uint32_t crc, const void* data, size_t n) {
   return ~crc;
 }
 
+namespace {
+
+absl::Status WriteTempAndRename(const std::string& path, const std::string& tmp,
+                                hashmatch::v1::SignalType signal_type,
+                                int code_bits, uint64_t sequence,
+                                const BinaryIndex::View& view);
+
+}  // namespace
+
 absl::Status WriteIndexSnapshot(const std::string& path,
                                 hashmatch::v1::SignalType signal_type,
                                 uint64_t sequence,
@@ -157,9 +166,21 @@ absl::Status WriteIndexSnapshot(const std::string& path,
         "index snapshot: a ", view.code_bits(), "-bit index cannot hold ",
         hashmatch::v1::SignalType_Name(signal_type)));
   }
+  const std::string tmp = absl::StrCat(path, ".tmp");
+  absl::Status status =
+      WriteTempAndRename(path, tmp, signal_type, code_bits, sequence, view);
+  if (!status.ok()) ::unlink(tmp.c_str());  // Best effort; may not exist.
+  return status;
+}
+
+namespace {
+
+absl::Status WriteTempAndRename(const std::string& path, const std::string& tmp,
+                                hashmatch::v1::SignalType signal_type,
+                                int code_bits, uint64_t sequence,
+                                const BinaryIndex::View& view) {
   const size_t code_bytes = static_cast<size_t>(code_bits) / 8;
   const size_t record = 8 + code_bytes;
-  const std::string tmp = absl::StrCat(path, ".tmp");
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (fd.get() < 0) return ErrnoStatus(errno, "creating", tmp);
 
@@ -217,6 +238,8 @@ absl::Status WriteIndexSnapshot(const std::string& path,
   }
   return absl::OkStatus();
 }
+
+}  // namespace
 
 absl::StatusOr<LoadedIndexSnapshot> ReadIndexSnapshot(const std::string& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));

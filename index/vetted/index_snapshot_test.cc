@@ -137,6 +137,20 @@ TEST_F(IndexSnapshotTest, WrongSignalForTheIndexIsInvalidArgument) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(IndexSnapshotTest, UnwritableDirectoryIsAnErrorAndLeavesNoTempFile) {
+  const std::string p = dir_ + "/absent/pdq.hmsnap";
+  absl::Status s =
+      WriteIndexSnapshot(p, SIGNAL_TYPE_PDQ, 1, index_->LiveView());
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound) << s;
+  EXPECT_FALSE(std::filesystem::exists(p + ".tmp"));
+  // Rename over a directory fails after the temp file was written.
+  std::filesystem::create_directories(dir_ + "/is_a_dir");
+  s = WriteIndexSnapshot(dir_ + "/is_a_dir", SIGNAL_TYPE_PDQ, 1,
+                         index_->LiveView());
+  EXPECT_FALSE(s.ok());
+  EXPECT_FALSE(std::filesystem::exists(dir_ + "/is_a_dir.tmp"));
+}
+
 TEST_F(IndexSnapshotTest, MissingFileIsNotFound) {
   std::filesystem::remove(path_);
   EXPECT_EQ(ReadCode(), absl::StatusCode::kNotFound);

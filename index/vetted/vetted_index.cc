@@ -164,6 +164,7 @@ absl::Status VettedIndex::SaveSnapshot() const {
     return absl::FailedPreconditionError(
         "VettedIndexOptions::snapshot_dir is empty");
   }
+  std::lock_guard<std::mutex> save_lock(save_mu_);
   std::vector<BinaryIndex::View> views;
   uint64_t sequence;
   {

@@ -124,7 +124,8 @@ class VettedIndex {
 
   // Writes the snapshot files of all binary signal types (see Snapshots
   // above) at the current applied_sequence(). CatchUp waits only while the
-  // current index states are taken, not during the writes.
+  // current index states are taken, not during the writes; concurrent
+  // SaveSnapshot calls run one at a time.
   // FAILED_PRECONDITION if options.snapshot_dir is empty.
   absl::Status SaveSnapshot() const;
 
@@ -175,6 +176,8 @@ class VettedIndex {
   std::array<std::unique_ptr<BinaryIndex>, 3> indexes_;
   std::atomic<uint64_t> applied_sequence_{0};
   mutable std::mutex catch_up_mu_;
+  mutable std::mutex save_mu_;  // Serialises SaveSnapshot (one temp file).
+
   std::vector<SignalOpenInfo> open_info_;
 };
 
