@@ -23,8 +23,11 @@
 // so gRPC's few callback threads are never tied up by decoding: measured
 // with them inline, 8 concurrent MatchImage calls against a limit of 2 were
 // all queued inside gRPC (0 refused) instead of 6 being refused at once.
-// The pool's queue holds only admitted calls, so it is bounded by
-// max_concurrent_rpcs.
+// With the pool, MatchHashes stays fast under image load (2 busy cores, 16
+// concurrent MatchImage calls: MatchHashes p50 0.41 ms, p99 5.6 ms). The
+// pool's queue holds only admitted calls, so it is bounded by
+// max_concurrent_rpcs (memory: up to max_concurrent_rpcs requests of up to
+// max_request_bytes each).
 //
 // Thread safety: all methods may be called concurrently. `metrics` and
 // `tokens` (nullable: no auth) are not owned and must outlive the service;
