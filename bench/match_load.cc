@@ -14,7 +14,10 @@
 // calls in flight in total (closed loop: a call is re-issued as soon as it
 // completes) for `duration_s` seconds per level, after a 1 s warm-up. Each
 // level prints calls, RPC/s, p50/p95/p99/max latency in ms and the count of
-// every non-OK status code.
+// every non-OK status code, and CPU microseconds per call of the server
+// (srv_us, from /proc/PID/stat with --server_pid) and of this client
+// (cli_us): on a shared machine, CPU per call is steadier than RPC/s, and
+// 2 cores / (srv_us + cli_us) bounds what an idle 2-core machine can do.
 //
 // Queries. MatchHashes sends one PDQ hash (with quality 100) per call, from
 // a pool of 4096 drawn from the realistic code model (new "images": nearly
@@ -34,12 +37,16 @@
 // Store. --make_store writes `n` ACTIVE PDQ entries (realistic codes, seed
 // --seed) through HashStore::Put in batches of 10000 (sync off, one flush
 // at close), agency "bench", external ids "bench-<i>".
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <random>
@@ -187,6 +194,30 @@ int MakeStore(const std::string& dir, uint64_t n, const CodeSource& codes) {
   return 0;
 }
 
+// CPU seconds (user + system) of this process.
+double SelfCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+// CPU seconds of process `pid` from /proc/PID/stat; -1 if unreadable.
+double ProcessCpuSeconds(long pid) {
+  if (pid <= 0) return -1;
+  std::ifstream f(absl::StrCat("/proc/", pid, "/stat"));
+  std::string line;
+  if (!std::getline(f, line)) return -1;
+  const size_t close = line.rfind(')');  // The command may hold spaces.
+  if (close == std::string::npos) return -1;
+  std::vector<std::string> fields = absl::StrSplit(line.substr(close + 2), ' ');
+  if (fields.size() < 13) return -1;
+  // Fields after the command: state is [0]; utime [11], stime [12].
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  return (std::atof(fields[11].c_str()) + std::atof(fields[12].c_str())) /
+         ticks;
+}
+
 // One outstanding call of either kind.
 struct Call {
   grpc::ClientContext context;
@@ -201,6 +232,11 @@ struct LevelResult {
   std::map<int, int64_t> errors;    // grpc::StatusCode -> count.
   int64_t verdict_match = 0;
   double seconds = 0;
+  // CPU seconds over the whole level (warm-up included) and the calls
+  // completed in it; server_cpu < 0 without --server_pid.
+  double client_cpu = 0;
+  double server_cpu = -1;
+  int64_t all_calls = 0;
 };
 
 struct LoadOptions {
@@ -211,6 +247,7 @@ struct LoadOptions {
   int client_threads = 1;
   double duration_s = 10;
   double warmup_s = 1;
+  long server_pid = 0;  // For the server's CPU time; 0: not measured.
   const std::vector<v1::MatchHashesRequest>* hash_requests = nullptr;
   const std::vector<v1::MatchImageRequest>* image_requests = nullptr;
 };
@@ -260,6 +297,7 @@ void RunWorker(const LoadOptions& o, int worker, int in_flight,
     if (!cq.Next(&tag, &ok)) break;
     std::unique_ptr<Call> call(static_cast<Call*>(tag));
     const Clock::time_point now = Clock::now();
+    ++out->all_calls;
     if (call->start >= measure_from && now <= stop) {
       out->latencies_ms.push_back(
           std::chrono::duration<float, std::milli>(now - call->start).count());
@@ -283,6 +321,8 @@ void RunWorker(const LoadOptions& o, int worker, int in_flight,
 }
 
 LevelResult RunLevel(const LoadOptions& o) {
+  const double client_cpu0 = SelfCpuSeconds();
+  const double server_cpu0 = ProcessCpuSeconds(o.server_pid);
   const int threads = std::max(1, std::min(o.client_threads, o.concurrency));
   const Clock::time_point begin = Clock::now();
   const auto warm = std::chrono::duration_cast<Clock::duration>(
@@ -306,8 +346,14 @@ LevelResult RunLevel(const LoadOptions& o) {
                             p.latencies_ms.end());
     for (const auto& [code, n] : p.errors) all.errors[code] += n;
     all.verdict_match += p.verdict_match;
+    all.all_calls += p.all_calls;
   }
   all.seconds = o.duration_s;
+  all.client_cpu = SelfCpuSeconds() - client_cpu0;
+  const double server_cpu1 = ProcessCpuSeconds(o.server_pid);
+  if (server_cpu0 >= 0 && server_cpu1 >= 0) {
+    all.server_cpu = server_cpu1 - server_cpu0;
+  }
   return all;
 }
 
@@ -334,13 +380,18 @@ double PrintLevel(const char* rpc, int concurrency, LevelResult& r) {
   }
   const int64_t calls = static_cast<int64_t>(r.latencies_ms.size());
   const double qps = static_cast<double>(calls - errors) / r.seconds;
-  std::printf("%-11s %5d %9lld %10.0f %8.2f %8.2f %8.2f %8.2f %7lld  %s\n", rpc,
-              concurrency, static_cast<long long>(calls), qps,
-              Percentile(r.latencies_ms, 50), Percentile(r.latencies_ms, 95),
-              Percentile(r.latencies_ms, 99),
-              r.latencies_ms.empty() ? 0.0 : r.latencies_ms.back(),
-              static_cast<long long>(r.verdict_match),
-              error_text.empty() ? "-" : error_text.c_str());
+  const double n = static_cast<double>(std::max<int64_t>(1, r.all_calls));
+  const double client_us = 1e6 * r.client_cpu / n;
+  const double server_us = r.server_cpu < 0 ? -1 : 1e6 * r.server_cpu / n;
+  std::printf(
+      "%-11s %5d %9lld %10.0f %8.2f %8.2f %8.2f %8.2f %7lld %9.0f %9.0f  "
+      "%s\n",
+      rpc, concurrency, static_cast<long long>(calls), qps,
+      Percentile(r.latencies_ms, 50), Percentile(r.latencies_ms, 95),
+      Percentile(r.latencies_ms, 99),
+      r.latencies_ms.empty() ? 0.0 : r.latencies_ms.back(),
+      static_cast<long long>(r.verdict_match), server_us, client_us,
+      error_text.empty() ? "-" : error_text.c_str());
   std::fflush(stdout);
   return qps;
 }
@@ -402,11 +453,12 @@ int Main(int argc, char** argv) {
                  " [--concurrency=1,4,16,64] [--duration_s=10]"
                  " [--client_threads=1] [--hit_percent=1]"
                  " [--store_n=1000000] [--baseline_threads=N] [--token=T]"
-                 " [--dihedral=server|off]"
+                 " [--dihedral=server|off] [--server_pid=PID]"
                  " IMAGE...\n");
     return 2;
   }
   base.token = StringFlag(argc, argv, "token", "");
+  base.server_pid = Flag(argc, argv, "server_pid", 0);
   base.duration_s = std::max(
       0.5, std::atof(StringFlag(argc, argv, "duration_s", "10").c_str()));
   base.client_threads =
@@ -463,9 +515,9 @@ int Main(int argc, char** argv) {
       "dihedral %s, %d images\n",
       base.server.c_str(), base.client_threads, base.duration_s,
       dihedral.c_str(), static_cast<int>(images.size()));
-  std::printf("%-11s %5s %9s %10s %8s %8s %8s %8s %7s  %s\n", "rpc", "conc",
-              "calls", "ok_rpc/s", "p50_ms", "p95_ms", "p99_ms", "max_ms",
-              "matches", "errors");
+  std::printf("%-11s %5s %9s %10s %8s %8s %8s %8s %7s %9s %9s  %s\n", "rpc",
+              "conc", "calls", "ok_rpc/s", "p50_ms", "p95_ms", "p99_ms",
+              "max_ms", "matches", "srv_us", "cli_us", "errors");
   for (const std::string& rpc : rpcs) {
     const bool image = rpc == "image";
     if (!image && rpc != "hashes") {
