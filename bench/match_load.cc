@@ -396,9 +396,11 @@ double PrintLevel(const char* rpc, int concurrency, LevelResult& r) {
   return qps;
 }
 
-// Images decoded+hashed per second in this process on `threads` threads.
+// Images decoded+hashed per second in this process on `threads` threads;
+// *cpu_us gets the CPU microseconds per image.
 double InProcessRate(const std::vector<std::string>& images, int threads,
-                     double seconds) {
+                     double seconds, double* cpu_us) {
+  const double cpu0 = SelfCpuSeconds();
   std::atomic<int64_t> done{0};
   std::atomic<bool> failed{false};
   const Clock::time_point stop =
@@ -424,6 +426,8 @@ double InProcessRate(const std::vector<std::string>& images, int threads,
   }
   for (std::thread& w : workers) w.join();
   if (failed) std::fprintf(stderr, "warning: some image failed to hash\n");
+  *cpu_us = 1e6 * (SelfCpuSeconds() - cpu0) /
+            static_cast<double>(std::max<int64_t>(1, done.load()));
   return static_cast<double>(done.load()) / seconds;
 }
 
@@ -533,8 +537,11 @@ int Main(int argc, char** argv) {
         std::max(1L, Flag(argc, argv, "baseline_threads", hw)));
     // The baseline runs before and after the levels (the machine is shared:
     // the mean of the two is compared).
-    const double rate_before =
-        image ? InProcessRate(images, baseline_threads, base.duration_s) : 0;
+    double cpu_before = 0, cpu_after = 0;
+    const double rate_before = image
+                                   ? InProcessRate(images, baseline_threads,
+                                                   base.duration_s, &cpu_before)
+                                   : 0;
     double best = 0;
     for (int c : levels) {
       LoadOptions o = base;
@@ -546,14 +553,15 @@ int Main(int argc, char** argv) {
     }
     if (image) {
       const double rate_after =
-          InProcessRate(images, baseline_threads, base.duration_s);
+          InProcessRate(images, baseline_threads, base.duration_s, &cpu_after);
       const double rate = (rate_before + rate_after) / 2;
       std::printf(
           "in-process decode+hash (pdq+dihedral, md5, sha256), %d threads: "
           "%.1f images/s before, %.1f after, mean %.1f; best MatchImage "
-          "level %.1f RPC/s = %.0f%% of the mean\n",
+          "level %.1f RPC/s = %.0f%% of the mean; CPU per image in process "
+          "%.0f / %.0f us (before / after)\n",
           baseline_threads, rate_before, rate_after, rate, best,
-          rate > 0 ? 100.0 * best / rate : 0.0);
+          rate > 0 ? 100.0 * best / rate : 0.0, cpu_before, cpu_after);
     }
   }
   return 0;
