@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <memory>
@@ -422,6 +423,79 @@ TEST_F(VettedSnapshotTest, SnapshotAheadOfTheStoreIsRefused) {
       index->Search(hashmatch::v1::SIGNAL_TYPE_PDQ, Bytes(Code(32, 3)), 0);
   ASSERT_TRUE(hits.ok());
   EXPECT_EQ(*hits, (std::vector<Match>{{id, 0}}));
+}
+
+// A store whose change log lost its oldest changes (as a log compaction
+// would): ChangesSince never returns sequences <= `compacted_through`.
+class CompactedLogStore : public HashStore {
+ public:
+  CompactedLogStore(HashStore* inner, uint64_t compacted_through)
+      : inner_(inner), compacted_through_(compacted_through) {}
+  absl::StatusOr<std::vector<Entry>> Put(
+      absl::Span<const Entry> entries) override {
+    return inner_->Put(entries);
+  }
+  absl::StatusOr<Entry> Retract(uint64_t id, absl::string_view by,
+                                absl::string_view reason) override {
+    return inner_->Retract(id, by, reason);
+  }
+  absl::StatusOr<Entry> Get(uint64_t id) const override {
+    return inner_->Get(id);
+  }
+  absl::StatusOr<uint64_t> FindExternal(
+      absl::string_view agency, absl::string_view external_id) const override {
+    return inner_->FindExternal(agency, external_id);
+  }
+  absl::StatusOr<std::vector<Entry>> LookupHash(
+      hashmatch::v1::SignalType signal, absl::string_view hash) const override {
+    return inner_->LookupHash(signal, hash);
+  }
+  absl::StatusOr<uint64_t> ForEachActive(
+      hashmatch::v1::SignalType signal,
+      const ActiveCallback& callback) const override {
+    return inner_->ForEachActive(signal, callback);
+  }
+  absl::StatusOr<std::vector<hashmatch::v1::Change>> ChangesSince(
+      uint64_t after, size_t limit) const override {
+    return inner_->ChangesSince(std::max(after, compacted_through_), limit);
+  }
+  uint64_t LastSequence() const override { return inner_->LastSequence(); }
+  absl::StatusOr<StoreStats> Stats() const override { return inner_->Stats(); }
+
+ private:
+  HashStore* inner_;
+  uint64_t compacted_through_;
+};
+
+TEST_F(VettedSnapshotTest, SnapshotOlderThanTheChangeLogIsRefused) {
+  PutOne(
+      MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, Code(32, 1), "agency-a", "a"));
+  {
+    std::unique_ptr<VettedIndex> index = OpenWithSnapshots();
+    ASSERT_NE(index, nullptr);
+    ASSERT_TRUE(index->SaveSnapshot().ok());  // At sequence 1.
+  }
+  const uint64_t b = PutOne(
+      MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, Code(32, 2), "agency-a", "b"));
+  const uint64_t c = PutOne(
+      MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, Code(32, 3), "agency-a", "c"));
+  CompactedLogStore compacted(store_.get(), 2);  // Change 2 is gone.
+  auto index = VettedIndex::Open(&compacted, SnapOptions());
+  ASSERT_TRUE(index.ok()) << index.status();
+  EXPECT_FALSE((*index)->open_info()[0].from_snapshot);
+  EXPECT_EQ((*index)->open_info()[0].snapshot_status.code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE((*index)->open_info()[0].snapshot_status.message().find(
+                "no longer holds change 2"),
+            std::string::npos)
+      << (*index)->open_info()[0].snapshot_status;
+  // Rebuilt from the store: all three entries, including b (change 2).
+  EXPECT_EQ((*index)->size(hashmatch::v1::SIGNAL_TYPE_PDQ), 3u);
+  auto hits =
+      (*index)->Search(hashmatch::v1::SIGNAL_TYPE_PDQ, Bytes(Code(32, 2)), 0);
+  ASSERT_TRUE(hits.ok());
+  EXPECT_EQ(*hits, (std::vector<Match>{{b, 0}}));
+  EXPECT_NE(c, 0u);
 }
 
 }  // namespace
