@@ -369,6 +369,15 @@ TEST_F(MatchServerTest, MatchImageRotatedPhotoMatchesThroughDihedral) {
   EXPECT_EQ(r.matches(0).entry_id(), ids_.autumn_pdq);
   EXPECT_NE(r.matches(0).dihedral(), v1::DIHEDRAL_VARIANT_ORIGINAL);
   EXPECT_NE(r.matches(0).dihedral(), v1::DIHEDRAL_VARIANT_UNSPECIFIED);
+
+  // The request can turn dihedral lookup off: then the rotation is unknown.
+  v1::MatchImageRequest request;
+  request.set_image(std::string(png.begin(), png.end()));
+  request.mutable_options()->set_dihedral(false);
+  s = stub_->MatchImage(Context().get(), request, &r);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(r.verdict(), v1::VERDICT_NO_MATCH);
+  EXPECT_EQ(r.matches_size(), 0);
 }
 
 TEST_F(MatchServerTest, MatchHashesByHexAndRaw) {
