@@ -140,6 +140,8 @@ class RocksHashStore : public HashStore {
       SignalType signal_type, absl::string_view hash) const override;
   absl::StatusOr<uint64_t> ForEachActive(
       SignalType signal_type, const ActiveCallback& callback) const override;
+  absl::StatusOr<uint64_t> ForEachEntry(
+      uint64_t after_id, const EntryCallback& callback) const override;
   absl::StatusOr<std::vector<Change>> ChangesSince(uint64_t after,
                                                    size_t limit) const override;
   uint64_t LastSequence() const override {
@@ -154,6 +156,15 @@ class RocksHashStore : public HashStore {
     return std::chrono::duration_cast<std::chrono::microseconds>(
                std::chrono::system_clock::now().time_since_epoch())
         .count();
+  }
+
+  // A snapshot holding exactly the changes up to the returned sequence.
+  // Release with db_->ReleaseSnapshot.
+  std::pair<const rocksdb::Snapshot*, uint64_t> SnapshotWithSequence() const {
+    // Writers update last_sequence_ under mu_ after their batch commits, so
+    // a snapshot taken under mu_ holds exactly the changes up to it.
+    std::lock_guard<std::mutex> lock(mu_);
+    return {db_->GetSnapshot(), last_sequence_};
   }
 
   // Reads the entry `id` at `snapshot` (nullptr: latest); nullopt if absent.
@@ -516,15 +527,7 @@ absl::StatusOr<uint64_t> RocksHashStore::ForEachActive(
         "unknown or unspecified signal type ", static_cast<int>(signal_type)));
   }
   const size_t hash_len = HashLengthForSignal(signal_type);
-  const rocksdb::Snapshot* snapshot;
-  uint64_t sequence;
-  {
-    // Writers update last_sequence_ under mu_ after their batch commits, so
-    // a snapshot taken under mu_ holds exactly the changes up to it.
-    std::lock_guard<std::mutex> lock(mu_);
-    snapshot = db_->GetSnapshot();
-    sequence = last_sequence_;
-  }
+  const auto [snapshot, sequence] = SnapshotWithSequence();
   rocksdb::ReadOptions ro;
   ro.snapshot = snapshot;
   // A full scan: read ahead, and leave the block cache to point reads.
@@ -550,6 +553,39 @@ absl::StatusOr<uint64_t> RocksHashStore::ForEachActive(
       if (!status.ok()) break;
     }
     if (status.ok()) status = FromRocksStatus(it->status(), "scanning hashes");
+  }
+  db_->ReleaseSnapshot(snapshot);
+  if (!status.ok()) return status;
+  return sequence;
+}
+
+absl::StatusOr<uint64_t> RocksHashStore::ForEachEntry(
+    uint64_t after_id, const EntryCallback& callback) const {
+  const auto [snapshot, sequence] = SnapshotWithSequence();
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
+  ro.readahead_size = 2 << 20;
+  ro.fill_cache = false;
+  absl::Status status;
+  if (after_id != UINT64_MAX) {
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, entries_));
+    Entry e;
+    for (it->Seek(keys::EncodeId(after_id + 1)); it->Valid(); it->Next()) {
+      std::optional<uint64_t> id =
+          keys::DecodeId(absl::string_view(it->key().data(), it->key().size()));
+      if (!id.has_value() ||
+          !e.ParseFromArray(it->value().data(),
+                            static_cast<int>(it->value().size())) ||
+          e.id() != *id) {
+        status = absl::DataLossError(
+            "corrupt hash store: entry row does not parse or has the wrong "
+            "id");
+        break;
+      }
+      status = callback(e);
+      if (!status.ok()) break;
+    }
+    if (status.ok()) status = FromRocksStatus(it->status(), "scanning entries");
   }
   db_->ReleaseSnapshot(snapshot);
   if (!status.ok()) return status;

@@ -124,6 +124,10 @@ class HashStore {
   // returned by ForEachActive.
   using ActiveCallback =
       std::function<absl::Status(uint64_t id, absl::string_view hash)>;
+  // Called by ForEachEntry for each entry. A non-OK return stops the scan
+  // and is returned by ForEachEntry.
+  using EntryCallback =
+      std::function<absl::Status(const hashmatch::v1::Entry& entry)>;
 
   // Opens (or creates, per options) the store in directory `path`.
   static absl::StatusOr<std::unique_ptr<HashStore>> Open(
@@ -165,6 +169,13 @@ class HashStore {
   virtual absl::StatusOr<uint64_t> ForEachActive(
       hashmatch::v1::SignalType signal_type,
       const ActiveCallback& callback) const = 0;
+
+  // Calls `callback` for every entry (tombstones included) with id >
+  // `after_id`, in id order, reading one consistent snapshot; returns the
+  // change sequence of that snapshot. For paging, listing, export and
+  // bootstrapping a follower.
+  virtual absl::StatusOr<uint64_t> ForEachEntry(
+      uint64_t after_id, const EntryCallback& callback) const = 0;
 
   // Up to `limit` changes with sequence > `after`, in sequence order.
   virtual absl::StatusOr<std::vector<hashmatch::v1::Change>> ChangesSince(

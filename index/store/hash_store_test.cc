@@ -296,6 +296,43 @@ TEST_F(HashStoreTest, ChangesSinceReturnsExactlyTheTailInOrder) {
   EXPECT_TRUE(store->ChangesSince(0, 0)->empty());
 }
 
+TEST_F(HashStoreTest, ForEachEntryWalksIdsAfterTheGivenOneWithTombstones) {
+  auto store = OpenOrDie();
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(
+      store->Put({Pdq(1, "a", "x"), Pdq(2, "a", "y"), Pdq(3, "b", "z")}).ok());
+  ASSERT_TRUE(store->Retract(2, "a", "wrong").ok());
+  std::vector<uint64_t> ids;
+  std::vector<v1::VettingState> states;
+  auto seq = store->ForEachEntry(1, [&](const Entry& e) {
+    ids.push_back(e.id());
+    states.push_back(e.state());
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(seq.ok()) << seq.status();
+  EXPECT_EQ(*seq, 4u);
+  EXPECT_THAT(ids, ElementsAre(2, 3));
+  EXPECT_THAT(states, ElementsAre(v1::VETTING_STATE_RETRACTED,
+                                  v1::VETTING_STATE_ACTIVE));
+  // A callback error stops the scan and is returned.
+  int calls = 0;
+  auto stopped = store->ForEachEntry(0, [&](const Entry&) {
+    ++calls;
+    return absl::CancelledError("enough");
+  });
+  EXPECT_EQ(stopped.status().code(), absl::StatusCode::kCancelled);
+  EXPECT_EQ(calls, 1);
+  ids.clear();
+  ASSERT_TRUE(store
+                  ->ForEachEntry(UINT64_MAX,
+                                 [&](const Entry& e) {
+                                   ids.push_back(e.id());
+                                   return absl::OkStatus();
+                                 })
+                  .ok());
+  EXPECT_TRUE(ids.empty());
+}
+
 TEST_F(HashStoreTest, BadHashLengthIsInvalidArgument) {
   auto store = OpenOrDie();
   ASSERT_NE(store, nullptr);

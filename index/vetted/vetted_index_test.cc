@@ -455,6 +455,10 @@ class CompactedLogStore : public HashStore {
       const ActiveCallback& callback) const override {
     return inner_->ForEachActive(signal, callback);
   }
+  absl::StatusOr<uint64_t> ForEachEntry(
+      uint64_t after_id, const EntryCallback& callback) const override {
+    return inner_->ForEachEntry(after_id, callback);
+  }
   absl::StatusOr<std::vector<hashmatch::v1::Change>> ChangesSince(
       uint64_t after, size_t limit) const override {
     return inner_->ChangesSince(std::max(after, compacted_through_), limit);
