@@ -9,7 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "src/server/json_log.h"
-#include "src/server/status_util.h"
+#include "src/common/status_util.h"
 
 namespace hashmatch {
 namespace server {

@@ -50,7 +50,7 @@
 #include "src/server/concurrency_limiter.h"
 #include "src/server/server_metrics.h"
 #include "src/server/token_auth.h"
-#include "src/server/worker_pool.h"
+#include "src/common/worker_pool.h"
 
 namespace hashmatch {
 namespace server {

@@ -1,4 +1,4 @@
-#include "src/server/worker_pool.h"
+#include "src/common/worker_pool.h"
 
 #include <atomic>
 #include <set>
@@ -6,7 +6,6 @@
 #include "gtest/gtest.h"
 
 namespace hashmatch {
-namespace server {
 namespace {
 
 TEST(WorkerPoolTest, RunsEveryTaskOnItsThreadsBeforeDestruction) {
@@ -43,5 +42,4 @@ TEST(WorkerPoolTest, TasksMaySubmitTasks) {
 }
 
 }  // namespace
-}  // namespace server
 }  // namespace hashmatch

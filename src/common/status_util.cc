@@ -1,9 +1,8 @@
-#include "src/server/status_util.h"
+#include "src/common/status_util.h"
 
 #include "absl/strings/str_cat.h"
 
 namespace hashmatch {
-namespace server {
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {
   if (status.ok()) return grpc::Status::OK;
@@ -57,5 +56,4 @@ std::string GrpcCodeName(grpc::StatusCode code) {
   }
 }
 
-}  // namespace server
 }  // namespace hashmatch

@@ -1,9 +1,8 @@
-#include "src/server/worker_pool.h"
+#include "src/common/worker_pool.h"
 
 #include <utility>
 
 namespace hashmatch {
-namespace server {
 
 WorkerPool::WorkerPool(int threads) {
   threads_.reserve(static_cast<size_t>(threads));
@@ -41,5 +40,4 @@ void WorkerPool::Loop() {
   }
 }
 
-}  // namespace server
 }  // namespace hashmatch

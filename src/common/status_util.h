@@ -5,8 +5,8 @@
 //   reactor->Finish(ToGrpcStatus(matcher.MatchImage(req).status()));
 //
 // Thread safety: pure functions.
-#ifndef HASHMATCH_SRC_SERVER_STATUS_UTIL_H_
-#define HASHMATCH_SRC_SERVER_STATUS_UTIL_H_
+#ifndef HASHMATCH_SRC_COMMON_STATUS_UTIL_H_
+#define HASHMATCH_SRC_COMMON_STATUS_UTIL_H_
 
 #include <grpcpp/support/status.h>
 
@@ -15,7 +15,6 @@
 #include "absl/status/status.h"
 
 namespace hashmatch {
-namespace server {
 
 grpc::Status ToGrpcStatus(const absl::Status& status);
 
@@ -23,7 +22,6 @@ grpc::Status ToGrpcStatus(const absl::Status& status);
 // the `code` metric label and log field.
 std::string GrpcCodeName(grpc::StatusCode code);
 
-}  // namespace server
 }  // namespace hashmatch
 
-#endif  // HASHMATCH_SRC_SERVER_STATUS_UTIL_H_
+#endif  // HASHMATCH_SRC_COMMON_STATUS_UTIL_H_

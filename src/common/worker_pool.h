@@ -1,5 +1,6 @@
 // WorkerPool: a fixed set of threads running submitted tasks in FIFO order.
-// match_server runs image decoding and hashing here instead of on gRPC's
+// The servers run slow work here (match_server: image decoding and hashing;
+// ingest_server: store writes and image hashing) instead of on gRPC's
 // callback threads, so those stay free to admit or refuse new RPCs at once.
 // The queue has no bound of its own: callers bound it (MatchServiceImpl only
 // submits while holding a ConcurrencyLimiter permit).
@@ -9,8 +10,8 @@
 //   // ~WorkerPool runs every queued task, then joins.
 //
 // Thread safety: Submit may be called concurrently, also from tasks.
-#ifndef HASHMATCH_SRC_SERVER_WORKER_POOL_H_
-#define HASHMATCH_SRC_SERVER_WORKER_POOL_H_
+#ifndef HASHMATCH_SRC_COMMON_WORKER_POOL_H_
+#define HASHMATCH_SRC_COMMON_WORKER_POOL_H_
 
 #include <condition_variable>
 #include <deque>
@@ -20,7 +21,6 @@
 #include <vector>
 
 namespace hashmatch {
-namespace server {
 
 class WorkerPool {
  public:
@@ -45,7 +45,6 @@ class WorkerPool {
   std::vector<std::thread> threads_;
 };
 
-}  // namespace server
 }  // namespace hashmatch
 
-#endif  // HASHMATCH_SRC_SERVER_WORKER_POOL_H_
+#endif  // HASHMATCH_SRC_COMMON_WORKER_POOL_H_

@@ -1,9 +1,8 @@
-#include "src/server/status_util.h"
+#include "src/common/status_util.h"
 
 #include "gtest/gtest.h"
 
 namespace hashmatch {
-namespace server {
 namespace {
 
 TEST(StatusUtilTest, MapsEveryAbslCodeOneToOne) {
@@ -45,5 +44,4 @@ TEST(StatusUtilTest, CodeNames) {
 }
 
 }  // namespace
-}  // namespace server
 }  // namespace hashmatch
