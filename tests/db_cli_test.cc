@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -84,6 +85,21 @@ TEST_F(DbCliTest, StatsCountsPerSignalAndState) {
             "pdq\tretracted\t1\n"
             "dhash\tactive\t1\n"
             "md5\tactive\t1\n");
+}
+
+TEST_F(DbCliTest, DigestIsTheStoreDigest) {
+  RunResult r = RunHashmatch({"db", "digest", dir_});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  StoreOptions options;
+  options.create_if_missing = false;
+  options.read_only = true;
+  auto store = HashStore::Open(options, dir_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  auto digest = (*store)->Digest();
+  ASSERT_TRUE(digest.ok()) << digest.status();
+  EXPECT_EQ(r.out,
+            absl::StrCat("digest\t", absl::BytesToHexString(digest->sha256),
+                         "\nlast_sequence\t5\nentries\t4\n"));
 }
 
 TEST_F(DbCliTest, VerifyIsConsistent) {

@@ -53,6 +53,9 @@ constexpr char kUsage[] = R"(usage:
       and work while a server holds it.
   hashmatch db dump [--limit N] DIR
       One JSON object per entry per line (tombstones included), in id order.
+  hashmatch db digest DIR
+      SHA-256 over every entry (tombstones included) in id order and the
+      last sequence: equal on a primary and its converged followers.
       The db commands never create a store: a missing DIR is an error.
   hashmatch match --server ADDR [--token T] [--tls_ca F [--tls_cert F
                   --tls_key F] [--tls_server_name N]] [--hashes] [--json]

@@ -74,6 +74,15 @@ int RunStats(HashStore& store, std::ostream& out, std::ostream& err) {
   return kExitOk;
 }
 
+int RunDigest(HashStore& store, std::ostream& out, std::ostream& err) {
+  absl::StatusOr<StoreDigest> digest = store.Digest();
+  if (!digest.ok()) return Fail(err, "digest", digest.status());
+  out << "digest\t" << absl::BytesToHexString(digest->sha256) << "\n";
+  out << "last_sequence\t" << digest->last_sequence << "\n";
+  out << "entries\t" << digest->entries << "\n";
+  return kExitOk;
+}
+
 // Prints the first kMaxListedIds of `ids` and how many more there are.
 void PrintIds(std::ostream& out, absl::string_view what,
               const std::vector<uint64_t>& ids) {
@@ -165,12 +174,13 @@ int RunDump(HashStore& store, int64_t limit, std::ostream& out,
 int RunDb(const std::vector<std::string>& args, std::ostream& out,
           std::ostream& err) {
   if (args.empty()) {
-    err << "hashmatch: db needs a subcommand: stats, verify or dump\n";
+    err << "hashmatch: db needs a subcommand: stats, verify, dump or "
+           "digest\n";
     PrintUsage(err);
     return kExitUsage;
   }
   const std::string& sub = args[0];
-  if (sub != "stats" && sub != "verify" && sub != "dump") {
+  if (sub != "stats" && sub != "verify" && sub != "dump" && sub != "digest") {
     err << "hashmatch: unknown db subcommand '" << sub << "'\n";
     PrintUsage(err);
     return kExitUsage;
@@ -205,6 +215,7 @@ int RunDb(const std::vector<std::string>& args, std::ostream& out,
       OpenExisting(flags->positional()[0]);
   if (!store.ok()) return Fail(err, sub, store.status());
   if (sub == "stats") return RunStats(**store, out, err);
+  if (sub == "digest") return RunDigest(**store, out, err);
   if (sub == "verify") {
     return RunVerify(**store, flags->Get("snapshot_dir").value_or(""), out,
                      err);

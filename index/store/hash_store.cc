@@ -1,5 +1,6 @@
 #include "index/store/hash_store.h"
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <map>
@@ -10,7 +11,10 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "index/store/store_keys.h"
+#include "openssl/evp.h"
 #include "rocksdb/db.h"
 #include "rocksdb/options.h"
 #include "rocksdb/slice.h"
@@ -149,8 +153,19 @@ class RocksHashStore : public HashStore {
     return last_sequence_;
   }
   absl::StatusOr<StoreStats> Stats() const override;
+  absl::StatusOr<std::unique_ptr<EntryCursor>> NewEntryCursor(
+      uint64_t after_id) const override;
+  absl::StatusOr<StoreDigest> Digest() const override;
+  absl::Status ApplyChanges(absl::Span<const Change> changes) override;
+  absl::Status BeginSnapshot(uint64_t sequence) override;
+  absl::Status AddSnapshotEntries(absl::Span<const Entry> entries) override;
+  absl::Status FinishSnapshot(uint64_t sequence, uint64_t entry_count) override;
 
  private:
+  // Calls options_.on_commit, if set. REQUIRES: mu_ not held.
+  void NotifyCommit(uint64_t sequence) const {
+    if (options_.on_commit) options_.on_commit(sequence);
+  }
   int64_t Now() const {
     if (options_.now_micros) return options_.now_micros();
     return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -191,6 +206,14 @@ class RocksHashStore : public HashStore {
   mutable std::mutex mu_;
   uint64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
   uint64_t last_sequence_ ABSL_GUARDED_BY(mu_) = 0;
+
+  // A snapshot being loaded (BeginSnapshot .. FinishSnapshot).
+  struct SnapshotLoad {
+    uint64_t sequence = 0;
+    uint64_t last_id = 0;
+    uint64_t entries = 0;
+  };
+  std::optional<SnapshotLoad> snapshot_load_ ABSL_GUARDED_BY(mu_);
 };
 
 absl::StatusOr<std::optional<uint64_t>> RocksHashStore::ReadMetaU64(
@@ -334,7 +357,10 @@ absl::StatusOr<std::vector<Entry>> RocksHashStore::Put(
     }
   }
 
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
+  if (snapshot_load_.has_value()) {
+    return absl::FailedPreconditionError("a snapshot is being loaded");
+  }
   const int64_t now = Now();
   uint64_t next_id = next_id_;
   uint64_t sequence = last_sequence_;
@@ -415,6 +441,8 @@ absl::StatusOr<std::vector<Entry>> RocksHashStore::Put(
   RETURN_IF_ERROR(Commit(&batch, "writing entries"));
   next_id_ = next_id;
   last_sequence_ = sequence;
+  lock.unlock();
+  NotifyCommit(sequence);
   return stored;
 }
 
@@ -422,7 +450,10 @@ absl::StatusOr<Entry> RocksHashStore::Retract(uint64_t id,
                                               absl::string_view retracted_by,
                                               absl::string_view reason) {
   if (options_.read_only) return ReadOnlyError();
-  std::lock_guard<std::mutex> lock(mu_);
+  std::unique_lock<std::mutex> lock(mu_);
+  if (snapshot_load_.has_value()) {
+    return absl::FailedPreconditionError("a snapshot is being loaded");
+  }
   ASSIGN_OR_RETURN(std::optional<Entry> old, ReadEntry(id));
   if (!old.has_value()) {
     return absl::NotFoundError(absl::StrCat("no entry with id ", id));
@@ -449,6 +480,8 @@ absl::StatusOr<Entry> RocksHashStore::Retract(uint64_t id,
   batch.Put(meta_, keys::kMetaLastSequence, keys::EncodeId(sequence));
   RETURN_IF_ERROR(Commit(&batch, "retracting entry"));
   last_sequence_ = sequence;
+  lock.unlock();
+  NotifyCommit(sequence);
   return e;
 }
 
@@ -647,6 +680,331 @@ absl::StatusOr<StoreStats> RocksHashStore::Stats() const {
   db_->ReleaseSnapshot(snapshot);
   if (!status.ok()) return status;
   return stats;
+}
+
+class RocksEntryCursor : public HashStore::EntryCursor {
+ public:
+  RocksEntryCursor(rocksdb::DB* db, rocksdb::ColumnFamilyHandle* entries,
+                   const rocksdb::Snapshot* snapshot, uint64_t sequence,
+                   uint64_t after_id)
+      : db_(db), snapshot_(snapshot), sequence_(sequence) {
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snapshot_;
+    ro.readahead_size = 2 << 20;
+    ro.fill_cache = false;
+    it_.reset(db_->NewIterator(ro, entries));
+    if (after_id == UINT64_MAX) {
+      done_ = true;
+    } else {
+      it_->Seek(keys::EncodeId(after_id + 1));
+    }
+  }
+  ~RocksEntryCursor() override {
+    it_.reset();
+    db_->ReleaseSnapshot(snapshot_);
+  }
+  uint64_t sequence() const override { return sequence_; }
+  absl::StatusOr<std::optional<Entry>> Next() override {
+    if (done_) return std::nullopt;
+    if (!it_->Valid()) {
+      done_ = true;
+      RETURN_IF_ERROR(FromRocksStatus(it_->status(), "scanning entries"));
+      return std::nullopt;
+    }
+    Entry e;
+    std::optional<uint64_t> id =
+        keys::DecodeId(absl::string_view(it_->key().data(), it_->key().size()));
+    if (!id.has_value() ||
+        !e.ParseFromArray(it_->value().data(),
+                          static_cast<int>(it_->value().size())) ||
+        e.id() != *id) {
+      done_ = true;
+      return absl::DataLossError(
+          "corrupt hash store: entry row does not parse or has the wrong id");
+    }
+    it_->Next();
+    return e;
+  }
+
+ private:
+  rocksdb::DB* db_;
+  const rocksdb::Snapshot* snapshot_;
+  uint64_t sequence_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+  bool done_ = false;
+};
+
+// Entry validation shared by snapshot loading and change application.
+absl::Status ValidateReplicaEntry(const Entry& e) {
+  if (e.id() == 0) return absl::InvalidArgumentError("entry has no id");
+  RETURN_IF_ERROR(ValidateHash(e.signal_type(), e.hash()));
+  if (e.state() < v1::VETTING_STATE_PENDING ||
+      e.state() > v1::VETTING_STATE_RETRACTED) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "entry ", e.id(), " has invalid state ", static_cast<int>(e.state())));
+  }
+  if ((e.state() == v1::VETTING_STATE_RETRACTED) != e.has_retraction()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("entry ", e.id(),
+                     ": a retraction must be set exactly when the state is "
+                     "RETRACTED"));
+  }
+  return absl::OkStatus();
+}
+
+std::string SerializeDeterministic(const Entry& e) {
+  std::string out;
+  {
+    google::protobuf::io::StringOutputStream stream(&out);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    e.SerializeToCodedStream(&coded);
+  }
+  return out;
+}
+
+absl::StatusOr<std::unique_ptr<HashStore::EntryCursor>>
+RocksHashStore::NewEntryCursor(uint64_t after_id) const {
+  const auto [snapshot, sequence] = SnapshotWithSequence();
+  return std::unique_ptr<EntryCursor>(std::make_unique<RocksEntryCursor>(
+      db_.get(), entries_, snapshot, sequence, after_id));
+}
+
+absl::StatusOr<StoreDigest> RocksHashStore::Digest() const {
+  ASSIGN_OR_RETURN(std::unique_ptr<EntryCursor> cursor, NewEntryCursor(0));
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
+                                                              EVP_MD_CTX_free);
+  if (ctx == nullptr ||
+      EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
+    return absl::InternalError("OpenSSL SHA-256 init failed");
+  }
+  StoreDigest digest;
+  while (true) {
+    ASSIGN_OR_RETURN(std::optional<Entry> e, cursor->Next());
+    if (!e.has_value()) break;
+    const std::string bytes = SerializeDeterministic(*e);
+    const std::string len = keys::EncodeId(bytes.size());
+    EVP_DigestUpdate(ctx.get(), len.data(), len.size());
+    EVP_DigestUpdate(ctx.get(), bytes.data(), bytes.size());
+    ++digest.entries;
+  }
+  digest.last_sequence = cursor->sequence();
+  const std::string seq = keys::EncodeId(digest.last_sequence);
+  EVP_DigestUpdate(ctx.get(), seq.data(), seq.size());
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  if (EVP_DigestFinal_ex(ctx.get(), md, &md_len) != 1 || md_len != 32) {
+    return absl::InternalError("OpenSSL SHA-256 final failed");
+  }
+  digest.sha256.assign(reinterpret_cast<const char*>(md), md_len);
+  return digest;
+}
+
+absl::Status RocksHashStore::ApplyChanges(absl::Span<const Change> changes) {
+  if (options_.read_only) return ReadOnlyError();
+  if (changes.size() > options_.max_batch_entries) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("batch of ", changes.size(), " changes is over the limit ",
+                     options_.max_batch_entries));
+  }
+  if (changes.empty()) return absl::OkStatus();
+  std::unique_lock<std::mutex> lock(mu_);
+  if (snapshot_load_.has_value()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot apply changes from sequence ",
+                     changes[0].sequence(), " while a snapshot at sequence ",
+                     snapshot_load_->sequence, " is being loaded"));
+  }
+  uint64_t sequence = last_sequence_;
+  uint64_t next_id = next_id_;
+  rocksdb::WriteBatch batch;
+  // Entries as written earlier in this batch (a batch may change one entry
+  // several times).
+  std::map<uint64_t, Entry> written;
+  for (const Change& c : changes) {
+    if (c.sequence() != sequence + 1) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "change sequence ", c.sequence(), " does not follow the store's ",
+          c.sequence() == changes[0].sequence() ? "last sequence "
+                                                : "previous change ",
+          sequence, " (expected ", sequence + 1, ")"));
+    }
+    const Entry& e = c.entry();
+    absl::Status valid = ValidateReplicaEntry(e);
+    if (valid.ok() && c.kind() == Change::KIND_UPSERT &&
+        e.state() == v1::VETTING_STATE_RETRACTED) {
+      valid = absl::InvalidArgumentError("UPSERT of a RETRACTED entry");
+    } else if (valid.ok() && c.kind() == Change::KIND_RETRACT &&
+               e.state() != v1::VETTING_STATE_RETRACTED) {
+      valid = absl::InvalidArgumentError("RETRACT of an entry not RETRACTED");
+    } else if (valid.ok() && c.kind() != Change::KIND_UPSERT &&
+               c.kind() != Change::KIND_RETRACT) {
+      valid = absl::InvalidArgumentError(
+          absl::StrCat("unknown change kind ", static_cast<int>(c.kind())));
+    }
+    if (!valid.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("change ", c.sequence(), ": ", valid.message()));
+    }
+    std::optional<Entry> old;
+    if (auto it = written.find(e.id()); it != written.end()) {
+      old = it->second;
+    } else {
+      ASSIGN_OR_RETURN(old, ReadEntry(e.id()));
+    }
+    if (old.has_value()) {
+      batch.Delete(hashes_,
+                   keys::HashKey(old->signal_type(), old->hash(), old->id()));
+      if (c.kind() == Change::KIND_UPSERT && !old->external_id().empty() &&
+          (old->source_agency() != e.source_agency() ||
+           old->external_id() != e.external_id())) {
+        batch.Delete(external_, keys::ExternalKey(old->source_agency(),
+                                                  old->external_id()));
+      }
+    }
+    if (c.kind() == Change::KIND_UPSERT) {
+      if (!e.external_id().empty()) {
+        batch.Put(external_,
+                  keys::ExternalKey(e.source_agency(), e.external_id()),
+                  keys::EncodeId(e.id()));
+      }
+      batch.Put(hashes_, keys::HashKey(e.signal_type(), e.hash(), e.id()),
+                std::string(1, static_cast<char>(e.state())));
+    } else {
+      batch.Delete(hashes_, keys::HashKey(e.signal_type(), e.hash(), e.id()));
+    }
+    batch.Put(entries_, keys::EncodeId(e.id()), Serialize(e));
+    batch.Put(changes_, keys::EncodeId(c.sequence()), Serialize(c));
+    written[e.id()] = e;
+    next_id = std::max(next_id, e.id() + 1);
+    sequence = c.sequence();
+  }
+  batch.Put(meta_, keys::kMetaNextId, keys::EncodeId(next_id));
+  batch.Put(meta_, keys::kMetaLastSequence, keys::EncodeId(sequence));
+  RETURN_IF_ERROR(Commit(&batch, "applying changes"));
+  next_id_ = next_id;
+  last_sequence_ = sequence;
+  lock.unlock();
+  NotifyCommit(sequence);
+  return absl::OkStatus();
+}
+
+absl::Status RocksHashStore::BeginSnapshot(uint64_t sequence) {
+  if (options_.read_only) return ReadOnlyError();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (last_sequence_ != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot load a snapshot at sequence ", sequence,
+                     " into a store that is not empty (last sequence ",
+                     last_sequence_, ")"));
+  }
+  // Rows left by an interrupted load (nothing was committed: the sequence
+  // is still 0).
+  rocksdb::WriteBatch batch;
+  for (rocksdb::ColumnFamilyHandle* cf :
+       {entries_, hashes_, external_, changes_}) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), cf));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      batch.Delete(cf, it->key());
+    }
+    RETURN_IF_ERROR(FromRocksStatus(it->status(), "scanning for old rows"));
+  }
+  batch.Put(meta_, keys::kMetaNextId, keys::EncodeId(1));
+  RETURN_IF_ERROR(Commit(&batch, "starting a snapshot load"));
+  next_id_ = 1;
+  snapshot_load_ = SnapshotLoad{sequence, 0, 0};
+  return absl::OkStatus();
+}
+
+absl::Status RocksHashStore::AddSnapshotEntries(
+    absl::Span<const Entry> entries) {
+  if (options_.read_only) return ReadOnlyError();
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!snapshot_load_.has_value()) {
+    return absl::FailedPreconditionError(
+        "snapshot entries without BeginSnapshot");
+  }
+  uint64_t last_id = snapshot_load_->last_id;
+  rocksdb::WriteBatch batch;
+  // External rows as decided earlier in this batch.
+  std::map<std::string, Entry> owners;
+  for (const Entry& e : entries) {
+    absl::Status valid = ValidateReplicaEntry(e);
+    if (!valid.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("snapshot entry: ", valid.message()));
+    }
+    if (e.id() <= last_id) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("snapshot entry id ", e.id(),
+                       " does not follow the previous id ", last_id));
+    }
+    last_id = e.id();
+    batch.Put(entries_, keys::EncodeId(e.id()), Serialize(e));
+    if (e.state() != v1::VETTING_STATE_RETRACTED) {
+      batch.Put(hashes_, keys::HashKey(e.signal_type(), e.hash(), e.id()),
+                std::string(1, static_cast<char>(e.state())));
+    }
+    if (e.external_id().empty()) continue;
+    const std::string key =
+        keys::ExternalKey(e.source_agency(), e.external_id());
+    std::optional<Entry> owner;
+    if (auto it = owners.find(key); it != owners.end()) {
+      owner = it->second;
+    } else {
+      ASSIGN_OR_RETURN(std::optional<uint64_t> owner_id,
+                       ReadExternal(e.source_agency(), e.external_id()));
+      if (owner_id.has_value()) {
+        ASSIGN_OR_RETURN(owner, ReadEntry(*owner_id));
+      }
+    }
+    auto live = [](const Entry& x) {
+      return x.state() != v1::VETTING_STATE_RETRACTED;
+    };
+    const bool wins = !owner.has_value() || (live(e) && !live(*owner)) ||
+                      (live(e) == live(*owner) &&
+                       e.updated_at_micros() >= owner->updated_at_micros());
+    if (wins) {
+      batch.Put(external_, key, keys::EncodeId(e.id()));
+      owners[key] = e;
+    }
+  }
+  RETURN_IF_ERROR(Commit(&batch, "loading snapshot entries"));
+  snapshot_load_->last_id = last_id;
+  snapshot_load_->entries += entries.size();
+  return absl::OkStatus();
+}
+
+absl::Status RocksHashStore::FinishSnapshot(uint64_t sequence,
+                                            uint64_t entry_count) {
+  if (options_.read_only) return ReadOnlyError();
+  std::unique_lock<std::mutex> lock(mu_);
+  if (!snapshot_load_.has_value()) {
+    return absl::FailedPreconditionError(
+        "FinishSnapshot without BeginSnapshot");
+  }
+  if (snapshot_load_->sequence != sequence) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("snapshot end at sequence ", sequence,
+                     " but the snapshot began at ", snapshot_load_->sequence));
+  }
+  if (snapshot_load_->entries != entry_count) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("snapshot end says ", entry_count, " entries but ",
+                     snapshot_load_->entries, " were loaded"));
+  }
+  const uint64_t next_id = snapshot_load_->last_id + 1;
+  rocksdb::WriteBatch batch;
+  batch.Put(meta_, keys::kMetaNextId, keys::EncodeId(next_id));
+  batch.Put(meta_, keys::kMetaLastSequence, keys::EncodeId(sequence));
+  RETURN_IF_ERROR(Commit(&batch, "finishing a snapshot load"));
+  next_id_ = next_id;
+  last_sequence_ = sequence;
+  snapshot_load_.reset();
+  lock.unlock();
+  NotifyCommit(sequence);
+  return absl::OkStatus();
 }
 
 }  // namespace

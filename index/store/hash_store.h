@@ -44,9 +44,43 @@
 // a newer schema (both versions named), DATA_LOSS for a corrupt store. RocksDB
 // statuses are converted in one place (FromRocksStatus in hash_store.cc).
 //
+// Replica writes. A follower of another store (the primary) keeps the
+// primary's ids and sequences: BeginSnapshot / AddSnapshotEntries /
+// FinishSnapshot fill an EMPTY store (LastSequence() == 0) with the entries
+// of a snapshot taken at sequence S (NewEntryCursor or ForEachEntry on the
+// primary), and ApplyChanges then applies the primary's change records
+// S+1, S+2, ... A follower's change log therefore starts after S. Each
+// ApplyChanges call and FinishSnapshot is one WriteBatch (all-or-nothing),
+// and the applied sequence is the store's own last_sequence, persisted in
+// the same batch as the data, so a restarted follower resumes from
+// LastSequence() with no gap and no duplicate. A snapshot interrupted before
+// FinishSnapshot leaves LastSequence() at 0; the next BeginSnapshot deletes
+// its rows. Do not mix Put/Retract with replica writes on one store.
+//
+//   ASSIGN_OR_RETURN(auto store, HashStore::Open(options, dir));
+//   if (store->LastSequence() == 0) {        // from WatchChanges messages:
+//     RETURN_IF_ERROR(store->BeginSnapshot(s));
+//     RETURN_IF_ERROR(store->AddSnapshotEntries(entries));   // repeated
+//     RETURN_IF_ERROR(store->FinishSnapshot(s, entry_count));
+//   }
+//   RETURN_IF_ERROR(store->ApplyChanges(batch.changes()));  // repeated
+//
+// Commit listener. StoreOptions::on_commit is called after every committed
+// write (Put, Retract, ApplyChanges, FinishSnapshot) with the new last
+// sequence, so a change feed can push at once instead of polling.
+//
+// Digest() is a SHA-256 over every entry (tombstones included) in id order
+// and the last sequence: two stores with equal digests hold the same
+// entries at the same sequence (used to prove followers converge). It does
+// not cover the change log (a follower's starts at its snapshot).
+//
 // Thread safety: all methods may be called concurrently. Writers are
 // serialized by an internal mutex; readers do not take it (except
-// LastSequence and the snapshot step of ForEachActive, briefly).
+// LastSequence and the snapshot step of ForEachActive, ForEachEntry,
+// NewEntryCursor and Digest, briefly). on_commit runs on the writing thread
+// after the mutex is released: concurrent writers may call it concurrently
+// and with sequences out of order, so treat it as a wake-up and read
+// LastSequence()/ChangesSince for the data.
 #ifndef HASHMATCH_INDEX_STORE_HASH_STORE_H_
 #define HASHMATCH_INDEX_STORE_HASH_STORE_H_
 
@@ -55,6 +89,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -101,6 +136,18 @@ struct StoreOptions {
   // Source of created/updated/retracted times, in microseconds since the
   // Unix epoch. Default (empty): the system clock. Tests set a fake.
   std::function<int64_t()> now_micros;
+
+  // Called after each committed write with the store's new last sequence
+  // (see "Commit listener" above). Must be quick and must not block on a
+  // store write. Default (empty): none.
+  std::function<void(uint64_t last_sequence)> on_commit;
+};
+
+// What HashStore::Digest returns.
+struct StoreDigest {
+  std::string sha256;  // 32 bytes.
+  uint64_t last_sequence = 0;
+  uint64_t entries = 0;  // Tombstones included.
 };
 
 // Counts of entries by signal type and vetting state (indexes are the enum
@@ -186,6 +233,66 @@ class HashStore {
 
   // Counts by signal type and state. Scans every entry: O(entries).
   virtual absl::StatusOr<StoreStats> Stats() const = 0;
+
+  // Entries read one at a time from one consistent snapshot of the store
+  // (what ForEachEntry reads, without a callback), for a caller that
+  // streams them at its own pace, e.g. a follower's bootstrap. The cursor
+  // holds a RocksDB snapshot until destroyed. REQUIRES: it does not outlive
+  // the store. Thread safety: one cursor is not thread-safe.
+  class EntryCursor {
+   public:
+    virtual ~EntryCursor() = default;
+    // The change sequence of the snapshot.
+    virtual uint64_t sequence() const = 0;
+    // The next entry in id order (tombstones included); nullopt at the end.
+    virtual absl::StatusOr<std::optional<hashmatch::v1::Entry>> Next() = 0;
+  };
+  // A cursor over every entry with id > `after_id`.
+  virtual absl::StatusOr<std::unique_ptr<EntryCursor>> NewEntryCursor(
+      uint64_t after_id) const = 0;
+
+  // SHA-256 over each entry's deterministic serialization (8-byte length,
+  // bytes) in id order, then the 8-byte last sequence, from one snapshot.
+  // O(entries).
+  virtual absl::StatusOr<StoreDigest> Digest() const = 0;
+
+  // --- Replica writes (see "Replica writes" above) ---
+
+  // Applies the primary's change records atomically. REQUIRES: the first
+  // has sequence LastSequence() + 1 and the rest follow with no gap, else
+  // FAILED_PRECONDITION naming both sequences (also while a snapshot is
+  // being loaded). Each record must carry an entry with an id and a valid
+  // hash: UPSERT a PENDING, ACTIVE or DISPUTED entry without retraction,
+  // RETRACT a RETRACTED one (INVALID_ARGUMENT naming the sequence
+  // otherwise). Entries, hash rows, external rows and the change log are
+  // written exactly as the primary's Put/Retract wrote them; the records
+  // are stored as received. Over StoreOptions::max_batch_entries records:
+  // RESOURCE_EXHAUSTED.
+  virtual absl::Status ApplyChanges(
+      absl::Span<const hashmatch::v1::Change> changes) = 0;
+
+  // Starts loading a snapshot taken at `sequence`. FAILED_PRECONDITION
+  // unless LastSequence() == 0 (rows of an earlier, interrupted snapshot
+  // are deleted). A second BeginSnapshot restarts the load.
+  virtual absl::Status BeginSnapshot(uint64_t sequence) = 0;
+
+  // Adds snapshot entries, atomically per call. REQUIRES: BeginSnapshot,
+  // ids ascending across calls (FAILED_PRECONDITION otherwise), valid
+  // entries (INVALID_ARGUMENT). Entries are not visible as committed until
+  // FinishSnapshot (LastSequence() stays 0). An (agency, external id) shared
+  // by several entries maps to a live one if any, else to the one changed
+  // last (what the primary's Put leaves, except after a live entry moved to
+  // another external id: the primary then drops the row, the snapshot
+  // keeps it on the tombstone).
+  virtual absl::Status AddSnapshotEntries(
+      absl::Span<const hashmatch::v1::Entry> entries) = 0;
+
+  // Commits the snapshot: LastSequence() becomes `sequence` and the next id
+  // follows the largest id. FAILED_PRECONDITION if no snapshot is being
+  // loaded, `sequence` differs from BeginSnapshot's, or `entry_count` is
+  // not the number of entries added.
+  virtual absl::Status FinishSnapshot(uint64_t sequence,
+                                      uint64_t entry_count) = 0;
 
  protected:
   HashStore() = default;

@@ -465,6 +465,27 @@ class CompactedLogStore : public HashStore {
   }
   uint64_t LastSequence() const override { return inner_->LastSequence(); }
   absl::StatusOr<StoreStats> Stats() const override { return inner_->Stats(); }
+  absl::StatusOr<std::unique_ptr<EntryCursor>> NewEntryCursor(
+      uint64_t after_id) const override {
+    return inner_->NewEntryCursor(after_id);
+  }
+  absl::StatusOr<StoreDigest> Digest() const override {
+    return inner_->Digest();
+  }
+  absl::Status ApplyChanges(
+      absl::Span<const hashmatch::v1::Change> changes) override {
+    return inner_->ApplyChanges(changes);
+  }
+  absl::Status BeginSnapshot(uint64_t sequence) override {
+    return inner_->BeginSnapshot(sequence);
+  }
+  absl::Status AddSnapshotEntries(absl::Span<const Entry> entries) override {
+    return inner_->AddSnapshotEntries(entries);
+  }
+  absl::Status FinishSnapshot(uint64_t sequence,
+                              uint64_t entry_count) override {
+    return inner_->FinishSnapshot(sequence, entry_count);
+  }
 
  private:
   HashStore* inner_;
