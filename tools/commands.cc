@@ -72,12 +72,37 @@ constexpr char kUsage[] = R"(usage:
       gRPC code name. Timeout per RPC 30000 ms; files over 64 MiB are not
       read. Exit 0: all answered, none MATCH; 1: some file failed, none
       MATCH; 3: at least one MATCH.
+  hashmatch import --format csv|jsonl|hashmatch [--dry_run] [--server ADDR
+                   CLIENT_FLAGS] [--batch_size N] [--max_file_bytes N]
+                   [--max_rows N] [--max_errors N] FILE
+      Validates every row of a hash list (docs/ingestion.md, "Import and
+      export": columns, keys, limits) and, only if ALL rows are good,
+      submits it with IngestService.Submit in batches of N (500). A bad
+      file: every error as FILE:LINE: message (up to --max_errors, 100),
+      nothing submitted, exit 1. Idempotent by external id: rows without
+      one get "<signal>:<hex>", so re-running an interrupted import
+      completes it without duplicates. From a hashmatch (lossless) file,
+      retracted entries are skipped; ids, times, states and agencies are
+      the server's. --dry_run validates only. Limits: 1 GiB file, 10M rows.
+  hashmatch export --format csv|jsonl|hashmatch (--server ADDR CLIENT_FLAGS |
+                   --db DIR) [--out FILE] [--signal_types LIST]
+                   [--states LIST] [--agency NAME] [--updated_since T]
+      Writes the entries passing the filters (signal types pdq,phash,...;
+      states pending,active,disputed,retracted; T in microseconds or RFC
+      3339), in id order, from IngestService.ExportEntries or offline from
+      a store opened read-only, to FILE (via FILE.tmp, renamed when
+      complete) or stdout. hashmatch is the lossless format (every field,
+      end line with count and SHA-256). No deadline unless --timeout_ms.
+      CLIENT_FLAGS: --token T (default $HASHMATCH_TOKEN), --tls_ca F
+      [--tls_cert F --tls_key F] [--tls_server_name N], --timeout_ms N.
   hashmatch help | --help
   hashmatch version
 
 Exit codes: 0 success, 1 a file could not be hashed (or compare: no match;
 db: the store could not be read or verify found a difference; match: a file
-could not be answered), 2 usage error, 3 (match only) some file is a MATCH.
+could not be answered; import: a bad row, nothing submitted, or a failed
+Submit; export: a failed read or write), 2 usage error, 3 (match only) some
+file is a MATCH.
 )";
 
 int UsageError(std::ostream& err, absl::string_view message) {

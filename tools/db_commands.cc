@@ -49,15 +49,6 @@ int Fail(std::ostream& err, absl::string_view command,
   return kExitFailure;
 }
 
-absl::StatusOr<std::unique_ptr<HashStore>> OpenExisting(
-    const std::string& dir) {
-  StoreOptions options;
-  options.create_if_missing = false;
-  // These commands only read, and must work while a server holds the store.
-  options.read_only = true;
-  return HashStore::Open(options, dir);
-}
-
 int RunStats(HashStore& store, std::ostream& out, std::ostream& err) {
   absl::StatusOr<StoreStats> stats = store.Stats();
   if (!stats.ok()) return Fail(err, "stats", stats.status());
@@ -171,6 +162,15 @@ int RunDump(HashStore& store, int64_t limit, std::ostream& out,
 
 }  // namespace
 
+absl::StatusOr<std::unique_ptr<HashStore>> OpenStoreReadOnly(
+    const std::string& dir) {
+  StoreOptions options;
+  options.create_if_missing = false;
+  // These commands only read, and must work while a server holds the store.
+  options.read_only = true;
+  return HashStore::Open(options, dir);
+}
+
 int RunDb(const std::vector<std::string>& args, std::ostream& out,
           std::ostream& err) {
   if (args.empty()) {
@@ -212,7 +212,7 @@ int RunDb(const std::vector<std::string>& args, std::ostream& out,
     limit = *parsed;
   }
   absl::StatusOr<std::unique_ptr<HashStore>> store =
-      OpenExisting(flags->positional()[0]);
+      OpenStoreReadOnly(flags->positional()[0]);
   if (!store.ok()) return Fail(err, sub, store.status());
   if (sub == "stats") return RunStats(**store, out, err);
   if (sub == "digest") return RunDigest(**store, out, err);

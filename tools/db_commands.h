@@ -18,12 +18,21 @@
 #ifndef HASHMATCH_TOOLS_DB_COMMANDS_H_
 #define HASHMATCH_TOOLS_DB_COMMANDS_H_
 
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
+#include "index/store/hash_store.h"
+
 namespace hashmatch {
 namespace cli {
+
+// Opens the existing store in `dir` read-only, without RocksDB's lock (see
+// StoreOptions::read_only); never creates one (NOT_FOUND when missing).
+absl::StatusOr<std::unique_ptr<HashStore>> OpenStoreReadOnly(
+    const std::string& dir);
 
 // `args` are the arguments after `db`.
 int RunDb(const std::vector<std::string>& args, std::ostream& out,

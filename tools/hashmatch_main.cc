@@ -1,5 +1,6 @@
 // The `hashmatch` command-line tool: hash image files, compare hashes, find
-// matching pairs, inspect a hash store and ask a match server. See PrintUsage
+// matching pairs, inspect a hash store, ask a match server and import or
+// export hash lists. See PrintUsage
 // in commands.cc for the interface.
 #include <iostream>
 #include <string>
@@ -7,6 +8,7 @@
 
 #include "tools/commands.h"
 #include "tools/db_commands.h"
+#include "tools/import_export.h"
 #include "tools/match_command.h"
 
 #ifndef HASHMATCH_VERSION
@@ -28,6 +30,8 @@ int main(int argc, char** argv) {
   if (command == "pairs") return RunPairs(args, std::cout, std::cerr);
   if (command == "db") return RunDb(args, std::cout, std::cerr);
   if (command == "match") return RunMatch(args, std::cout, std::cerr);
+  if (command == "import") return RunImport(args, std::cout, std::cerr);
+  if (command == "export") return RunExport(args, std::cout, std::cerr);
   if (command == "help" || command == "--help" || command == "-h") {
     PrintUsage(std::cout);
     return kExitOk;

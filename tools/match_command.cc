@@ -1,8 +1,6 @@
 #include "tools/match_command.h"
 
-#include <chrono>
 #include <cstdint>
-#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <string>
@@ -17,6 +15,7 @@
 #include "proto/hashmatch/v1/match.grpc.pb.h"
 #include "src/common/file_util.h"
 #include "src/hashing/image_hasher.h"
+#include "tools/client_flags.h"
 #include "tools/commands.h"
 #include "tools/flags.h"
 #include "tools/output.h"
@@ -27,22 +26,14 @@ namespace {
 
 namespace v1 = ::hashmatch::v1;
 
-constexpr int64_t kDefaultTimeoutMs = 30000;
-constexpr int64_t kMaxTimeoutMs = int64_t{24} * 3600 * 1000;
 // Files larger than this are not read (the server's default request limit).
 constexpr int64_t kDefaultMaxFileBytes = int64_t{64} << 20;
 constexpr int64_t kMaxFileBytes = int64_t{1} << 32;
 
 struct MatchFlags {
-  std::string server;
-  std::string token;
-  std::string tls_ca;
-  std::string tls_cert;
-  std::string tls_key;
-  std::string tls_server_name;
+  ClientFlags client;
   bool hashes = false;
   bool json = false;
-  int64_t timeout_ms = kDefaultTimeoutMs;
   size_t max_file_bytes = kDefaultMaxFileBytes;
 };
 
@@ -54,32 +45,11 @@ int MatchUsageError(std::ostream& err, absl::string_view message) {
 
 absl::StatusOr<MatchFlags> MatchFlagsFrom(const ParsedFlags& flags) {
   MatchFlags m;
-  m.server = flags.Get("server").value_or("");
-  if (m.server.empty())
-    return absl::InvalidArgumentError("--server is required");
-  if (std::optional<std::string> t = flags.Get("token")) {
-    m.token = *t;
-  } else if (const char* env = std::getenv("HASHMATCH_TOKEN")) {
-    m.token = env;
-  }
-  m.tls_ca = flags.Get("tls_ca").value_or("");
-  m.tls_cert = flags.Get("tls_cert").value_or("");
-  m.tls_key = flags.Get("tls_key").value_or("");
-  m.tls_server_name = flags.Get("tls_server_name").value_or("");
-  if (m.tls_cert.empty() != m.tls_key.empty()) {
-    return absl::InvalidArgumentError(
-        "--tls_cert and --tls_key go together (client certificate for mTLS)");
-  }
-  if (!m.tls_cert.empty() && m.tls_ca.empty()) {
-    return absl::InvalidArgumentError(
-        "--tls_cert needs --tls_ca (the CA that signed the server)");
-  }
+  absl::StatusOr<ClientFlags> client = ClientFlagsFrom(flags);
+  if (!client.ok()) return client.status();
+  m.client = *std::move(client);
   m.hashes = flags.Has("hashes");
   m.json = flags.Has("json");
-  absl::StatusOr<int64_t> timeout =
-      flags.GetInt("timeout_ms", 1, kMaxTimeoutMs, kDefaultTimeoutMs);
-  if (!timeout.ok()) return timeout.status();
-  m.timeout_ms = *timeout;
   absl::StatusOr<int64_t> max_bytes =
       flags.GetInt("max_file_bytes", 1, kMaxFileBytes, kDefaultMaxFileBytes);
   if (!max_bytes.ok()) return max_bytes.status();
@@ -88,31 +58,6 @@ absl::StatusOr<MatchFlags> MatchFlagsFrom(const ParsedFlags& flags) {
     return absl::InvalidArgumentError("no files given");
   }
   return m;
-}
-
-// The channel credentials the flags ask for; PEM files are read here.
-absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(
-    const MatchFlags& m) {
-  if (m.tls_ca.empty()) return grpc::InsecureChannelCredentials();
-  constexpr size_t kMaxPemBytes = 1 << 20;
-  grpc::SslCredentialsOptions ssl;
-  absl::StatusOr<std::string> ca = ReadFileToString(m.tls_ca, kMaxPemBytes);
-  if (!ca.ok()) return ca.status();
-  ssl.pem_root_certs = *std::move(ca);
-  if (!m.tls_cert.empty()) {
-    absl::StatusOr<std::string> cert =
-        ReadFileToString(m.tls_cert, kMaxPemBytes);
-    if (!cert.ok()) return cert.status();
-    absl::StatusOr<std::string> key = ReadFileToString(m.tls_key, kMaxPemBytes);
-    if (!key.ok()) return key.status();
-    ssl.pem_cert_chain = *std::move(cert);
-    ssl.pem_private_key = *std::move(key);
-  }
-  return grpc::SslCredentials(ssl);
-}
-
-std::string CodeName(grpc::StatusCode code) {
-  return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
 }
 
 // "VERDICT_MATCH" -> "MATCH", "DECISION_RULE_PDQ_THRESHOLD" ->
@@ -201,13 +146,7 @@ int RunMatch(const std::vector<std::string>& args, std::ostream& out,
   parser.AddBool("help");
   parser.AddBool("hashes");
   parser.AddBool("json");
-  parser.AddValue("server");
-  parser.AddValue("token");
-  parser.AddValue("tls_ca");
-  parser.AddValue("tls_cert");
-  parser.AddValue("tls_key");
-  parser.AddValue("tls_server_name");
-  parser.AddValue("timeout_ms");
+  AddClientFlags(parser);
   parser.AddValue("max_file_bytes");
   absl::StatusOr<ParsedFlags> flags = parser.Parse(args);
   if (!flags.ok()) return MatchUsageError(err, flags.status().message());
@@ -217,21 +156,14 @@ int RunMatch(const std::vector<std::string>& args, std::ostream& out,
   }
   absl::StatusOr<MatchFlags> m = MatchFlagsFrom(*flags);
   if (!m.ok()) return MatchUsageError(err, m.status().message());
-  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> creds =
-      Credentials(*m);
-  if (!creds.ok()) {
-    err << "hashmatch: match: TLS files: " << creds.status() << "\n";
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      NewClientChannel(m->client);
+  if (!channel.ok()) {
+    err << "hashmatch: match: TLS files: " << channel.status() << "\n";
     return kExitUsage;
   }
-  grpc::ChannelArguments channel_args;
-  channel_args.SetMaxSendMessageSize(-1);
-  if (!m->tls_server_name.empty()) {
-    channel_args.SetSslTargetNameOverride(m->tls_server_name);
-  }
-  std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateCustomChannel(m->server, *creds, channel_args);
   std::unique_ptr<v1::MatchService::Stub> stub =
-      v1::MatchService::NewStub(channel);
+      v1::MatchService::NewStub(*channel);
   ImageHasher hasher;
 
   bool any_error = false;
@@ -252,11 +184,7 @@ int RunMatch(const std::vector<std::string>& args, std::ostream& out,
       continue;
     }
     grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::milliseconds(m->timeout_ms));
-    if (!m->token.empty()) {
-      context.AddMetadata("authorization", absl::StrCat("Bearer ", m->token));
-    }
+    PrepareContext(m->client, /*deadline=*/true, &context);
     v1::MatchResponse response;
     grpc::Status status;
     if (m->hashes) {
@@ -275,7 +203,7 @@ int RunMatch(const std::vector<std::string>& args, std::ostream& out,
       status = stub->MatchImage(&context, request, &response);
     }
     if (!status.ok()) {
-      fail(CodeName(status.error_code()), status.error_message());
+      fail(GrpcCodeName(status.error_code()), status.error_message());
       continue;
     }
     if (response.verdict() == v1::VERDICT_MATCH) any_match = true;
