@@ -32,6 +32,10 @@ class FakeAuthenticator : public ingest::Authenticator {
     p.set_has_token(true);
     principals_[token] = p;
   }
+  // Any principal (several roles, may_submit_media, ...).
+  void Add(const std::string& token, const hashmatch::v1::Principal& p) {
+    principals_[token] = p;
+  }
 
   absl::StatusOr<hashmatch::v1::Principal> Authenticate(
       const ingest::CallCredentials& credentials) const override {
