@@ -40,6 +40,13 @@ IngestServiceImpl::IngestServiceImpl(IngestCore* core,
       pool_(std::make_unique<WorkerPool>(std::max(1, options.worker_threads))) {
 }
 
+IngestServiceImpl::IngestServiceImpl(std::unique_ptr<IngestCore> core,
+                                     const Authenticator& authenticator,
+                                     const IngestServiceOptions& options)
+    : IngestServiceImpl(core.get(), authenticator, options) {
+  owned_core_ = std::move(core);
+}
+
 IngestServiceImpl::~IngestServiceImpl() = default;
 
 template <typename Work>

@@ -5,6 +5,10 @@
 //   IngestCore core(ingest_options, store.get(), audit_log.get());
 //   IngestServiceImpl ingest(&core, authenticator, IngestServiceOptions());
 //   builder.RegisterService(&ingest);
+//   // or owning its core:
+//   auto service = std::make_unique<IngestServiceImpl>(
+//       std::make_unique<IngestCore>(options, store, audit), authenticator,
+//       IngestServiceOptions());
 //
 // Every RPC first runs Authorize (authz.h) with the injected Authenticator:
 // UNAUTHENTICATED / PERMISSION_DENIED by the role table. The IngestCore's
@@ -31,8 +35,9 @@
 // slow reader holds at most one chunk (plus the RocksDB snapshot). At most
 // max_exports open; more are RESOURCE_EXHAUSTED.
 //
-// Thread safety: all methods may be called concurrently. `core` and
-// `authenticator` are not owned and must outlive the service. REQUIRES for
+// Thread safety: all methods may be called concurrently. `authenticator`
+// (and `core`, unless passed as a unique_ptr) is not owned and must outlive
+// the service. REQUIRES for
 // the destructor: the grpc::Server is shut down (every call done).
 #ifndef HASHMATCH_SRC_INGEST_INGEST_SERVICE_H_
 #define HASHMATCH_SRC_INGEST_INGEST_SERVICE_H_
@@ -71,6 +76,10 @@ class IngestServiceImpl final
     : public hashmatch::v1::IngestService::CallbackService {
  public:
   IngestServiceImpl(IngestCore* core, const Authenticator& authenticator,
+                    const IngestServiceOptions& options);
+  // The same, owning `core`.
+  IngestServiceImpl(std::unique_ptr<IngestCore> core,
+                    const Authenticator& authenticator,
                     const IngestServiceOptions& options);
   // Runs the tasks still queued, then joins the worker threads.
   ~IngestServiceImpl() override;
@@ -126,6 +135,7 @@ class IngestServiceImpl final
   grpc::ServerUnaryReactor* Unary(grpc::CallbackServerContext* context,
                                   IngestRpc rpc, Work work);
 
+  std::unique_ptr<IngestCore> owned_core_;  // May be null.
   IngestCore* const core_;
   const Authenticator& authenticator_;
   const IngestServiceOptions options_;

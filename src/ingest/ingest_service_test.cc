@@ -76,7 +76,6 @@ class IngestServiceTest : public ::testing::Test {
     if (server_ != nullptr) server_->Shutdown(std::chrono::system_clock::now());
     server_.reset();
     service_.reset();
-    core_.reset();
     store_.reset();
     std::filesystem::remove_all(dir_);
   }
@@ -88,8 +87,11 @@ class IngestServiceTest : public ::testing::Test {
     auto store = HashStore::Open(so, (dir_ / "store").string());
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = *std::move(store);
-    core_ = std::make_unique<IngestCore>(core_options, store_.get(), &sink_);
-    service_ = std::make_unique<IngestServiceImpl>(core_.get(), auth_, options);
+    // The service owns its core (as in ingest_server).
+    auto core =
+        std::make_unique<IngestCore>(core_options, store_.get(), &sink_);
+    service_ =
+        std::make_unique<IngestServiceImpl>(std::move(core), auth_, options);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
@@ -113,7 +115,6 @@ class IngestServiceTest : public ::testing::Test {
   testing_util::FakeAuthenticator auth_;
   RecordingSink sink_;
   std::unique_ptr<HashStore> store_;
-  std::unique_ptr<IngestCore> core_;
   std::unique_ptr<IngestServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<v1::IngestService::Stub> stub_;
