@@ -88,6 +88,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "index/store/hash_store.h"
@@ -224,7 +225,7 @@ class IngestCore {
   std::string token_key_;
 
   std::mutex mu_;
-  absl::Status audit_error_;  // GUARDED_BY(mu_)
+  absl::Status audit_error_ ABSL_GUARDED_BY(mu_);
 };
 
 // The number of distinct agencies in entry.endorsements().
