@@ -95,14 +95,28 @@ constexpr char kUsage[] = R"(usage:
       end line with count and SHA-256). No deadline unless --timeout_ms.
       CLIENT_FLAGS: --token T (default $HASHMATCH_TOKEN), --tls_ca F
       [--tls_cert F --tls_key F] [--tls_server_name N], --timeout_ms N.
+  hashmatch audit keygen --out PREFIX
+      Writes an Ed25519 key pair for signing the audit log's checkpoints:
+      PREFIX.key (PKCS#8 PEM, mode 0600; ingest_server --audit_key) and
+      PREFIX.pub (for auditors). Never overwrites a key.
+  hashmatch audit verify (--log DIR | --server ADDR CLIENT_FLAGS)
+                         --public_key FILE[,FILE...]
+                         [--max_unsigned_tail N] [--expect_checkpoint I:HEX]
+      Checks every record of the audit log (ingest_server's DATA/audit,
+      read-only, or AuditService.ReadAuditLog as an auditor): index
+      sequence, prev_hash chain, record hashes, checkpoint signatures.
+      Prints records checked, checkpoints verified, the unsigned tail and
+      the last checkpoint (INDEX:HEX, for --expect_checkpoint next time);
+      on failure "INVALID at record I: REASON: ...". Exit 0 valid, 1
+      tampered, invalid or unreadable.
   hashmatch help | --help
   hashmatch version
 
 Exit codes: 0 success, 1 a file could not be hashed (or compare: no match;
 db: the store could not be read or verify found a difference; match: a file
 could not be answered; import: a bad row, nothing submitted, or a failed
-Submit; export: a failed read or write), 2 usage error, 3 (match only) some
-file is a MATCH.
+Submit; export: a failed read or write; audit verify: the log is invalid or
+unreadable), 2 usage error, 3 (match only) some file is a MATCH.
 )";
 
 int UsageError(std::ostream& err, absl::string_view message) {

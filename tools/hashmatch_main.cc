@@ -1,11 +1,12 @@
 // The `hashmatch` command-line tool: hash image files, compare hashes, find
-// matching pairs, inspect a hash store, ask a match server and import or
-// export hash lists. See PrintUsage
-// in commands.cc for the interface.
+// matching pairs, inspect a hash store, ask a match server, import or
+// export hash lists, and keep the audit log's key and verify the log. See
+// PrintUsage in commands.cc for the interface.
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "tools/audit_command.h"
 #include "tools/commands.h"
 #include "tools/db_commands.h"
 #include "tools/import_export.h"
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   if (command == "match") return RunMatch(args, std::cout, std::cerr);
   if (command == "import") return RunImport(args, std::cout, std::cerr);
   if (command == "export") return RunExport(args, std::cout, std::cerr);
+  if (command == "audit") return RunAudit(args, std::cout, std::cerr);
   if (command == "help" || command == "--help" || command == "-h") {
     PrintUsage(std::cout);
     return kExitOk;
