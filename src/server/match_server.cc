@@ -17,11 +17,14 @@
 #include <mutex>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "index/store/hash_store.h"
 #include "index/vetted/vetted_index.h"
+#include "src/common/file_util.h"
 #include "src/match/demo_seed.h"
 #include "src/match/matcher.h"
+#include "src/server/follower.h"
 #include "src/server/json_log.h"
 #include "src/server/match_service.h"
 #include "src/server/server_credentials.h"
@@ -82,6 +85,65 @@ void PublishIndexMetrics(const Matcher& matcher, ServerMetrics* metrics) {
     metrics->SetIndexEntries(SignalLabel(c.signal_type()),
                              static_cast<double>(c.entries()));
   }
+}
+
+FollowerStatus PublishFollowMetrics(const Follower& follower,
+                                    ServerMetrics* metrics) {
+  const FollowerStatus s = follower.status();
+  FollowMetrics m;
+  m.applied_sequence = s.applied_sequence;
+  m.primary_sequence = s.primary_sequence;
+  m.lag_sequences = s.lag_sequences;
+  m.lag_seconds = s.lag_seconds;
+  m.connected = s.connected;
+  m.bootstrapped = s.bootstrapped;
+  metrics->SetFollow(m);
+  return s;
+}
+
+// How often the follower's metrics and lag-readiness are refreshed.
+constexpr int kFollowMonitorMs = 100;
+
+// Longest --follow_token_file.
+constexpr size_t kMaxTokenFileBytes = 4096;
+
+absl::StatusOr<FollowerOptions> FollowOptionsFrom(const ServerConfig& config) {
+  FollowerOptions options;
+  if (config.follow.empty()) return options;
+  options.target = config.follow;
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      MakeFollowChannelCredentials(config.follow_tls_ca, config.follow_tls_cert,
+                                   config.follow_tls_key);
+  if (!credentials.ok()) return credentials.status();
+  options.credentials = *std::move(credentials);
+  options.tls_server_name = config.follow_tls_server_name;
+  if (!config.follow_token_file.empty()) {
+    absl::StatusOr<std::string> token =
+        ReadFileToString(config.follow_token_file, kMaxTokenFileBytes);
+    if (!token.ok()) {
+      return absl::Status(
+          token.status().code(),
+          absl::StrCat("--follow_token_file ", config.follow_token_file, ": ",
+                       token.status().message()));
+    }
+    options.token = std::string(absl::StripAsciiWhitespace(*token));
+    if (options.token.empty() ||
+        options.token.find_first_of(" \t\r\n") != std::string::npos) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--follow_token_file ", config.follow_token_file,
+                       ": expected one token on one line"));
+    }
+  }
+  options.name = config.follow_name.empty()
+                     ? absl::StrCat("match_server@", config.listen)
+                     : config.follow_name;
+  options.on_event = [](const std::string& event, const absl::Status& status) {
+    LogLine(status.ok() ? "info" : "warning", absl::StrCat("follow_", event))
+        .Str("code", absl::StatusCodeToString(status.code()))
+        .Str("message", status.message())
+        .Emit();
+  };
+  return options;
 }
 
 // State shared by the main thread and the loader and catch-up threads.
@@ -173,6 +235,13 @@ int RunMatchServer(const ServerConfig& config) {
                       : "mtls")
       .Int("catch_up_interval_ms", config.catch_up_interval_ms)
       .Int("drain_seconds", config.drain_seconds)
+      .Str("follow", config.follow)
+      .Str("follow_tls", config.follow.empty()            ? ""
+                         : config.follow_tls_ca.empty()   ? "off"
+                         : config.follow_tls_cert.empty() ? "tls"
+                                                          : "mtls")
+      .Bool("follow_token", !config.follow_token_file.empty())
+      .Int("follow_max_lag_seconds", config.follow_max_lag_seconds)
       .Emit();
 
   MatcherOptions matcher_options;
@@ -196,6 +265,10 @@ int RunMatchServer(const ServerConfig& config) {
       MakeServerCredentials(config.tls_cert, config.tls_key,
                             config.tls_client_ca);
   if (!credentials.ok()) return StartupError(credentials.status(), "tls");
+  absl::StatusOr<FollowerOptions> follow_options = FollowOptionsFrom(config);
+  if (!follow_options.ok()) {
+    return StartupError(follow_options.status(), "follow");
+  }
   absl::StatusOr<std::unique_ptr<ServerMetrics>> metrics_or =
       ServerMetrics::Create(config.metrics_listen);
   if (!metrics_or.ok()) return StartupError(metrics_or.status(), "metrics");
@@ -216,6 +289,23 @@ int RunMatchServer(const ServerConfig& config) {
   // Set by the loader thread; read by the others only after `loaded`.
   std::unique_ptr<VettedIndex> index;
   std::unique_ptr<Matcher> matcher;
+  // The index once built, for the follower's catch-up after each batch.
+  std::atomic<VettedIndex*> live_index{nullptr};
+  std::unique_ptr<Follower> follower;
+  if (!config.follow.empty()) {
+    follow_options->on_applied = [&live_index](uint64_t) {
+      if (VettedIndex* i = live_index.load()) {
+        absl::Status s = i->CatchUp();
+        if (!s.ok()) {
+          LogLine("error", "catch_up_failed")
+              .Str("code", absl::StatusCodeToString(s.code()))
+              .Str("message", s.message())
+              .Emit();
+        }
+      }
+    };
+    follower = std::make_unique<Follower>(store.get(), *follow_options);
+  }
 
   MatchServiceOptions service_options;
   service_options.max_concurrent_rpcs = config.max_concurrent_rpcs;
@@ -273,10 +363,32 @@ int RunMatchServer(const ServerConfig& config) {
       .Int("metrics_port", metrics->port())
       .Emit();
 
+  if (follower != nullptr) {
+    follower->Start();
+    LogLine("info", "follow_started")
+        .Str("follow", config.follow)
+        .Int("store_sequence", static_cast<int64_t>(store->LastSequence()))
+        .Emit();
+  }
+
   Shared shared;
   std::thread loader([&] {
     const auto start = std::chrono::steady_clock::now();
     absl::Status status = [&]() -> absl::Status {
+      if (follower != nullptr) {
+        // The index is built from a complete store: an empty one waits for
+        // the primary's snapshot.
+        std::unique_lock<std::mutex> lock(shared.mu);
+        while (!shared.stop && !follower->status().bootstrapped) {
+          shared.cv.wait_for(lock, std::chrono::milliseconds(20));
+        }
+        if (shared.stop) return absl::CancelledError("stopping");
+        lock.unlock();
+        LogLine("info", "follow_bootstrapped")
+            .Int("sequence", static_cast<int64_t>(store->LastSequence()))
+            .Double("seconds", SecondsSince(start))
+            .Emit();
+      }
       if (config.seed_demo) {
         auto seeded = SeedDemo(store.get(), DemoSeedOptions());
         if (!seeded.ok()) {
@@ -293,6 +405,7 @@ int RunMatchServer(const ServerConfig& config) {
           VettedIndex::Open(store.get(), VettedIndexOptions());
       if (!index_or.ok()) return index_or.status();
       index = *std::move(index_or);
+      live_index.store(index.get());
       absl::StatusOr<std::unique_ptr<Matcher>> matcher_or =
           Matcher::Create(store.get(), index.get(), matcher_options);
       if (!matcher_or.ok()) return matcher_or.status();
@@ -301,7 +414,7 @@ int RunMatchServer(const ServerConfig& config) {
     }();
     if (!status.ok()) {
       std::lock_guard<std::mutex> lock(shared.mu);
-      shared.load_status = status;
+      if (!shared.stop) shared.load_status = status;
       shared.loader_done.store(true);
       shared.cv.notify_all();
       return;
@@ -319,6 +432,7 @@ int RunMatchServer(const ServerConfig& config) {
     {
       std::lock_guard<std::mutex> lock(shared.mu);
       if (!shared.stop) {
+        if (follower != nullptr) PublishFollowMetrics(*follower, metrics.get());
         service.SetMatcher(matcher.get());
         health->SetServingStatus("", true);
         health->SetServingStatus(kServiceName, true);
@@ -363,6 +477,34 @@ int RunMatchServer(const ServerConfig& config) {
     }
   });
 
+  // With --follow: the follower's metrics, and readiness by lag once loaded.
+  std::thread follow_monitor([&] {
+    if (follower == nullptr) return;
+    std::unique_lock<std::mutex> lock(shared.mu);
+    bool serving = true;
+    while (!shared.stop) {
+      const FollowerStatus fs = PublishFollowMetrics(*follower, metrics.get());
+      if (shared.loaded) {
+        const bool ok = config.follow_max_lag_seconds == 0 ||
+                        fs.lag_seconds <= config.follow_max_lag_seconds;
+        if (ok != serving) {
+          serving = ok;
+          health->SetServingStatus("", ok);
+          health->SetServingStatus(kServiceName, ok);
+          metrics->SetReady(ok);
+          LogLine(ok ? "info" : "warning",
+                  ok ? "follow_lag_recovered" : "follow_lagging")
+              .Double("lag_seconds", fs.lag_seconds)
+              .Int("lag_sequences", static_cast<int64_t>(fs.lag_sequences))
+              .Int("max_lag_seconds", config.follow_max_lag_seconds)
+              .Emit();
+        }
+      }
+      shared.cv.wait_for(lock, std::chrono::milliseconds(kFollowMonitorMs),
+                         [&] { return shared.stop; });
+    }
+  });
+
   const int sig = WaitForSignalOrFailure(signals, &shared);
   absl::Status load_status;
   {
@@ -374,6 +516,8 @@ int RunMatchServer(const ServerConfig& config) {
   if (sig == 0) {
     grpc_server->Shutdown(std::chrono::system_clock::now());
     catch_up.join();
+    follow_monitor.join();
+    if (follower != nullptr) follower->Stop();
     loader.join();
     return StartupError(load_status, "index");
   }
@@ -401,6 +545,9 @@ int RunMatchServer(const ServerConfig& config) {
   grpc_server->Shutdown(std::chrono::system_clock::now());
   grpc_server->Wait();
   catch_up.join();
+  follow_monitor.join();
+  // Before the index and store go: its batches catch the index up.
+  if (follower != nullptr) follower->Stop();
   bool loaded;
   {
     std::lock_guard<std::mutex> lock(shared.mu);

@@ -116,6 +116,34 @@ const std::vector<FlagSpec>& Specs() {
       {"drain_seconds", Kind::kInt, 0, 3600, "10",
        "on SIGTERM/SIGINT, how long in-flight RPCs may take to finish",
        IntField(&ServerConfig::drain_seconds)},
+      {"follow", Kind::kString, 0, 0, "",
+       "follow the change feed of this ingestion server (HOST:PORT): an "
+       "empty --db is bootstrapped from its snapshot, a filled one resumes "
+       "from its last sequence; the store is written only by the feed",
+       StringField(&ServerConfig::follow)},
+      {"follow_token_file", Kind::kString, 0, 0, "",
+       "file holding the bearer token (role replica) sent to --follow",
+       StringField(&ServerConfig::follow_token_file)},
+      {"follow_tls_ca", Kind::kString, 0, 0, "",
+       "CA certificates (PEM) to verify --follow with; turns on TLS",
+       StringField(&ServerConfig::follow_tls_ca)},
+      {"follow_tls_cert", Kind::kString, 0, 0, "",
+       "client certificate (PEM) for mTLS to --follow",
+       StringField(&ServerConfig::follow_tls_cert)},
+      {"follow_tls_key", Kind::kString, 0, 0, "",
+       "client private key (PEM) for mTLS to --follow",
+       StringField(&ServerConfig::follow_tls_key)},
+      {"follow_tls_server_name", Kind::kString, 0, 0, "",
+       "TLS name expected in --follow's certificate (default: its host)",
+       StringField(&ServerConfig::follow_tls_server_name)},
+      {"follow_name", Kind::kString, 0, 0, "",
+       "this follower's name in the primary's logs (default: "
+       "match_server@--listen)",
+       StringField(&ServerConfig::follow_name)},
+      {"follow_max_lag_seconds", Kind::kInt, 0, 86400, "60",
+       "health NOT_SERVING while a known change has waited longer than "
+       "this; 0: never for lag (always NOT_SERVING until bootstrapped)",
+       IntField(&ServerConfig::follow_max_lag_seconds)},
   };
   return *specs;
 }
@@ -261,6 +289,31 @@ absl::StatusOr<ServerConfig> ParseServerConfig(
   if (!config.tls_client_ca.empty() && config.tls_cert.empty()) {
     return absl::InvalidArgumentError(
         "--tls_client_ca (mTLS) needs --tls_cert and --tls_key");
+  }
+  if (config.follow.empty()) {
+    for (const std::string* f :
+         {&config.follow_token_file, &config.follow_tls_ca,
+          &config.follow_tls_cert, &config.follow_tls_key,
+          &config.follow_tls_server_name, &config.follow_name}) {
+      if (!f->empty()) {
+        return absl::InvalidArgumentError(
+            "--follow_* flags need --follow ADDR");
+      }
+    }
+  } else {
+    if (config.seed_demo) {
+      return absl::InvalidArgumentError(
+          "--seed_demo cannot be used with --follow: a follower's store is "
+          "written only by the primary's change feed");
+    }
+    if (config.follow_tls_cert.empty() != config.follow_tls_key.empty()) {
+      return absl::InvalidArgumentError(
+          "--follow_tls_cert and --follow_tls_key must be given together");
+    }
+    if (!config.follow_tls_cert.empty() && config.follow_tls_ca.empty()) {
+      return absl::InvalidArgumentError(
+          "--follow_tls_cert (mTLS) needs --follow_tls_ca");
+    }
   }
   return config;
 }

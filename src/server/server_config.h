@@ -16,7 +16,9 @@
 // the flag or variable): unknown flag, missing value, a flag given twice,
 // a bad or out-of-range number, a positional argument, --db missing,
 // --tls_cert without --tls_key (or the reverse), --tls_client_ca without
-// --tls_cert.
+// --tls_cert, --seed_demo with --follow (a follower writes only what the
+// primary sends), a --follow_* flag without --follow, --follow_tls_cert
+// without --follow_tls_key (or the reverse) or without --follow_tls_ca.
 //
 // Thread safety: pure functions.
 #ifndef HASHMATCH_SRC_SERVER_SERVER_CONFIG_H_
@@ -57,6 +59,15 @@ struct ServerConfig {
   std::string tls_client_ca;
   int catch_up_interval_ms = 200;
   int drain_seconds = 10;
+  // --follow: the ingestion server (primary) whose change feed keeps --db.
+  std::string follow;
+  std::string follow_token_file;
+  std::string follow_tls_ca;
+  std::string follow_tls_cert;
+  std::string follow_tls_key;
+  std::string follow_tls_server_name;
+  std::string follow_name;
+  int follow_max_lag_seconds = 60;  // 0: lag never makes it NOT_SERVING.
 };
 
 // Looks up an environment variable; nullopt when unset.

@@ -1,5 +1,6 @@
 #include "src/server/server_credentials.h"
 
+#include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -114,6 +115,46 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
   pair.cert_chain = *std::move(cert);
   options.pem_key_cert_pairs.push_back(std::move(pair));
   return grpc::SslServerCredentials(options);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
+MakeFollowChannelCredentials(const std::string& ca_path,
+                             const std::string& cert_path,
+                             const std::string& key_path) {
+  if (ca_path.empty()) {
+    if (!cert_path.empty() || !key_path.empty()) {
+      return absl::InvalidArgumentError(
+          "--follow_tls_cert/--follow_tls_key need --follow_tls_ca");
+    }
+    return grpc::InsecureChannelCredentials();
+  }
+  if (cert_path.empty() != key_path.empty()) {
+    return absl::InvalidArgumentError(
+        "--follow_tls_cert and --follow_tls_key must be given together");
+  }
+  grpc::SslCredentialsOptions options;
+  absl::StatusOr<std::string> ca = ReadPem("follow_tls_ca", ca_path);
+  if (!ca.ok()) return ca.status();
+  if (!FirstCert(*ca)) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--follow_tls_ca ", ca_path, ": no PEM certificate found"));
+  }
+  options.pem_root_certs = *std::move(ca);
+  if (!cert_path.empty()) {
+    absl::StatusOr<std::string> cert = ReadPem("follow_tls_cert", cert_path);
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = ReadPem("follow_tls_key", key_path);
+    if (!key.ok()) return key.status();
+    if (!FirstCert(*cert)) {
+      ERR_clear_error();
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--follow_tls_cert ", cert_path, ": no PEM certificate found"));
+    }
+    options.pem_cert_chain = *std::move(cert);
+    options.pem_private_key = *std::move(key);
+  }
+  return grpc::SslCredentials(options);
 }
 
 }  // namespace server

@@ -14,6 +14,7 @@
 #ifndef HASHMATCH_SRC_SERVER_SERVER_CREDENTIALS_H_
 #define HASHMATCH_SRC_SERVER_SERVER_CREDENTIALS_H_
 
+#include <grpcpp/security/credentials.h>
 #include <grpcpp/security/server_credentials.h>
 
 #include <memory>
@@ -31,6 +32,15 @@ namespace server {
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> MakeServerCredentials(
     const std::string& cert_path, const std::string& key_path,
     const std::string& client_ca_path);
+
+// The client side, for match_server --follow: insecure without a CA; with
+// --follow_tls_ca, TLS verifying the primary against it; plus a client
+// certificate (mTLS) with --follow_tls_cert/--follow_tls_key. Errors name the
+// flag and path.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
+MakeFollowChannelCredentials(const std::string& ca_path,
+                             const std::string& cert_path,
+                             const std::string& key_path);
 
 }  // namespace server
 }  // namespace hashmatch

@@ -30,6 +30,8 @@ struct ServerMetrics::Impl {
   prometheus::Gauge* inflight = nullptr;
   prometheus::Family<prometheus::Counter>* rejected = nullptr;
   prometheus::Gauge* ready = nullptr;
+  prometheus::Family<prometheus::Gauge>* follow = nullptr;
+  prometheus::Counter* follow_reconnects = nullptr;
 };
 
 namespace {
@@ -89,6 +91,21 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
                        .Register(r)
                        .Add({});
     impl->rejected->Add({{"reason", "capacity"}});
+    // Registered always, set only by a follower (--follow): absent series
+    // would read as "no lag" on dashboards.
+    impl->follow = &prometheus::BuildGauge()
+                        .Name("hashmatch_follow")
+                        .Help(
+                            "Follower state (--follow): applied_sequence, "
+                            "primary_sequence, lag_sequences, lag_seconds, "
+                            "connected, bootstrapped")
+                        .Register(r);
+    impl->follow_reconnects =
+        &prometheus::BuildCounter()
+             .Name("hashmatch_follow_reconnects_total")
+             .Help("WatchChanges streams to the primary that ended")
+             .Register(r)
+             .Add({});
     if (!listen.empty()) {
       if (listen.find(':') == std::string::npos) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -156,6 +173,22 @@ void ServerMetrics::CountRejected(absl::string_view reason) {
 }
 
 void ServerMetrics::SetReady(bool ready) { impl_->ready->Set(ready ? 1 : 0); }
+
+void ServerMetrics::SetFollow(const FollowMetrics& m) {
+  auto set = [this](const char* what, double v) {
+    impl_->follow->Add({{"what", what}}).Set(v);
+  };
+  set("applied_sequence", static_cast<double>(m.applied_sequence));
+  set("primary_sequence", static_cast<double>(m.primary_sequence));
+  set("lag_sequences", static_cast<double>(m.lag_sequences));
+  set("lag_seconds", m.lag_seconds);
+  set("connected", m.connected ? 1 : 0);
+  set("bootstrapped", m.bootstrapped ? 1 : 0);
+}
+
+void ServerMetrics::CountFollowReconnect() {
+  impl_->follow_reconnects->Increment();
+}
 
 std::string ServerMetrics::Serialize() const {
   prometheus::TextSerializer serializer;

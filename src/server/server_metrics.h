@@ -16,6 +16,10 @@
 //   hashmatch_inflight_rpcs                       gauge
 //   hashmatch_rejected_total{reason}              counter ("capacity")
 //   hashmatch_ready                               gauge (1 when serving)
+//   hashmatch_follow{what}                        gauge, with --follow:
+//       what = applied_sequence, primary_sequence, lag_sequences,
+//       lag_seconds, connected (0/1), bootstrapped (0/1)
+//   hashmatch_follow_reconnects_total             counter
 //
 // Thread safety: all methods may be called concurrently.
 #ifndef HASHMATCH_SRC_SERVER_SERVER_METRICS_H_
@@ -30,6 +34,16 @@
 
 namespace hashmatch {
 namespace server {
+
+// A follower's state for the hashmatch_follow gauges.
+struct FollowMetrics {
+  uint64_t applied_sequence = 0;
+  uint64_t primary_sequence = 0;
+  uint64_t lag_sequences = 0;
+  double lag_seconds = 0;
+  bool connected = false;
+  bool bootstrapped = false;
+};
 
 class ServerMetrics {
  public:
@@ -55,6 +69,8 @@ class ServerMetrics {
   void AddInflight(int delta);
   void CountRejected(absl::string_view reason);
   void SetReady(bool ready);
+  void SetFollow(const FollowMetrics& follow);
+  void CountFollowReconnect();
 
   // The text exposition of every metric (what /metrics serves).
   std::string Serialize() const;
