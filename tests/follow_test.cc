@@ -24,6 +24,7 @@
 #include "gtest/gtest.h"
 #include "index/store/hash_store.h"
 #include "proto/grpc/health/v1/health.grpc.pb.h"
+#include "proto/hashmatch/v1/ingest.grpc.pb.h"
 #include "proto/hashmatch/v1/match.grpc.pb.h"
 #include "tests/fake_primary.h"
 #include "tests/run_binary.h"
@@ -243,8 +244,27 @@ TEST(FollowTest, TwoFollowersConvergeThroughUpdatesRetractionsAndARestart) {
         << f->process().Stderr();
   }
 
-  // Add, update (the hash of e1 changes), retract: each reaches both.
-  ASSERT_TRUE(store->Put({PdqEntry(h[3], "e3")}).ok());
+  // Add (through IngestService.Submit), update (the hash of e1 changes),
+  // retract: each reaches both.
+  {
+    auto ingest = v1::IngestService::NewStub(
+        grpc::CreateChannel(absl::StrCat("127.0.0.1:", primary.port()),
+                            grpc::InsecureChannelCredentials()));
+    v1::SubmitRequest request;
+    v1::Submission* sub = request.add_submissions();
+    sub->set_external_id("e3");
+    sub->mutable_hash()->set_signal_type(v1::SIGNAL_TYPE_PDQ);
+    sub->mutable_hash()->set_raw(h[3]);
+    v1::SubmitResponse response;
+    grpc::ClientContext context;
+    context.AddMetadata(
+        "authorization",
+        absl::StrCat("Bearer ", testing_util::FakeIngestPrimary::kAgencyToken));
+    grpc::Status submitted = ingest->Submit(&context, request, &response);
+    ASSERT_TRUE(submitted.ok()) << submitted.error_message();
+    ASSERT_EQ(response.entries_size(), 1);
+    EXPECT_EQ(response.entries(0).state(), v1::VETTING_STATE_ACTIVE);
+  }
   for (FollowerProcess* f : {&a, &b}) {
     EXPECT_TRUE(f->WaitVerdict(h[3], v1::VERDICT_MATCH));
   }
