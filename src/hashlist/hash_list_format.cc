@@ -185,12 +185,13 @@ std::optional<Column> ColumnByName(absl::string_view name, bool aliases) {
 // One CSV row or JSONL object, before validation. Absent optional values
 // are nullopt.
 struct RowValues {
-  std::optional<std::string> signal_type;
-  std::optional<std::string> signal_value;
-  std::optional<std::string> external_id;
+  // Views into the parser's buffers, valid until the next row.
+  std::optional<absl::string_view> signal_type;
+  std::optional<absl::string_view> signal_value;
+  std::optional<absl::string_view> external_id;
   std::optional<int64_t> quality;
-  std::optional<std::string> classification;
-  std::optional<std::string> note;
+  std::optional<absl::string_view> classification;
+  std::optional<absl::string_view> note;
 };
 
 bool CheckText(absl::string_view what, absl::string_view value,
@@ -208,10 +209,10 @@ bool CheckText(absl::string_view what, absl::string_view value,
   return true;
 }
 
-bool CheckText(absl::string_view what, const std::optional<std::string>& value,
-               size_t max_bytes, int64_t line, ErrorSink& errors) {
-  return !value.has_value() ||
-         CheckText(what, absl::string_view(*value), max_bytes, line, errors);
+bool CheckText(absl::string_view what,
+               const std::optional<absl::string_view>& value, size_t max_bytes,
+               int64_t line, ErrorSink& errors) {
+  return !value.has_value() || CheckText(what, *value, max_bytes, line, errors);
 }
 
 // Hash length in bytes per signal type; 0 for unknown ones.
@@ -256,7 +257,7 @@ bool DecodeHash(v1::SignalType type, absl::string_view hex, std::string* out,
 }
 
 // Validates `row` and appends it to `result` (or reports its errors).
-void AddRow(RowValues& row, int64_t line, ParseResult* result,
+void AddRow(const RowValues& row, int64_t line, ParseResult* result,
             ErrorSink& errors) {
   bool ok = true;
   v1::SignalType type = v1::SIGNAL_TYPE_UNSPECIFIED;
@@ -300,15 +301,15 @@ void AddRow(RowValues& row, int64_t line, ParseResult* result,
     parsed.has_quality = true;
   }
   if (row.external_id.has_value() && !row.external_id->empty()) {
-    e.set_external_id(std::move(*row.external_id));
+    e.set_external_id(std::string(*row.external_id));
   } else {
     e.set_external_id(DerivedExternalId(type, e.hash()));
     parsed.derived_external_id = true;
   }
   if (row.classification.has_value()) {
-    e.set_classification(std::move(*row.classification));
+    e.set_classification(std::string(*row.classification));
   }
-  if (row.note.has_value()) e.set_note(std::move(*row.note));
+  if (row.note.has_value()) e.set_note(std::string(*row.note));
   result->entries.push_back(std::move(parsed));
 }
 
@@ -354,12 +355,13 @@ class CsvReader {
  public:
   explicit CsvReader(absl::string_view data) : data_(data) {}
 
-  // Reads the next record into `fields`. Returns false at the end of the
+  // Reads the next record into the first `*count` strings of `fields`
+  // (reused from call to call). Returns false at the end of the
   // data. On a syntax error, sets `error` (non-empty), skips to the next
   // line and returns true.
-  bool Next(std::vector<std::string>* fields, int64_t* record_line,
-            std::string* error) {
-    fields->clear();
+  bool Next(std::vector<std::string>* fields, size_t* count,
+            int64_t* record_line, std::string* error) {
+    *count = 0;
     error->clear();
     const size_t n = data_.size();
     while (pos_ < n) {  // Skip empty lines.
@@ -377,8 +379,9 @@ class CsvReader {
     if (pos_ >= n) return false;
     *record_line = line_;
     while (true) {
-      fields->emplace_back();
-      std::string& field = fields->back();
+      if (*count == fields->size()) fields->emplace_back();
+      std::string& field = (*fields)[(*count)++];
+      field.clear();
       if (pos_ < n && data_[pos_] == '"') {
         const int64_t open_line = line_;
         ++pos_;
@@ -477,7 +480,8 @@ void ParseCsv(absl::string_view data, const ParseOptions& options,
   std::vector<std::string> fields;
   std::string error;
   int64_t line = 0;
-  if (!reader.Next(&fields, &line, &error)) {
+  size_t count = 0;
+  if (!reader.Next(&fields, &count, &line, &error)) {
     errors.Add(1, "empty file: the header row is missing");
     return;
   }
@@ -488,6 +492,7 @@ void ParseCsv(absl::string_view data, const ParseOptions& options,
   std::vector<std::optional<Column>> columns;
   std::map<Column, std::string> seen;
   bool header_ok = true;
+  fields.resize(count);
   for (const std::string& name : fields) {
     std::optional<Column> c = ColumnByName(name, /*aliases=*/true);
     if (!c.has_value()) {
@@ -516,7 +521,7 @@ void ParseCsv(absl::string_view data, const ParseOptions& options,
   }
   if (!header_ok) return;
 
-  while (reader.Next(&fields, &line, &error)) {
+  while (reader.Next(&fields, &count, &line, &error)) {
     ++result->rows;
     if (result->rows > options.max_rows) {
       errors.Add(line, absl::StrCat("more than ", options.max_rows,
@@ -527,23 +532,23 @@ void ParseCsv(absl::string_view data, const ParseOptions& options,
       errors.Add(line, error);
       continue;
     }
-    if (fields.size() != columns.size()) {
-      errors.Add(line, absl::StrCat("has ", fields.size(),
-                                    " fields, the header ", columns.size()));
+    if (count != columns.size()) {
+      errors.Add(line, absl::StrCat("has ", count, " fields, the header ",
+                                    columns.size()));
       continue;
     }
     RowValues row;
     bool ok = true;
-    for (size_t i = 0; i < fields.size(); ++i) {
+    for (size_t i = 0; i < count; ++i) {
       switch (*columns[i]) {
         case Column::kSignalType:
-          row.signal_type = std::move(fields[i]);
+          row.signal_type = fields[i];
           break;
         case Column::kSignalValue:
-          row.signal_value = std::move(fields[i]);
+          row.signal_value = fields[i];
           break;
         case Column::kExternalId:
-          row.external_id = std::move(fields[i]);
+          row.external_id = fields[i];
           break;
         case Column::kQuality:
           if (!fields[i].empty()) {
@@ -558,10 +563,10 @@ void ParseCsv(absl::string_view data, const ParseOptions& options,
           }
           break;
         case Column::kClassification:
-          row.classification = std::move(fields[i]);
+          row.classification = fields[i];
           break;
         case Column::kNote:
-          row.note = std::move(fields[i]);
+          row.note = fields[i];
           break;
         default:
           break;  // Export-only columns: ignored.
@@ -767,15 +772,15 @@ class FlatJsonParser {
 };
 
 // Sets `out` from a string value (null = absent); false on a type error.
-bool StringValue(const std::string& key, JsonValue& v,
-                 std::optional<std::string>* out, int64_t line,
+bool StringValue(const std::string& key, const JsonValue& v,
+                 std::optional<absl::string_view>* out, int64_t line,
                  ErrorSink& errors) {
   if (v.kind == JsonValue::kNull) return true;
   if (v.kind != JsonValue::kString) {
     errors.Add(line, absl::StrCat("\"", key, "\" must be a string"));
     return false;
   }
-  *out = std::move(v.text);
+  *out = v.text;
   return true;
 }
 
@@ -836,7 +841,7 @@ void ParseJsonl(absl::string_view data, const ParseOptions& options,
         ok = false;
         continue;
       }
-      std::optional<std::string> ignored_text;
+      std::optional<absl::string_view> ignored_text;
       std::optional<int64_t> ignored_int;
       switch (*c) {
         case Column::kSignalType:
@@ -1258,13 +1263,14 @@ absl::string_view SignalTypeShortName(v1::SignalType type) {
 }
 
 absl::StatusOr<v1::SignalType> ParseSignalTypeName(absl::string_view name) {
-  const std::string lower = absl::AsciiStrToLower(name);
-  if (lower == "pdq" || lower == "hash_pdq") return v1::SIGNAL_TYPE_PDQ;
-  if (lower == "phash") return v1::SIGNAL_TYPE_PHASH;
-  if (lower == "dhash") return v1::SIGNAL_TYPE_DHASH;
-  if (lower == "md5" || lower == "hash_md5") return v1::SIGNAL_TYPE_MD5;
-  if (lower == "sha256" || lower == "hash_sha256")
-    return v1::SIGNAL_TYPE_SHA256;
+  auto is = [&](absl::string_view a) {
+    return absl::EqualsIgnoreCase(name, a);
+  };
+  if (is("pdq") || is("hash_pdq")) return v1::SIGNAL_TYPE_PDQ;
+  if (is("phash")) return v1::SIGNAL_TYPE_PHASH;
+  if (is("dhash")) return v1::SIGNAL_TYPE_DHASH;
+  if (is("md5") || is("hash_md5")) return v1::SIGNAL_TYPE_MD5;
+  if (is("sha256") || is("hash_sha256")) return v1::SIGNAL_TYPE_SHA256;
   return absl::InvalidArgumentError(
       absl::StrCat("unknown signal_type \"", name,
                    "\" (pdq, phash, dhash, md5, sha256, hash_pdq, hash_md5, "
