@@ -140,8 +140,8 @@ int Main(int argc, char** argv) {
                 audited / raw);
   }
   const double nosync = AuditRate(dir, 1, false, seconds, nullptr);
-  std::printf("%-28s %12s %12.0f %8s\n", "no fsync, batch 1 (CPU)", "-",
-              nosync, "-");
+  std::printf("%-28s %12s %12.0f %8s\n", "no fsync, batch 1 (CPU)", "-", nosync,
+              "-");
   {
     const double raw = RawRate(dir, 1, bytes_per_record, seconds);
     std::unique_ptr<audit::AuditLog> log = OpenLog(dir, true);
