@@ -1,5 +1,8 @@
 #include "src/audit/audit_log.h"
 
+#include <signal.h>
+#include <sys/resource.h>
+
 #include <string>
 #include <thread>
 #include <vector>
@@ -266,6 +269,40 @@ TEST_F(AuditLogTest, ConcurrentAppendsAreSerializedAndContiguous) {
     }
   }
   EXPECT_EQ(Verify(0).error.failure, VerifyFailure::kNone);
+}
+
+// A write that fails half-way (here: the file size limit, EFBIG) leaves the
+// log as it was: the partial frame is cut back, the error returned, and the
+// next Append continues the same chain.
+TEST_F(AuditLogTest, FailedWriteIsUndone) {
+  std::unique_ptr<AuditLog> log = OpenLog(1000);
+  for (int i = 1; i <= 3; ++i) ASSERT_TRUE(log->Append({Event(i, i)}).ok());
+  const std::string path = LogPath(dir_.path());
+  const std::string before = ReadBytes(path);
+
+  struct rlimit old_limit;
+  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  void (*old_handler)(int) = ::signal(SIGXFSZ, SIG_IGN);
+  struct rlimit limit = old_limit;
+  limit.rlim_cur = before.size() + 100;
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &limit), 0);
+  AuditEvent big = Event(4, 4);
+  big.detail = std::string(1000, 'd');
+  absl::Status failed = log->Append({big});
+  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &old_limit), 0);
+  ::signal(SIGXFSZ, old_handler);
+
+  EXPECT_FALSE(failed.ok());
+  EXPECT_NE(failed.message().find(path), std::string::npos) << failed;
+  EXPECT_EQ(ReadBytes(path), before);
+  EXPECT_EQ(log->last_index(), 3u);
+  EXPECT_FALSE(log->IsStoreSequenceAudited(4));
+  ASSERT_TRUE(log->Append({big}).ok());
+  EXPECT_EQ(log->last_index(), 4u);
+  ASSERT_TRUE(log->Close().ok());
+  VerifyLogResult r = Verify(0);
+  EXPECT_EQ(r.error.failure, VerifyFailure::kNone) << r.error.message;
+  EXPECT_EQ(r.records_checked, 5u);
 }
 
 TEST_F(AuditLogTest, StoreSequenceTracking) {
