@@ -3,15 +3,18 @@
 //   build/bench/audit_append_bench [--seconds 2] [--dir /tmp] [--threads 4]
 //
 // For each batch size (1, 10, 100, 1000 events per Append call), runs for
-// `seconds` each, interleaved in one process because the machine is shared:
+// `seconds` each, alternating call by call because the machine and its disk
+// are shared (fdatasync latency here varies 10x from minute to minute):
 //   raw    the baseline: pwrite of the same number of bytes the log writes
 //          per call (about 190 bytes per record) + fdatasync, on a plain file;
 //   audit  AuditLog::Append (SHA-256 of each state, the canonical encoding
 //          and record hash, a checkpoint signed with Ed25519 every 64
 //          records, one write, fdatasync).
 // Then Append with sync off (CPU cost only), and `threads` threads appending
-// one event per call at once (calls are serialized: one fsync each).
-// Prints records/s for each and the audit/raw ratio.
+// one event per call at once (calls are serialized: one fsync each),
+// against RawRate run just before.
+// Prints records/s for each and the audit/raw ratio. Last, the records/s of
+// AuditLog::Open (reads and verifies every record) on a 200k-record log.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -48,10 +51,11 @@ ingest::AuditEvent MakeEvent(uint64_t n) {
   return e;
 }
 
-std::unique_ptr<audit::AuditLog> OpenLog(const std::string& dir, bool sync) {
+std::unique_ptr<audit::AuditLog> OpenLog(const std::string& dir, bool sync,
+                                         const audit::SigningKey& key) {
   std::filesystem::remove_all(dir);
   audit::AuditLogOptions o;
-  o.signing_key = *audit::SigningKey::Generate();
+  o.signing_key = key;
   o.sync = sync;
   auto log = audit::AuditLog::Open(o, dir);
   if (!log.ok()) {
@@ -62,25 +66,54 @@ std::unique_ptr<audit::AuditLog> OpenLog(const std::string& dir, bool sync) {
   return std::move(*log);
 }
 
-// Records/s of AuditLog::Append with `batch` events per call.
+// Records/s of AuditLog::Append with `batch` events per call, without
+// fsync (sync = false), or, with `raw_rate` set, with fsync alternating call
+// by call with the raw baseline (pwrite of the same bytes + fdatasync on a
+// plain file), so both see the same disk weather; *raw_rate gets the
+// baseline's records/s.
 double AuditRate(const std::string& dir, size_t batch, bool sync,
-                 double seconds, uint64_t* bytes_per_record) {
-  std::unique_ptr<audit::AuditLog> log = OpenLog(dir, sync);
+                 double seconds, uint64_t* bytes_per_record,
+                 double* raw_rate = nullptr) {
+  std::unique_ptr<audit::AuditLog> log =
+      OpenLog(dir, sync, *audit::SigningKey::Generate());
   std::vector<ingest::AuditEvent> events;
   for (size_t i = 0; i < batch; ++i) events.push_back(MakeEvent(i + 1));
-  uint64_t records = 0;
+  int fd = -1;
+  std::string chunk;
+  if (raw_rate != nullptr) {
+    fd = ::open((dir + "/raw").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd < 0) std::exit(1);
+    chunk.assign(batch * *bytes_per_record, 'x');
+  }
+  uint64_t records = 0, raw_offset = 0;
+  double audit_seconds = 0, raw_seconds = 0;
   const Clock::time_point start = Clock::now();
   while (Seconds(start) < seconds) {
+    Clock::time_point t = Clock::now();
     if (!log->Append(events).ok()) std::exit(1);
+    audit_seconds += Seconds(t);
     records += batch;
+    if (fd >= 0) {
+      t = Clock::now();
+      if (::pwrite(fd, chunk.data(), chunk.size(), raw_offset) !=
+              static_cast<ssize_t>(chunk.size()) ||
+          ::fdatasync(fd) != 0) {
+        std::exit(1);
+      }
+      raw_seconds += Seconds(t);
+      raw_offset += chunk.size();
+    }
   }
-  const double rate = records / Seconds(start);
+  if (fd >= 0) {
+    ::close(fd);
+    *raw_rate = records / raw_seconds;
+  }
   log.reset();
-  if (bytes_per_record != nullptr) {
+  if (bytes_per_record != nullptr && raw_rate == nullptr) {
     *bytes_per_record = std::filesystem::file_size(dir + "/audit.log") /
                         std::max<uint64_t>(1, records);
   }
-  return rate;
+  return records / audit_seconds;
 }
 
 // Records/s of writing `batch` * bytes_per_record bytes + fdatasync per call.
@@ -133,8 +166,9 @@ int Main(int argc, char** argv) {
   std::printf("%-28s %12s %12s %8s\n", "config", "raw rec/s", "audit rec/s",
               "ratio");
   for (size_t batch : {1, 10, 100, 1000}) {
-    const double raw = RawRate(dir, batch, bytes_per_record, seconds);
-    const double audited = AuditRate(dir, batch, true, seconds, nullptr);
+    double raw = 0;
+    const double audited =
+        AuditRate(dir, batch, true, seconds, &bytes_per_record, &raw);
     std::printf("%-28s %12.0f %12.0f %8.2f\n",
                 absl::StrCat("fsync, batch ", batch).c_str(), raw, audited,
                 audited / raw);
@@ -144,7 +178,8 @@ int Main(int argc, char** argv) {
               "-");
   {
     const double raw = RawRate(dir, 1, bytes_per_record, seconds);
-    std::unique_ptr<audit::AuditLog> log = OpenLog(dir, true);
+    std::unique_ptr<audit::AuditLog> log =
+        OpenLog(dir, true, *audit::SigningKey::Generate());
     std::atomic<uint64_t> records{0};
     std::atomic<bool> stop{false};
     std::vector<std::thread> workers;
@@ -165,6 +200,39 @@ int Main(int argc, char** argv) {
     std::printf("%-28s %12.0f %12.0f %8.2f\n",
                 absl::StrCat("fsync, batch 1, ", threads, " threads").c_str(),
                 raw, rate, rate / raw);
+  }
+  {
+    // Open (which verifies every record and its checkpoints' signatures) and
+    // offline verification of a 200k-record log.
+    const audit::SigningKey key = *audit::SigningKey::Generate();
+    std::unique_ptr<audit::AuditLog> log = OpenLog(dir, false, key);
+    std::vector<ingest::AuditEvent> events;
+    for (size_t i = 0; i < 1000; ++i) events.push_back(MakeEvent(i + 1));
+    for (int i = 0; i < 200; ++i) {
+      if (!log->Append(events).ok()) std::exit(1);
+    }
+    const uint64_t records = log->last_index();
+    audit::AuditLogOptions o;
+    o.signing_key = key;
+    log.reset();
+    Clock::time_point start = Clock::now();
+    if (!audit::AuditLog::Open(o, dir).ok()) std::exit(1);
+    const double open_rate = records / Seconds(start);
+    start = Clock::now();
+    audit::ChainVerifierOptions verify;
+    verify.public_keys = {key.public_key()};
+    absl::StatusOr<audit::VerifyLogResult> verified =
+        audit::VerifyAuditLogDir(dir, verify);
+    if (!verified.ok() || verified->checkpoints_verified == 0 ||
+        verified->error.failure != audit::VerifyFailure::kNone) {
+      std::exit(1);
+    }
+    const double verify_rate = records / Seconds(start);
+    std::printf("%-28s %12s %12.0f %8s\n",
+                absl::StrCat("Open, ", records, " records").c_str(), "-",
+                open_rate, "-");
+    std::printf("%-28s %12s %12.0f %8s\n", "offline verify", "-", verify_rate,
+                "-");
   }
   std::filesystem::remove_all(dir);
   return 0;
