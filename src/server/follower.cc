@@ -76,6 +76,15 @@ FollowerStatus Follower::status() const {
   return s;
 }
 
+void Follower::UpdateLagLocked(uint64_t applied, bool loading) {
+  status_.applied_sequence = applied;
+  const uint64_t primary = std::max(status_.primary_sequence, applied);
+  status_.lag_sequences = primary - applied;
+  const bool behind = applied < primary || loading;
+  if (behind && !behind_) behind_since_ = std::chrono::steady_clock::now();
+  behind_ = behind;
+}
+
 void Follower::Event(const std::string& event, const absl::Status& status) {
   if (options_.on_event) options_.on_event(event, status);
 }
@@ -131,23 +140,20 @@ absl::Status Follower::FollowOnce() {
   absl::Status failure;
   while (reader->Read(&message)) {
     {
+      // What the message says is missing counts as lag while it is being
+      // applied.
       std::lock_guard<std::mutex> lock(mu_);
-      if (!status_.connected) {
-        status_.connected = true;
-      }
+      status_.connected = true;
       status_.primary_sequence = message.primary_sequence();
       status_.primary_time_micros = message.primary_time_micros();
+      UpdateLagLocked(status_.applied_sequence,
+                      loading || message.has_snapshot_entries());
     }
     failure = Handle(message, &loading);
     const uint64_t applied = store_->LastSequence();
     {
       std::lock_guard<std::mutex> lock(mu_);
-      status_.applied_sequence = applied;
-      const uint64_t primary = std::max(status_.primary_sequence, applied);
-      status_.lag_sequences = primary - applied;
-      const bool behind = applied < primary || loading;
-      if (behind && !behind_) behind_since_ = std::chrono::steady_clock::now();
-      behind_ = behind;
+      UpdateLagLocked(applied, loading);
     }
     if (!failure.ok()) {
       Event("apply_failed", failure);

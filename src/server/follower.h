@@ -118,6 +118,10 @@ class Follower {
   absl::Status Handle(const hashmatch::v1::WatchChangesResponse& message,
                       bool* loading);
   void Event(const std::string& event, const absl::Status& status);
+  // Sets the applied sequence and recomputes the lag from the last known
+  // primary sequence.
+  void UpdateLagLocked(uint64_t applied, bool loading)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Sleeps up to `d` unless stopped; false if stopped.
   bool SleepUnlessStopped(std::chrono::milliseconds d);
 
