@@ -52,6 +52,10 @@ class ReplicationServiceImpl::Stream
   std::optional<grpc::Status> PumpOrEnd() {
     std::unique_lock<std::mutex> lock(mu_);
     if (writing_ || finished_) return std::nullopt;
+    if (service_->draining_.load()) {
+      finished_ = true;
+      return grpc::Status(grpc::StatusCode::UNAVAILABLE, "server draining");
+    }
     absl::StatusOr<bool> has = NextMessage();
     if (!has.ok()) {
       finished_ = true;
@@ -104,6 +108,9 @@ class ReplicationServiceImpl::Stream
         Authorize(*service_->authenticator_, CredentialsOf(*context_),
                   IngestRpc::kWatchChanges);
     if (!who.ok()) return who.status();
+    if (service_->draining_.load()) {
+      return absl::UnavailableError("server draining");
+    }
     if (service_->active_streams_.load() > service_->options_.max_streams) {
       return absl::ResourceExhaustedError(
           absl::StrCat("too many WatchChanges streams (limit ",
@@ -240,6 +247,11 @@ int64_t ReplicationServiceImpl::NowMicros() const {
   return std::chrono::duration_cast<std::chrono::microseconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
+}
+
+void ReplicationServiceImpl::StartDraining() {
+  draining_.store(true);
+  NotifyCommitted(0);
 }
 
 void ReplicationServiceImpl::NotifyCommitted(uint64_t /*sequence*/) {

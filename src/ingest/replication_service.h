@@ -93,6 +93,12 @@ class ReplicationServiceImpl final
   // non-blocking: call it from StoreOptions::on_commit.
   void NotifyCommitted(uint64_t sequence);
 
+  // Ends every open stream with UNAVAILABLE "server draining" (a stream
+  // with a write in flight ends when it completes) and refuses new ones the
+  // same way: for a server's drain, so followers reconnect elsewhere or
+  // later instead of holding the shutdown to its deadline.
+  void StartDraining();
+
   // Streams open now.
   int active_streams() const { return active_streams_.load(); }
 
@@ -113,6 +119,7 @@ class ReplicationServiceImpl final
   const Authenticator* const authenticator_;
   const ReplicationServiceOptions options_;
   std::atomic<int> active_streams_{0};
+  std::atomic<bool> draining_{false};
 
   std::mutex streams_mu_;
   std::set<Stream*> streams_ ABSL_GUARDED_BY(streams_mu_);

@@ -322,6 +322,23 @@ TEST_F(ReplicationServiceTest, StreamsOverTheLimitAreResourceExhausted) {
   EXPECT_EQ(service_->active_streams(), 0);
 }
 
+TEST_F(ReplicationServiceTest, DrainingEndsStreamsAndRefusesNewOnes) {
+  options_.heartbeat_interval_ms = 60000;
+  StartPrimary();
+  ASSERT_TRUE(primary_->Put({Pdq(1)}).ok());
+  Watch w = Open(0, false);
+  v1::WatchChangesResponse r;
+  ASSERT_TRUE(w.reader->Read(&r));  // Change 1; then idle.
+  const auto start = std::chrono::steady_clock::now();
+  service_->StartDraining();
+  grpc::Status s = FinishOf(w);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_THAT(s.error_message(), HasSubstr("draining"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
+  Watch late = Open(0, false);
+  EXPECT_EQ(FinishOf(late).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
 }  // namespace
 }  // namespace ingest
 }  // namespace hashmatch
