@@ -208,7 +208,8 @@ class FileAuditReader final : public AuditReader {
           !record->ParseFromString(payload) || record->index() != next_index_) {
         return absl::DataLossError(
             absl::StrCat(path_, ": record ", next_index_,
-                         " is no longer what was verified at open ", problem));
+                         " is no longer what was verified at open",
+                         problem.empty() ? "" : ": ", problem));
       }
       ++next_index_;
       if (record->index() >= from_index_) return true;
