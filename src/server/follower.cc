@@ -1,10 +1,12 @@
 #include "src/server/follower.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "proto/hashmatch/v1/ingest.grpc.pb.h"
 #include "src/common/status_macros.h"
 
@@ -124,9 +126,22 @@ absl::Status Follower::FollowOnce() {
   if (!options_.token.empty()) {
     context.AddMetadata("authorization", "Bearer " + options_.token);
   }
+  // Continuity check: ask from one change before the store's last, and
+  // require the primary's copy of that change to equal this store's, so a
+  // store filled from another primary (or a primary whose store was
+  // replaced) is never extended with changes of a different history.
+  const uint64_t last = store_->LastSequence();
+  std::optional<v1::Change> overlap;
+  if (last > 0) {
+    absl::StatusOr<std::vector<v1::Change>> mine =
+        store_->ChangesSince(last - 1, 1);
+    if (mine.ok() && !mine->empty() && (*mine)[0].sequence() == last) {
+      overlap = (*mine)[0];
+    }
+  }
   v1::WatchChangesRequest request;
-  request.set_after_sequence(store_->LastSequence());
-  request.set_snapshot(request.after_sequence() == 0);
+  request.set_after_sequence(overlap.has_value() ? last - 1 : last);
+  request.set_snapshot(last == 0);
   request.set_follower(options_.name);
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -149,7 +164,7 @@ absl::Status Follower::FollowOnce() {
       UpdateLagLocked(status_.applied_sequence,
                       loading || message.has_snapshot_entries());
     }
-    failure = Handle(message, &loading);
+    failure = Handle(message, &loading, &overlap);
     const uint64_t applied = store_->LastSequence();
     {
       std::lock_guard<std::mutex> lock(mu_);
@@ -171,7 +186,8 @@ absl::Status Follower::FollowOnce() {
 }
 
 absl::Status Follower::Handle(const v1::WatchChangesResponse& message,
-                              bool* loading) {
+                              bool* loading,
+                              std::optional<v1::Change>* overlap) {
   switch (message.kind_case()) {
     case v1::WatchChangesResponse::kSnapshotEntries: {
       if (!*loading) {
@@ -202,9 +218,23 @@ absl::Status Follower::Handle(const v1::WatchChangesResponse& message,
         return absl::FailedPreconditionError(
             "change batch in the middle of a snapshot");
       }
-      if (message.changes().changes_size() == 0) return absl::OkStatus();
-      RETURN_IF_ERROR(
-          store_->ApplyChanges(ToVector(message.changes().changes())));
+      std::vector<v1::Change> changes = ToVector(message.changes().changes());
+      if (overlap->has_value() && !changes.empty()) {
+        const v1::Change& theirs = changes.front();
+        if (theirs.sequence() != (*overlap)->sequence() ||
+            !google::protobuf::util::MessageDifferencer::Equals(theirs,
+                                                                **overlap)) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "the primary's change ", theirs.sequence(),
+              " differs from this store's change ", (*overlap)->sequence(),
+              ": the store holds another primary's history; not applying "
+              "(start from an empty --db)"));
+        }
+        changes.erase(changes.begin());
+        overlap->reset();
+      }
+      if (changes.empty()) return absl::OkStatus();
+      RETURN_IF_ERROR(store_->ApplyChanges(changes));
       if (options_.on_applied) options_.on_applied(store_->LastSequence());
       return absl::OkStatus();
     }

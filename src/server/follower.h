@@ -14,6 +14,10 @@
 // On each (re)connection it asks for the changes after the store's own
 // LastSequence(); an empty store (LastSequence() == 0) asks for a snapshot
 // and loads it with BeginSnapshot / AddSnapshotEntries / FinishSnapshot.
+// Continuity: when the store's own log holds its last change L, the
+// follower asks from L - 1 and requires the primary's change L to equal its
+// own (then drops it): a store from another primary's history is never
+// extended (FAILED_PRECONDITION, retried, nothing applied).
 // Change batches go to HashStore::ApplyChanges, which persists the applied
 // sequence atomically with the data, so a restart or reconnection resumes
 // with no gap and no duplicate. After each committed snapshot or batch,
@@ -42,6 +46,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -116,7 +121,8 @@ class Follower {
   // One stream, until it ends; the status it ended with.
   absl::Status FollowOnce();
   absl::Status Handle(const hashmatch::v1::WatchChangesResponse& message,
-                      bool* loading);
+                      bool* loading,
+                      std::optional<hashmatch::v1::Change>* overlap);
   void Event(const std::string& event, const absl::Status& status);
   // Sets the applied sequence and recomputes the lag from the last known
   // primary sequence.

@@ -282,7 +282,7 @@ TEST_F(FollowerTest, AStoreAheadOfThePrimaryIsOutOfRangeAndLeftAlone) {
   ASSERT_TRUE(primary.Start(dir_ + "/primary", kToken).ok());
   ASSERT_TRUE(primary.store()->Put({Pdq(1)}).ok());
   auto store = OpenStore("follower");
-  ASSERT_TRUE(store->Put({Pdq(5), Pdq(6)}).ok());  // Another history.
+  ASSERT_TRUE(store->Put({Pdq(5), Pdq(6), Pdq(7)}).ok());  // Another.
   Follower follower(store.get(), Options(primary.port()));
   follower.Start();
   ASSERT_TRUE(Eventually([&] { return CountEvents("stream_ended") >= 2; }));
@@ -291,8 +291,34 @@ TEST_F(FollowerTest, AStoreAheadOfThePrimaryIsOutOfRangeAndLeftAlone) {
     std::lock_guard<std::mutex> lock(events_mu_);
     EXPECT_NE(events_[0].find("OUT_OF_RANGE"), std::string::npos) << events_[0];
   }
+  EXPECT_EQ(store->LastSequence(), 3u);
+  EXPECT_EQ(follower.status().applied_sequence, 3u);
+}
+
+TEST_F(FollowerTest, AStoreWithAnotherHistoryIsNeverExtended) {
+  // Same length of history, different changes: the primary's next change
+  // would apply cleanly by sequence, but the overlap check refuses.
+  testing_util::FakeIngestPrimary primary;
+  ASSERT_TRUE(primary.Start(dir_ + "/primary", kToken).ok());
+  ASSERT_TRUE(primary.store()->Put({Pdq(1), Pdq(2)}).ok());
+  ASSERT_TRUE(primary.store()->Put({Pdq(3)}).ok());
+  auto store = OpenStore("follower");
+  ASSERT_TRUE(store->Put({Pdq(8), Pdq(9)}).ok());
+  auto before = store->Digest();
+  ASSERT_TRUE(before.ok());
+  Follower follower(store.get(), Options(primary.port()));
+  follower.Start();
+  ASSERT_TRUE(Eventually([&] { return CountEvents("apply_failed") >= 2; }));
+  follower.Stop();
+  {
+    std::lock_guard<std::mutex> lock(events_mu_);
+    EXPECT_NE(events_[0].find("another primary"), std::string::npos)
+        << events_[0];
+  }
+  auto after = store->Digest();
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->sha256, before->sha256);
   EXPECT_EQ(store->LastSequence(), 2u);
-  EXPECT_EQ(follower.status().applied_sequence, 2u);
 }
 
 }  // namespace
