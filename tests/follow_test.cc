@@ -23,10 +23,10 @@
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "index/store/hash_store.h"
-#include "proto/grpc/health/v1/health.grpc.pb.h"
 #include "proto/hashmatch/v1/ingest.grpc.pb.h"
 #include "proto/hashmatch/v1/match.grpc.pb.h"
 #include "tests/fake_primary.h"
+#include "tests/follower_process.h"
 #include "tests/run_binary.h"
 #include "tests/server_process.h"
 
@@ -34,19 +34,15 @@ namespace hashmatch {
 namespace {
 
 namespace v1 = ::hashmatch::v1;
-using ::grpc::health::v1::Health;
-using ::grpc::health::v1::HealthCheckRequest;
-using ::grpc::health::v1::HealthCheckResponse;
+using testing_util::ExpectNoGapNoDuplicate;
+using testing_util::FollowerProcess;
+using testing_util::RandomPdq;
 using testing_util::ServerProcess;
 using testing_util::TempDir;
 
 constexpr char kToken[] = "replica-secret-token";
 
-std::string RandomPdq(std::mt19937_64& rng) {
-  std::string out(32, '\0');
-  for (char& c : out) c = static_cast<char>(rng() & 0xff);
-  return out;
-}
+std::string Address(int port) { return absl::StrCat("127.0.0.1:", port); }
 
 v1::Entry PdqEntry(const std::string& hash, const std::string& ext) {
   v1::Entry e;
@@ -58,130 +54,6 @@ v1::Entry PdqEntry(const std::string& hash, const std::string& ext) {
   return e;
 }
 
-// One match_server --follow process and its clients.
-class FollowerProcess {
- public:
-  FollowerProcess(std::string dir, int primary_port)
-      : dir_(std::move(dir)), primary_port_(primary_port) {}
-
-  absl::Status Start() {
-    std::filesystem::create_directories(dir_);
-    std::filesystem::remove(dir_ + "/port");
-    std::filesystem::remove(dir_ + "/metrics_port");
-    testing_util::WriteWholeFile(dir_ + "/token", absl::StrCat(kToken, "\n"));
-    absl::Status s = process_.Start(
-        MATCH_SERVER_BINARY,
-        {"--db", dir_ + "/db", "--follow",
-         absl::StrCat("127.0.0.1:", primary_port_), "--follow_token_file",
-         dir_ + "/token", "--listen", "127.0.0.1:0", "--port_file",
-         dir_ + "/port", "--metrics_listen", "127.0.0.1:0",
-         "--metrics_port_file", dir_ + "/metrics_port",
-         "--catch_up_interval_ms", "600000", "--drain_seconds", "1"},
-        dir_);
-    if (!s.ok()) return s;
-    absl::StatusOr<int> port = process_.WaitForPortFile(dir_ + "/port");
-    if (!port.ok()) return port.status();
-    absl::StatusOr<int> metrics =
-        process_.WaitForPortFile(dir_ + "/metrics_port");
-    if (!metrics.ok()) return metrics.status();
-    metrics_port_ = *metrics;
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", *port),
-                                   grpc::InsecureChannelCredentials());
-    match_ = v1::MatchService::NewStub(channel_);
-    health_ = Health::NewStub(channel_);
-    return absl::OkStatus();
-  }
-
-  bool Serving() {
-    HealthCheckResponse response;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::seconds(2));
-    return health_->Check(&context, HealthCheckRequest(), &response).ok() &&
-           response.status() == HealthCheckResponse::SERVING;
-  }
-
-  bool WaitServing() {
-    const auto end =
-        std::chrono::steady_clock::now() + std::chrono::seconds(60);
-    while (std::chrono::steady_clock::now() < end) {
-      if (Serving()) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
-  }
-
-  // The verdict of MatchHashes for one raw PDQ hash; UNSPECIFIED on error.
-  v1::Verdict Verdict(const std::string& pdq, uint64_t* entry_id = nullptr) {
-    v1::MatchHashesRequest request;
-    v1::QueryHash* q = request.add_hashes();
-    q->set_signal_type(v1::SIGNAL_TYPE_PDQ);
-    q->set_raw(pdq);
-    v1::MatchResponse response;
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() +
-                         std::chrono::seconds(5));
-    if (!match_->MatchHashes(&context, request, &response).ok()) {
-      return v1::VERDICT_UNSPECIFIED;
-    }
-    if (entry_id != nullptr && response.matches_size() > 0) {
-      *entry_id = response.matches(0).entry_id();
-    }
-    return response.verdict();
-  }
-
-  // Polls until `pdq` has verdict `want` (10 s at most).
-  bool WaitVerdict(const std::string& pdq, v1::Verdict want) {
-    const auto end =
-        std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (std::chrono::steady_clock::now() < end) {
-      if (Verdict(pdq) == want) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    return false;
-  }
-
-  double Metric(const std::string& what) {
-    absl::StatusOr<std::string> text =
-        testing_util::HttpGet(metrics_port_, "/metrics");
-    if (!text.ok()) return -1;
-    return testing_util::PrometheusSum(*text, "hashmatch_follow",
-                                       {{"what", what}});
-  }
-
-  // Waits until the follower applied `sequence` (metrics, 20 s at most).
-  bool WaitApplied(uint64_t sequence) {
-    const auto end =
-        std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    while (std::chrono::steady_clock::now() < end) {
-      if (Metric("applied_sequence") == static_cast<double>(sequence)) {
-        return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    return false;
-  }
-
-  std::string Digest() {
-    testing_util::RunResult r = testing_util::RunBinary(
-        HASHMATCH_BINARY, {"db", "digest", dir_ + "/db"});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return r.out;
-  }
-
-  ServerProcess& process() { return process_; }
-  const std::string& db() const { return dir_; }
-
- private:
-  std::string dir_;
-  int primary_port_;
-  ServerProcess process_;
-  int metrics_port_ = 0;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<v1::MatchService::Stub> match_;
-  std::unique_ptr<Health::Stub> health_;
-};
-
 std::string DigestText(HashStore& store) {
   absl::StatusOr<StoreDigest> d = store.Digest();
   EXPECT_TRUE(d.ok()) << d.status();
@@ -189,26 +61,6 @@ std::string DigestText(HashStore& store) {
   return absl::StrCat("digest\t", absl::BytesToHexString(d->sha256),
                       "\nlast_sequence\t", d->last_sequence, "\nentries\t",
                       d->entries, "\n");
-}
-
-// Every sequence in a follower's change log once, consecutive, ending at
-// its last sequence.
-void ExpectNoGapNoDuplicate(const std::string& db, uint64_t first,
-                            uint64_t last) {
-  StoreOptions options;
-  options.create_if_missing = false;
-  options.read_only = true;
-  auto store = HashStore::Open(options, db);
-  ASSERT_TRUE(store.ok()) << store.status();
-  auto changes = (*store)->ChangesSince(0, 100000);
-  ASSERT_TRUE(changes.ok());
-  ASSERT_FALSE(changes->empty());
-  EXPECT_EQ(changes->front().sequence(), first);
-  for (size_t i = 1; i < changes->size(); ++i) {
-    ASSERT_EQ((*changes)[i].sequence(), (*changes)[i - 1].sequence() + 1);
-  }
-  EXPECT_EQ(changes->back().sequence(), last);
-  EXPECT_EQ((*store)->LastSequence(), last);
 }
 
 TEST(FollowTest, TwoFollowersConvergeThroughUpdatesRetractionsAndARestart) {
@@ -229,8 +81,8 @@ TEST(FollowTest, TwoFollowersConvergeThroughUpdatesRetractionsAndARestart) {
   ASSERT_TRUE(store->Retract((*first)[2].id(), "agency-a", "mistake").ok());
   ASSERT_EQ(store->LastSequence(), 4u);
 
-  FollowerProcess a(dir.path() + "/a", primary.port());
-  FollowerProcess b(dir.path() + "/b", primary.port());
+  FollowerProcess a(dir.path() + "/a", Address(primary.port()), kToken);
+  FollowerProcess b(dir.path() + "/b", Address(primary.port()), kToken);
   ASSERT_TRUE(a.Start().ok());
   ASSERT_TRUE(b.Start().ok());
   ASSERT_TRUE(a.WaitServing()) << a.process().Stderr();
@@ -333,7 +185,7 @@ TEST(FollowTest, NotServingUntilBootstrappedAndWrongTokenIsRetried) {
     ASSERT_TRUE(probe.Start(dir.path() + "/probe", kToken).ok());
     free_port = probe.port();
   }
-  FollowerProcess f(dir.path() + "/f", free_port);
+  FollowerProcess f(dir.path() + "/f", Address(free_port), kToken);
   ASSERT_TRUE(f.Start().ok());
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   EXPECT_FALSE(f.Serving());
