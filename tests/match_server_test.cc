@@ -38,6 +38,7 @@
 #include "src/hashing/image_hasher.h"
 #include "tests/run_binary.h"
 #include "tests/server_process.h"
+#include "tests/tls_files.h"
 
 namespace hashmatch {
 namespace {
@@ -936,37 +937,7 @@ TEST_F(OwnServerTest, ReadinessIsNotServingUntilTheIndexIsLoaded) {
   EXPECT_LT(listening, loaded) << log;
 }
 
-// TLS material made with the openssl CLI: a CA, a server certificate for
-// localhost/127.0.0.1 and a client certificate.
-bool MakeTlsFiles(const std::string& d) {
-  const std::string ext = d + "/san.ext";
-  if (!testing_util::WriteWholeFile(
-          ext, "subjectAltName=DNS:localhost,IP:127.0.0.1\n")) {
-    return false;
-  }
-  const std::string key = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1";
-  const std::vector<std::string> commands = {
-      absl::StrCat("openssl req -x509 ", key, " -nodes -keyout ", d,
-                   "/ca.key -out ", d, "/ca.pem -days 1 -subj /CN=test-ca"),
-      absl::StrCat("openssl req ", key, " -nodes -keyout ", d,
-                   "/server.key -out ", d, "/server.csr -subj /CN=localhost"),
-      absl::StrCat("openssl x509 -req -in ", d, "/server.csr -CA ", d,
-                   "/ca.pem -CAkey ", d, "/ca.key -CAcreateserial -out ", d,
-                   "/server.pem -days 1 -extfile ", ext),
-      absl::StrCat("openssl req ", key, " -nodes -keyout ", d,
-                   "/client.key -out ", d, "/client.csr -subj /CN=platform-a"),
-      absl::StrCat("openssl x509 -req -in ", d, "/client.csr -CA ", d,
-                   "/ca.pem -CAkey ", d, "/ca.key -CAcreateserial -out ", d,
-                   "/client.pem -days 1"),
-  };
-  for (const std::string& c : commands) {
-    if (std::system((c + " >/dev/null 2>&1").c_str()) != 0) {
-      ADD_FAILURE() << "failed: " << c;
-      return false;
-    }
-  }
-  return true;
-}
+using testing_util::MakeTlsFiles;
 
 std::shared_ptr<grpc::Channel> TlsChannel(int port, const std::string& d,
                                           bool client_cert) {

@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "src/common/file_util.h"
 
@@ -14,12 +15,14 @@ namespace {
 
 constexpr int64_t kMaxTimeoutMs = int64_t{24} * 3600 * 1000;
 constexpr size_t kMaxPemBytes = 1 << 20;
+constexpr size_t kMaxTokenFileBytes = 64 << 10;
 
 }  // namespace
 
 void AddClientFlags(FlagParser& parser) {
   parser.AddValue("server");
   parser.AddValue("token");
+  parser.AddValue("token_file");
   parser.AddValue("tls_ca");
   parser.AddValue("tls_cert");
   parser.AddValue("tls_key");
@@ -33,8 +36,27 @@ absl::StatusOr<ClientFlags> ClientFlagsFrom(const ParsedFlags& flags) {
   if (c.server.empty()) {
     return absl::InvalidArgumentError("--server is required");
   }
+  std::optional<std::string> token_file = flags.Get("token_file");
   if (std::optional<std::string> t = flags.Get("token")) {
+    if (token_file) {
+      return absl::InvalidArgumentError(
+          "--token and --token_file are exclusive");
+    }
     c.token = *t;
+  } else if (token_file) {
+    absl::StatusOr<std::string> text =
+        ReadFileToString(*token_file, kMaxTokenFileBytes);
+    if (!text.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--token_file ", *token_file, ": ", text.status().message()));
+    }
+    absl::string_view line = *text;
+    line = absl::StripAsciiWhitespace(line.substr(0, line.find('\n')));
+    if (line.empty()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--token_file ", *token_file, ": the first line is empty"));
+    }
+    c.token = std::string(line);
   } else if (const char* env = std::getenv("HASHMATCH_TOKEN")) {
     c.token = env;
   }

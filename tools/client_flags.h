@@ -12,7 +12,9 @@
 //   grpc::ClientContext context;
 //   PrepareContext(c, /*deadline=*/true, &context);
 //
-// The token defaults to $HASHMATCH_TOKEN (the flag wins) and is sent as
+// The token is --token, or the first line of --token_file (e.g. the file
+// ingest_server --bootstrap_token_file wrote; the two flags are exclusive),
+// else $HASHMATCH_TOKEN, and is sent as
 // "authorization: Bearer TOKEN". TLS is on when --tls_ca is given;
 // --tls_cert/--tls_key (together, and only with --tls_ca) add a client
 // certificate for mTLS.

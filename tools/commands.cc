@@ -57,7 +57,7 @@ constexpr char kUsage[] = R"(usage:
       SHA-256 over every entry (tombstones included) in id order and the
       last sequence: equal on a primary and its converged followers.
       The db commands never create a store: a missing DIR is an error.
-  hashmatch match --server ADDR [--token T] [--tls_ca F [--tls_cert F
+  hashmatch match --server ADDR [--token T | --token_file F] [--tls_ca F [--tls_cert F
                   --tls_key F] [--tls_server_name N]] [--hashes] [--json]
                   [--timeout_ms N] [--max_file_bytes N] FILE...
       Asks a match_server (ADDR host:port) about each file, in order:
@@ -109,6 +109,15 @@ constexpr char kUsage[] = R"(usage:
       the last checkpoint (INDEX:HEX, for --expect_checkpoint next time);
       on failure "INVALID at record I: REASON: ...". Exit 0 valid, 1
       tampered, invalid or unreadable.
+  hashmatch admin principal add NAME --role ROLE[,ROLE] [--certificate]
+                  [--no_token] [--may_submit_media] [--note T] CLIENT_FLAGS
+  hashmatch admin principal list [--include_revoked] CLIENT_FLAGS
+  hashmatch admin principal revoke NAME --reason TEXT CLIENT_FLAGS
+      Manages an ingest_server's principals (needs the admin role).
+      CLIENT_FLAGS as for match (--server, --token_file/--token/
+      $HASHMATCH_TOKEN, TLS). add prints the new token once on stdout.
+      list: NAME, roles, auth, created, revoked, note (tab-separated);
+      --json for JSON. Exit 1 when the RPC fails.
   hashmatch help | --help
   hashmatch version
 
@@ -116,7 +125,8 @@ Exit codes: 0 success, 1 a file could not be hashed (or compare: no match;
 db: the store could not be read or verify found a difference; match: a file
 could not be answered; import: a bad row, nothing submitted, or a failed
 Submit; export: a failed read or write; audit verify: the log is invalid or
-unreadable), 2 usage error, 3 (match only) some file is a MATCH.
+unreadable; admin: the RPC failed), 2 usage error, 3 (match only) some file
+is a MATCH.
 )";
 
 int UsageError(std::ostream& err, absl::string_view message) {

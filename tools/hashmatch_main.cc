@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "tools/admin_command.h"
 #include "tools/audit_command.h"
 #include "tools/commands.h"
 #include "tools/db_commands.h"
@@ -34,6 +35,7 @@ int main(int argc, char** argv) {
   if (command == "import") return RunImport(args, std::cout, std::cerr);
   if (command == "export") return RunExport(args, std::cout, std::cerr);
   if (command == "audit") return RunAudit(args, std::cout, std::cerr);
+  if (command == "admin") return RunAdmin(args, std::cout, std::cerr);
   if (command == "help" || command == "--help" || command == "-h") {
     PrintUsage(std::cout);
     return kExitOk;

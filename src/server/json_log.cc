@@ -1,5 +1,6 @@
 #include "src/server/json_log.h"
 
+#include <grpc/support/log.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -168,6 +169,23 @@ void SetLogSinkForTest(std::function<void(absl::string_view line)> sink) {
   std::lock_guard<std::mutex> lock(SinkMutex());
   Sink() = std::move(sink);
 }
+
+namespace {
+
+void GrpcLogToJson(gpr_log_func_args* args) {
+  const char* level = args->severity == GPR_LOG_SEVERITY_ERROR  ? "error"
+                      : args->severity == GPR_LOG_SEVERITY_INFO ? "info"
+                                                                : "debug";
+  LogLine(level, "grpc_log")
+      .Str("file", args->file != nullptr ? args->file : "")
+      .Int("line", args->line)
+      .Str("message", args->message != nullptr ? args->message : "")
+      .Emit();
+}
+
+}  // namespace
+
+void RouteGrpcLogsToJson() { gpr_set_log_function(GrpcLogToJson); }
 
 }  // namespace server
 }  // namespace hashmatch

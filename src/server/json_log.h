@@ -46,6 +46,10 @@ class LogLine {
   std::string text_;
 };
 
+// Routes gRPC's own log lines (e.g. a bind failure) through LogLine as
+// event "grpc_log", so a server's stderr stays JSON lines. Call once, early.
+void RouteGrpcLogsToJson();
+
 // Replaces where Emit writes (tests capture lines). An empty function
 // restores stderr. Not thread-safe against concurrent Emit.
 void SetLogSinkForTest(std::function<void(absl::string_view line)> sink);

@@ -1,7 +1,6 @@
 #include "src/server/match_server.h"
 
 #include <fcntl.h>
-#include <grpc/support/log.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/health_check_service_interface.h>
@@ -50,18 +49,6 @@ int StartupError(const absl::Status& status, absl::string_view stage) {
       .Str("message", status.message())
       .Emit();
   return kExitStartupError;
-}
-
-// gRPC's own log lines (e.g. a bind failure) as JSON lines too.
-void GrpcLogToJson(gpr_log_func_args* args) {
-  const char* level = args->severity == GPR_LOG_SEVERITY_ERROR  ? "error"
-                      : args->severity == GPR_LOG_SEVERITY_INFO ? "info"
-                                                                : "debug";
-  LogLine(level, "grpc_log")
-      .Str("file", args->file != nullptr ? args->file : "")
-      .Int("line", args->line)
-      .Str("message", args->message != nullptr ? args->message : "")
-      .Emit();
 }
 
 double SecondsSince(std::chrono::steady_clock::time_point start) {
@@ -173,10 +160,10 @@ int WaitForSignalOrFailure(const sigset_t& signals, Shared* shared) {
 }  // namespace
 
 absl::Status WriteFileAtomically(const std::string& path,
-                                 const std::string& contents) {
+                                 const std::string& contents, int mode) {
   const std::string tmp = absl::StrCat(path, ".tmp.", getpid());
-  const int fd =
-      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                        static_cast<mode_t>(mode));
   if (fd < 0) {
     return absl::UnavailableError(
         absl::StrCat("cannot create ", tmp, ": ", std::strerror(errno)));
@@ -212,7 +199,7 @@ int RunMatchServer(const ServerConfig& config) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  gpr_set_log_function(GrpcLogToJson);
+  RouteGrpcLogsToJson();  // gRPC's own log lines as JSON lines too.
 
   LogLine("info", "config")
       .Str("version", HASHMATCH_VERSION)

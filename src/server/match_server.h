@@ -39,9 +39,10 @@ inline constexpr int kExitStartupError = 2;
 int RunMatchServer(const ServerConfig& config);
 
 // Writes `contents` to `path` through a temporary file in the same
-// directory and rename(2), so readers see all of it or nothing.
+// directory and rename(2), so readers see all of it or nothing. The file is
+// created with permission bits `mode` (less the umask): 0600 for secrets.
 absl::Status WriteFileAtomically(const std::string& path,
-                                 const std::string& contents);
+                                 const std::string& contents, int mode = 0644);
 
 }  // namespace server
 }  // namespace hashmatch

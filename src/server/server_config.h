@@ -5,16 +5,14 @@
 //                    ParseServerConfig(args, SystemEnvironment()));
 //   if (config.help) { std::cout << ServerHelpText(); return 0; }
 //
-// Every flag --name may also be set by the environment variable
-// HASHMATCH_<NAME IN UPPER CASE> (e.g. HASHMATCH_MAX_BATCH=8); a flag given
-// on the command line wins. A variable that is set but empty counts as the
-// empty string (e.g. HASHMATCH_METRICS_LISTEN= disables metrics).
+// Flags are parsed by FlagSet (src/common/flag_set.h): every flag --name may
+// also be set by the environment variable HASHMATCH_<NAME IN UPPER CASE>
+// (e.g. HASHMATCH_MAX_BATCH=8); a flag given on the command line wins. A
+// variable that is set but empty counts as the empty string (e.g.
+// HASHMATCH_METRICS_LISTEN= disables metrics).
 //
-// Accepted forms: --name=value, --name value; booleans also as --name,
-// --noname, --name=true|false|1|0|yes|no. Dashes in names are read as
-// underscores (--seed-demo == --seed_demo). Errors (INVALID_ARGUMENT, naming
-// the flag or variable): unknown flag, missing value, a flag given twice,
-// a bad or out-of-range number, a positional argument, --db missing,
+// Errors (INVALID_ARGUMENT, naming the flag or variable): those of
+// FlagSet::Parse, and --db missing,
 // --tls_cert without --tls_key (or the reverse), --tls_client_ca without
 // --tls_cert, --seed_demo with --follow (a follower writes only what the
 // primary sends), a --follow_* flag without --follow, --follow_tls_cert
@@ -32,6 +30,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "src/common/flag_set.h"
 
 namespace hashmatch {
 namespace server {
@@ -70,12 +69,10 @@ struct ServerConfig {
   int follow_max_lag_seconds = 60;  // 0: lag never makes it NOT_SERVING.
 };
 
-// Looks up an environment variable; nullopt when unset.
-using EnvLookup =
-    std::function<std::optional<std::string>(const std::string& name)>;
-
-// getenv(3).
-EnvLookup SystemEnvironment();
+// The generic machinery (flag forms, environment fallback, help text) is
+// src/common/flag_set.h; these are its names in this namespace.
+using ::hashmatch::EnvLookup;
+using ::hashmatch::SystemEnvironment;
 
 // `args` excludes argv[0].
 absl::StatusOr<ServerConfig> ParseServerConfig(

@@ -16,6 +16,22 @@
 namespace hashmatch {
 namespace server {
 
+std::string TokenDigest(absl::string_view token) { return Sha256(token); }
+
+std::optional<size_t> FindDigestConstantTime(
+    size_t count, const std::function<absl::string_view(size_t)>& digest_at,
+    absl::string_view digest) {
+  std::optional<size_t> found;
+  for (size_t i = 0; i < count; ++i) {
+    const absl::string_view d = digest_at(i);
+    // No early exit: every entry is compared.
+    const bool equal = d.size() == digest.size() &&
+                       CRYPTO_memcmp(d.data(), digest.data(), d.size()) == 0;
+    if (equal) found = i;
+  }
+  return found;
+}
+
 absl::StatusOr<TokenTable> TokenTable::Parse(absl::string_view text) {
   TokenTable table;
   std::set<std::string> platforms;
@@ -95,16 +111,12 @@ absl::StatusOr<std::string> TokenTable::Authenticate(
   }
   const absl::string_view token =
       absl::StripLeadingAsciiWhitespace(authorization.substr(kScheme.size()));
-  const std::string digest = Sha256(token);
-  const Entry* found = nullptr;
-  for (const Entry& e : entries_) {
-    // No early exit: every entry is compared.
-    const bool equal =
-        CRYPTO_memcmp(e.digest.data(), digest.data(), digest.size()) == 0;
-    if (equal) found = &e;
-  }
-  if (found == nullptr) return absl::UnauthenticatedError("unknown API token");
-  return found->platform;
+  const std::optional<size_t> found = FindDigestConstantTime(
+      entries_.size(),
+      [this](size_t i) -> absl::string_view { return entries_[i].digest; },
+      TokenDigest(token));
+  if (!found) return absl::UnauthenticatedError("unknown API token");
+  return entries_[*found].platform;
 }
 
 }  // namespace server

@@ -20,6 +20,9 @@
 #ifndef HASHMATCH_SRC_SERVER_TOKEN_AUTH_H_
 #define HASHMATCH_SRC_SERVER_TOKEN_AUTH_H_
 
+#include <cstddef>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +31,17 @@
 
 namespace hashmatch {
 namespace server {
+
+// The digest kept for a bearer token: its SHA-256, 32 raw bytes.
+std::string TokenDigest(absl::string_view token);
+
+// The index i < `count` whose `digest_at(i)` equals `digest`, or nullopt.
+// Every entry is compared with CRYPTO_memcmp and there is no early exit, so
+// the time taken does not reveal which entry (or how much of one) matched.
+// Shared by TokenTable and the ingestion server's principal store.
+std::optional<size_t> FindDigestConstantTime(
+    size_t count, const std::function<absl::string_view(size_t)>& digest_at,
+    absl::string_view digest);
 
 class TokenTable {
  public:

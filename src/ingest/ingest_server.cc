@@ -1,0 +1,536 @@
+#include "src/ingest/ingest_server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/support/server_interceptor.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
+#include "proto/hashmatch/v1/ingest.grpc.pb.h"
+#include "src/audit/audit_log.h"
+#include "src/audit/audit_recovery.h"
+#include "src/audit/ed25519_key.h"
+#include "src/common/status_util.h"
+#include "src/ingest/admin_service.h"
+#include "src/ingest/audit_service.h"
+#include "src/ingest/ingest_core.h"
+#include "src/ingest/ingest_service.h"
+#include "src/ingest/principal_authenticator.h"
+#include "src/ingest/replication_service.h"
+#include "src/server/json_log.h"
+#include "src/server/match_server.h"
+#include "src/server/server_credentials.h"
+
+#ifndef HASHMATCH_VERSION
+#define HASHMATCH_VERSION "dev"
+#endif
+
+namespace hashmatch {
+namespace ingest {
+namespace {
+
+namespace v1 = ::hashmatch::v1;
+using server::LogLine;
+
+absl::Status AtStage(absl::string_view stage, const absl::Status& status) {
+  return absl::Status(status.code(),
+                      absl::StrCat(stage, ": ", status.message()));
+}
+
+// "/hashmatch.v1.AdminService/AddPrincipal" -> "AdminService/AddPrincipal";
+// other packages keep their name ("grpc.health.v1.Health/Check").
+std::string RpcLabel(const char* method) {
+  if (method == nullptr) return "unknown";
+  absl::string_view m(method);
+  absl::ConsumePrefix(&m, "/");
+  absl::ConsumePrefix(&m, "hashmatch.v1.");
+  return std::string(m);
+}
+
+// Counts and logs every RPC (see ingest_server.h).
+class CallInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  CallInterceptor(grpc::experimental::ServerRpcInfo* info,
+                  const Authenticator* authenticator,
+                  server::ServerMetrics* metrics,
+                  std::shared_ptr<std::atomic<int64_t>> active)
+      : info_(info),
+        authenticator_(authenticator),
+        metrics_(metrics),
+        active_(std::move(active)),
+        rpc_(RpcLabel(info->method())),
+        internal_(absl::StartsWith(rpc_, "grpc.")),
+        // Watch streams run until cancelled: they do not hold the drain.
+        held_(!internal_ && !absl::StrContains(rpc_, "/Watch")),
+        start_(std::chrono::steady_clock::now()) {
+    if (held_) active_->fetch_add(1);
+  }
+  ~CallInterceptor() override {
+    if (held_) active_->fetch_sub(1);
+  }
+
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      Record(methods->GetSendStatus());
+    }
+    methods->Proceed();
+  }
+
+ private:
+  void Record(const grpc::Status& status) {
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_)
+            .count();
+    const std::string code = GrpcCodeName(status.error_code());
+    metrics_->ObserveRpc(rpc_, code, seconds);
+    if (internal_) return;
+    grpc::ServerContextBase* context = info_->server_context();
+    std::string principal = "-";
+    std::string peer;
+    if (context != nullptr) {
+      const CallCredentials credentials = CredentialsOf(*context);
+      if (credentials.has_authorization ||
+          !credentials.certificate_cn.empty()) {
+        absl::StatusOr<v1::Principal> who =
+            authenticator_->Authenticate(credentials);
+        principal = who.ok() ? who->name() : "unauthenticated";
+      } else {
+        principal = "anonymous";
+      }
+      peer = context->peer();
+    }
+    LogLine line(status.ok() ? "info" : "warning", "rpc");
+    line.Str("rpc", rpc_)
+        .Str("code", code)
+        .Double("latency_ms", seconds * 1e3)
+        .Str("principal", principal)
+        .Str("peer", peer);
+    if (!status.ok()) line.Str("message", status.error_message());
+    line.Emit();
+  }
+
+  grpc::experimental::ServerRpcInfo* const info_;
+  const Authenticator* const authenticator_;
+  server::ServerMetrics* const metrics_;
+  const std::shared_ptr<std::atomic<int64_t>> active_;
+  const std::string rpc_;
+  const bool internal_;
+  const bool held_;
+  const std::chrono::steady_clock::time_point start_;
+};
+
+class CallInterceptorFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  CallInterceptorFactory(const Authenticator* authenticator,
+                         server::ServerMetrics* metrics,
+                         std::shared_ptr<std::atomic<int64_t>> active)
+      : authenticator_(authenticator),
+        metrics_(metrics),
+        active_(std::move(active)) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new CallInterceptor(info, authenticator_, metrics_, active_);
+  }
+
+ private:
+  const Authenticator* const authenticator_;
+  server::ServerMetrics* const metrics_;
+  const std::shared_ptr<std::atomic<int64_t>> active_;
+};
+
+// The audit log in DATA/audit, signed with --audit_key or with
+// DATA/audit/signing.key (generated with signing.pub when missing).
+absl::StatusOr<std::unique_ptr<audit::AuditLog>> OpenAuditLog(
+    const IngestServerConfig& config) {
+  const std::string dir = config.data + "/audit";
+  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create ", dir, ": ", std::strerror(errno)));
+  }
+  std::string key_path = config.audit_key;
+  if (key_path.empty()) {
+    key_path = dir + "/signing.key";
+    struct stat st;
+    if (::stat(key_path.c_str(), &st) != 0) {
+      absl::StatusOr<audit::SigningKey> key = audit::SigningKey::Generate();
+      if (!key.ok()) return key.status();
+      absl::Status w = audit::WriteKeyPair(*key, dir + "/signing");
+      if (!w.ok()) return w;
+      LogLine("info", "audit_key_generated")
+          .Str("key", key_path)
+          .Str("public_key", dir + "/signing.pub")
+          .Emit();
+    }
+  }
+  audit::AuditLogOptions options;
+  absl::StatusOr<audit::SigningKey> key = audit::LoadSigningKey(key_path);
+  if (!key.ok()) return key.status();
+  options.signing_key = *std::move(key);
+  options.checkpoint_interval = config.audit_checkpoint_interval;
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> log =
+      audit::AuditLog::Open(std::move(options), dir);
+  if (!log.ok()) return log.status();
+  if ((*log)->open_info().torn_bytes > 0) {
+    LogLine("warning", "audit_torn_tail_cut")
+        .Int("bytes", static_cast<int64_t>((*log)->open_info().torn_bytes))
+        .Emit();
+  }
+  return log;
+}
+
+int StartupError(const absl::Status& status) {
+  LogLine("error", "startup_error")
+      .Str("code", absl::StatusCodeToString(status.code()))
+      .Str("message", status.message())
+      .Emit();
+  return kExitStartupError;
+}
+
+}  // namespace
+
+IngestServer::IngestServer(const IngestServerConfig& config)
+    : config_(config),
+      active_calls_(std::make_shared<std::atomic<int64_t>>(0)) {}
+
+IngestServer::~IngestServer() {
+  if (grpc_server_ != nullptr) {
+    grpc_server_->Shutdown(std::chrono::system_clock::now());
+    grpc_server_->Wait();
+    grpc_server_.reset();
+  }
+  // Services before what they use.
+  {
+    std::lock_guard<std::mutex> lock(listeners_mu_);
+    commit_listeners_.clear();
+  }
+  services_.clear();
+  store_.reset();
+  if (audit_ != nullptr) {
+    absl::Status s = audit_->Close();  // Signs the chain head.
+    if (!s.ok()) {
+      LogLine("error", "audit_close_failed")
+          .Str("code", absl::StatusCodeToString(s.code()))
+          .Str("message", s.message())
+          .Emit();
+    }
+  }
+  audit_.reset();
+  metrics_.reset();
+}
+
+absl::StatusOr<std::unique_ptr<IngestServer>> IngestServer::Open(
+    const IngestServerConfig& config) {
+  std::unique_ptr<IngestServer> s(new IngestServer(config));
+  if (::mkdir(config.data.c_str(), 0700) != 0 && errno != EEXIST) {
+    return absl::UnavailableError(absl::StrCat("data: cannot create --data ",
+                                               config.data, ": ",
+                                               std::strerror(errno)));
+  }
+  PrincipalStoreOptions principal_options;
+  principal_options.max_principals = config.max_principals;
+  absl::StatusOr<std::unique_ptr<PrincipalStore>> principals =
+      PrincipalStore::Open(config.data + "/principals", principal_options);
+  if (!principals.ok()) return AtStage("principals", principals.status());
+  s->principals_ = *std::move(principals);
+  s->authenticator_ =
+      std::make_unique<PrincipalAuthenticator>(s->principals_.get());
+  absl::StatusOr<std::unique_ptr<audit::AuditLog>> audit_log =
+      OpenAuditLog(config);
+  if (!audit_log.ok()) return AtStage("audit", audit_log.status());
+  audit::AuditLog* log = audit_log->get();
+  s->audit_ = *std::move(audit_log);
+
+  absl::Status b = s->Bootstrap();
+  if (!b.ok()) return AtStage("bootstrap", b);
+
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      server::MakeServerCredentials(config.tls_cert, config.tls_key,
+                                    config.tls_client_ca);
+  if (!credentials.ok()) return AtStage("tls", credentials.status());
+  s->credentials_ = *std::move(credentials);
+
+  absl::StatusOr<std::unique_ptr<server::ServerMetrics>> metrics =
+      server::ServerMetrics::Create(config.metrics_listen);
+  if (!metrics.ok()) return AtStage("metrics", metrics.status());
+  s->metrics_ = *std::move(metrics);
+
+  StoreOptions store_options;
+  store_options.create_if_missing = true;
+  IngestServer* self = s.get();
+  store_options.on_commit = [self](uint64_t sequence) {
+    std::lock_guard<std::mutex> lock(self->listeners_mu_);
+    for (const auto& listener : self->commit_listeners_) listener(sequence);
+  };
+  const std::string store_dir = config.data + "/store";
+  absl::StatusOr<std::unique_ptr<HashStore>> store =
+      HashStore::Open(store_options, store_dir);
+  if (!store.ok()) {
+    return AtStage(
+        "store",
+        absl::Status(store.status().code(),
+                     absl::StrCat(store_dir, ": ", store.status().message())));
+  }
+  s->store_ = *std::move(store);
+  absl::StatusOr<audit::AuditRecovery> recovery =
+      audit::AuditUnauditedChanges(*s->store_, log);
+  if (!recovery.ok()) return AtStage("audit_recovery", recovery.status());
+  if (recovery->records_appended > 0) {
+    LogLine("warning", "audit_recovered")
+        .Int("records_appended",
+             static_cast<int64_t>(recovery->records_appended))
+        .Emit();
+  }
+
+  s->context_.config = &s->config_;
+  s->context_.data_dir = config.data;
+  s->context_.store = s->store_.get();
+  s->context_.principals = s->principals_.get();
+  s->context_.authenticator = s->authenticator_.get();
+  s->context_.audit = s->audit_.get();
+  s->context_.audit_log = s->audit_.get();
+  s->context_.metrics = s->metrics_.get();
+  return s;
+}
+
+absl::Status IngestServer::Bootstrap() {
+  if (principals_->HasActiveAdmin()) {
+    if (!config_.bootstrap_admin.empty()) {
+      LogLine("info", "bootstrap_skipped")
+          .Str("reason", "an active admin exists")
+          .Emit();
+    }
+    return absl::OkStatus();
+  }
+  if (config_.bootstrap_admin.empty()) {
+    LogLine("warning", "no_admin")
+        .Str("hint",
+             "no active admin principal: restart with --bootstrap_admin NAME "
+             "--bootstrap_token_file PATH")
+        .Emit();
+    return absl::OkStatus();
+  }
+  // The file must be writable before the admin exists: an admin whose
+  // token was lost could never be bootstrapped again.
+  absl::Status s =
+      server::WriteFileAtomically(config_.bootstrap_token_file, "", 0600);
+  if (!s.ok()) return s;
+  v1::Principal admin;
+  admin.set_name(config_.bootstrap_admin);
+  admin.add_roles(v1::ROLE_ADMIN);
+  admin.set_note("bootstrap admin");
+  absl::StatusOr<PrincipalStore::Added> added = principals_->Add(admin, true);
+  if (!added.ok()) return added.status();
+  s = server::WriteFileAtomically(config_.bootstrap_token_file,
+                                  added->token + "\n", 0600);
+  if (!s.ok()) {
+    return absl::Status(
+        s.code(), absl::StrCat("admin \"", admin.name(),
+                               "\" was created but its token could not be "
+                               "written: ",
+                               s.message()));
+  }
+  AuditEvent event;
+  event.actor = "system";
+  event.action = "principal_add";
+  event.target = absl::StrCat("principal:", admin.name());
+  event.state_after = added->principal.SerializeAsString();
+  event.detail = "bootstrap";
+  s = audit_->Append({event});
+  if (!s.ok()) return s;
+  LogLine("info", "bootstrap_admin_created")
+      .Str("principal", admin.name())
+      .Str("token_file", config_.bootstrap_token_file)
+      .Emit();
+  return absl::OkStatus();
+}
+
+void IngestServer::AddService(const std::string& full_name,
+                              std::unique_ptr<grpc::Service> service,
+                              std::function<void()> on_drain) {
+  services_.push_back({full_name, std::move(service), std::move(on_drain)});
+}
+
+void IngestServer::AddCommitListener(std::function<void(uint64_t)> listener) {
+  std::lock_guard<std::mutex> lock(listeners_mu_);
+  commit_listeners_.push_back(std::move(listener));
+}
+
+std::vector<std::string> IngestServer::service_names() const {
+  std::vector<std::string> names;
+  for (const Registered& r : services_) names.push_back(r.name);
+  return names;
+}
+
+int IngestServer::metrics_port() const { return metrics_->port(); }
+
+absl::Status IngestServer::Start() {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(config_.listen, credentials_, &port_);
+  for (Registered& r : services_) builder.RegisterService(r.service.get());
+  // A taken port is a startup error, not a silently shared one.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(static_cast<int>(config_.max_request_bytes));
+  builder.SetMaxSendMessageSize(static_cast<int>(config_.max_request_bytes));
+  std::vector<
+      std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+      interceptors;
+  interceptors.push_back(std::make_unique<CallInterceptorFactory>(
+      authenticator_.get(), metrics_.get(), active_calls_));
+  builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  grpc_server_ = builder.BuildAndStart();
+  if (grpc_server_ == nullptr || port_ == 0) {
+    grpc_server_.reset();
+    return absl::UnavailableError(
+        absl::StrCat("listen: cannot listen on --listen ", config_.listen,
+                     " (address in use, malformed, or not permitted)"));
+  }
+  grpc::HealthCheckServiceInterface* health =
+      grpc_server_->GetHealthCheckService();
+  health->SetServingStatus("", true);
+  for (const Registered& r : services_) {
+    health->SetServingStatus(r.name, true);
+  }
+  metrics_->SetReady(true);
+  if (!config_.port_file.empty()) {
+    absl::Status s = server::WriteFileAtomically(config_.port_file,
+                                                 absl::StrCat(port_, "\n"));
+    if (!s.ok()) return AtStage("port_file", s);
+  }
+  if (!config_.metrics_port_file.empty() && metrics_->port() != 0) {
+    absl::Status s = server::WriteFileAtomically(
+        config_.metrics_port_file, absl::StrCat(metrics_->port(), "\n"));
+    if (!s.ok()) return AtStage("metrics_port_file", s);
+  }
+  return absl::OkStatus();
+}
+
+bool IngestServer::Drain() {
+  if (grpc_server_ == nullptr) return true;
+  grpc_server_->GetHealthCheckService()->Shutdown();
+  metrics_->SetReady(false);
+  for (Registered& r : services_) {
+    if (r.on_drain) r.on_drain();
+  }
+  // Wait for the RPCs in flight (watch streams excepted), then shut gRPC
+  // down at once, which cancels what is left (watch streams, health Watch).
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::seconds(config_.drain_seconds);
+  while (active_calls_->load() > 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const bool in_time = active_calls_->load() == 0;
+  grpc_server_->Shutdown(std::chrono::system_clock::now());
+  grpc_server_->Wait();
+  return in_time;
+}
+
+void RegisterIngestServices(IngestServer* server) {
+  const IngestContext& c = server->context();
+  server->AddService(v1::AdminService::service_full_name(),
+                     std::make_unique<AdminServiceImpl>(c.authenticator,
+                                                        c.principals, c.audit));
+  IngestOptions ingest_options;
+  ingest_options.quorum = c.config->quorum;
+  ingest_options.max_batch = static_cast<size_t>(c.config->max_batch);
+  server->AddService(
+      v1::IngestService::service_full_name(),
+      std::make_unique<IngestServiceImpl>(
+          std::make_unique<IngestCore>(ingest_options, c.store, c.audit),
+          *c.authenticator, IngestServiceOptions()));
+  server->AddService(v1::AuditService::service_full_name(),
+                     std::make_unique<AuditServiceImpl>(
+                         c.audit_log, c.authenticator, AuditServiceOptions()));
+  auto replication = std::make_unique<ReplicationServiceImpl>(
+      c.store, c.authenticator, ReplicationServiceOptions());
+  ReplicationServiceImpl* feed = replication.get();
+  server->AddCommitListener(
+      [feed](uint64_t sequence) { feed->NotifyCommitted(sequence); });
+  server->AddService(v1::ReplicationService::service_full_name(),
+                     std::move(replication));
+}
+
+int RunIngestServer(const IngestServerConfig& config) {
+  // Before any thread exists, so every thread inherits the mask and only
+  // sigtimedwait below takes these signals.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  server::RouteGrpcLogsToJson();
+
+  LogLine("info", "config")
+      .Str("version", HASHMATCH_VERSION)
+      .Str("data", config.data)
+      .Str("listen", config.listen)
+      .Str("metrics_listen", config.metrics_listen)
+      .Int("max_request_bytes", config.max_request_bytes)
+      .Int("quorum", config.quorum)
+      .Int("max_batch", config.max_batch)
+      .Int("max_principals", config.max_principals)
+      .Str("tls", config.tls_client_ca.empty()
+                      ? (config.tls_cert.empty() ? "off" : "tls")
+                      : "mtls")
+      .Str("bootstrap_admin", config.bootstrap_admin)
+      .Int("drain_seconds", config.drain_seconds)
+      .Emit();
+
+  absl::StatusOr<std::unique_ptr<IngestServer>> opened =
+      IngestServer::Open(config);
+  if (!opened.ok()) return StartupError(opened.status());
+  std::unique_ptr<IngestServer> srv = *std::move(opened);
+  RegisterIngestServices(srv.get());
+  absl::Status started = srv->Start();
+  if (!started.ok()) return StartupError(started);
+  LogLine("info", "serving")
+      .Str("listen", config.listen)
+      .Int("port", srv->port())
+      .Int("metrics_port", srv->metrics_port())
+      .Str("services", absl::StrJoin(srv->service_names(), ","))
+      .Int("principals",
+           static_cast<int64_t>(srv->context().principals->size()))
+      .Int("store_sequence",
+           static_cast<int64_t>(srv->context().store->LastSequence()))
+      .Emit();
+
+  int sig = 0;
+  while (sig <= 0) {
+    struct timespec timeout = {1, 0};
+    sig = sigtimedwait(&signals, nullptr, &timeout);
+  }
+  const auto drain_start = std::chrono::steady_clock::now();
+  LogLine("info", "drain_start")
+      .Str("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT")
+      .Int("in_flight", srv->active_calls())
+      .Int("drain_seconds", config.drain_seconds)
+      .Emit();
+  const bool in_time = srv->Drain();
+  srv.reset();
+  LogLine("info", "drained")
+      .Double("seconds", std::chrono::duration<double>(
+                             std::chrono::steady_clock::now() - drain_start)
+                             .count())
+      .Bool("cancelled_at_deadline", !in_time)
+      .Emit();
+  return kExitOk;
+}
+
+}  // namespace ingest
+}  // namespace hashmatch

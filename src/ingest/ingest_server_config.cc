@@ -1,0 +1,120 @@
+#include "src/ingest/ingest_server_config.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "src/ingest/principal_store.h"
+
+namespace hashmatch {
+namespace ingest {
+namespace {
+
+FlagSet BindFlags(IngestServerConfig* c) {
+  FlagSet f("HASHMATCH_");
+  f.String("data", &c->data,
+           "data directory: store/ (the vetted hash store), principals/, "
+           "audit/, reports/; created if missing",
+           "(required)");
+  f.String("listen", &c->listen, "gRPC address; port 0 picks a free port");
+  f.String("port_file", &c->port_file,
+           "write the bound gRPC port here (atomically) once serving");
+  f.String("metrics_listen", &c->metrics_listen,
+           "Prometheus /metrics HTTP address; empty disables; port 0 allowed");
+  f.String("metrics_port_file", &c->metrics_port_file,
+           "write the bound metrics port here (atomically)");
+  f.Int("max_request_bytes", &c->max_request_bytes, 1024, int64_t{2047} << 20,
+        "largest gRPC request message (64 MiB)");
+  f.Int("quorum", &c->quorum, 1, 100,
+        "distinct agencies that must stand behind an entry before it matches");
+  f.Int("max_batch", &c->max_batch, 1, 3000,
+        "submissions per Submit request or SubmitStream message");
+  f.Int("max_principals", &c->max_principals, 1, 1000000,
+        "most principals in the principal table (revoked ones included)");
+  f.String("tls_cert", &c->tls_cert,
+           "server certificate chain (PEM); with --tls_key turns on TLS");
+  f.String("tls_key", &c->tls_key, "server private key (PEM)");
+  f.String("tls_client_ca", &c->tls_client_ca,
+           "CA certificates (PEM) that client certificates must chain to: "
+           "requires and verifies client certificates (mTLS); a "
+           "certificate's subject CN is a principal name");
+  f.String("bootstrap_admin", &c->bootstrap_admin,
+           "if no active admin exists, create an admin principal with this "
+           "name (needs --bootstrap_token_file)");
+  f.String("bootstrap_token_file", &c->bootstrap_token_file,
+           "where the bootstrap admin's token is written (mode 0600); the "
+           "token is never logged");
+  f.String("audit_key", &c->audit_key,
+           "Ed25519 private key (PEM) that signs audit log checkpoints; "
+           "default DATA/audit/signing.key, generated with signing.pub on "
+           "first start (keep it off the data disk in production)");
+  f.Int("audit_checkpoint_interval", &c->audit_checkpoint_interval, 1, 1000000,
+        "audit records between signed checkpoints");
+  f.Int("drain_seconds", &c->drain_seconds, 0, 3600,
+        "on SIGTERM/SIGINT, how long in-flight RPCs may take to finish");
+  return f;
+}
+
+}  // namespace
+
+absl::StatusOr<IngestServerConfig> ParseIngestServerConfig(
+    const std::vector<std::string>& args, const EnvLookup& env) {
+  IngestServerConfig config;
+  FlagSet flags = BindFlags(&config);
+  absl::Status parsed = flags.Parse(args, env);
+  if (!parsed.ok()) return parsed;
+  if (flags.help_requested()) {
+    config.help = true;
+    return config;
+  }
+  if (config.data.empty()) {
+    return absl::InvalidArgumentError(
+        "--data (or HASHMATCH_DATA) is required: the data directory");
+  }
+  if (config.listen.empty()) {
+    return absl::InvalidArgumentError("--listen must not be empty");
+  }
+  if (config.tls_cert.empty() != config.tls_key.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_cert and --tls_key must be given together");
+  }
+  if (!config.tls_client_ca.empty() && config.tls_cert.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls_client_ca (mTLS) needs --tls_cert and --tls_key");
+  }
+  if (config.bootstrap_admin.empty() != config.bootstrap_token_file.empty()) {
+    return absl::InvalidArgumentError(
+        "--bootstrap_admin and --bootstrap_token_file must be given together");
+  }
+  if (!config.bootstrap_admin.empty()) {
+    absl::Status s = ValidatePrincipalName(config.bootstrap_admin);
+    if (!s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--bootstrap_admin: ", s.message()));
+    }
+  }
+  return config;
+}
+
+std::string IngestServerHelpText() {
+  IngestServerConfig defaults;
+  const FlagSet flags = BindFlags(&defaults);
+  return absl::StrCat(
+      "Usage: ingest_server --data DIR [flags]\n"
+      "\n"
+      "The ingestion server: the only writer of the vetted hash store in "
+      "DIR/store.\nServes the hashmatch.v1 ingestion services (gRPC; "
+      "principals and roles in\nDIR/principals), grpc.health.v1, server "
+      "reflection and Prometheus metrics.\nEvery flag --name can also be set "
+      "by the environment variable\nHASHMATCH_<NAME> (e.g. "
+      "HASHMATCH_QUORUM=2); the flag wins.\n"
+      "\nFlags:\n",
+      flags.HelpText(),
+      "\nFirst start: --bootstrap_admin NAME --bootstrap_token_file PATH "
+      "creates the\nfirst admin; then `hashmatch admin principal add` adds "
+      "the others.\n"
+      "Signals: SIGTERM or SIGINT drains (health NOT_SERVING, new RPCs "
+      "refused,\nin-flight RPCs finish within --drain_seconds) and exits 0. "
+      "Startup errors exit 2.\n");
+}
+
+}  // namespace ingest
+}  // namespace hashmatch

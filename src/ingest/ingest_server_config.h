@@ -1,0 +1,68 @@
+// IngestServerConfig: ingest_server's settings from command-line flags with
+// an environment fallback (FlagSet, src/common/flag_set.h: every flag --name
+// may also be set by HASHMATCH_<NAME>; the flag wins).
+//
+//   ASSIGN_OR_RETURN(IngestServerConfig config,
+//                    ParseIngestServerConfig(args, SystemEnvironment()));
+//   if (config.help) { std::cout << IngestServerHelpText(); return 0; }
+//
+// Errors (INVALID_ARGUMENT, naming the flag or variable): those of
+// FlagSet::Parse; --data missing; --listen empty; --tls_cert without
+// --tls_key (or the reverse); --tls_client_ca without --tls_cert;
+// --bootstrap_admin without --bootstrap_token_file (or the reverse); a
+// --bootstrap_admin that is not a valid principal name.
+//
+// Thread safety: pure functions.
+#ifndef HASHMATCH_SRC_INGEST_INGEST_SERVER_CONFIG_H_
+#define HASHMATCH_SRC_INGEST_INGEST_SERVER_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "src/common/flag_set.h"
+
+namespace hashmatch {
+namespace ingest {
+
+struct IngestServerConfig {
+  bool help = false;  // --help: print IngestServerHelpText() and exit 0.
+  // Required: the data directory (DATA/store, DATA/principals, DATA/audit,
+  // DATA/reports); created if missing.
+  std::string data;
+  std::string listen = "127.0.0.1:50061";
+  std::string port_file;
+  std::string metrics_listen = "127.0.0.1:9465";  // Empty: no HTTP endpoint.
+  std::string metrics_port_file;
+  int64_t max_request_bytes = int64_t{64} << 20;
+  // Distinct agencies that must stand behind an entry before it matches.
+  int quorum = 1;
+  // Submissions per Submit / SubmitStream message.
+  int max_batch = 1000;
+  int max_principals = 10000;
+  std::string tls_cert;
+  std::string tls_key;
+  std::string tls_client_ca;
+  // On a principal table with no active admin: create this admin and write
+  // its token to bootstrap_token_file (mode 0600).
+  std::string bootstrap_admin;
+  std::string bootstrap_token_file;
+  // Ed25519 signing key (PEM) for audit checkpoints. Empty: DATA/audit/
+  // signing.key, generated (with signing.pub) on first start.
+  std::string audit_key;
+  int audit_checkpoint_interval = 64;
+  int drain_seconds = 10;
+};
+
+// `args` excludes argv[0].
+absl::StatusOr<IngestServerConfig> ParseIngestServerConfig(
+    const std::vector<std::string>& args, const EnvLookup& env);
+
+// The --help text: every flag, its variable, default and meaning.
+std::string IngestServerHelpText();
+
+}  // namespace ingest
+}  // namespace hashmatch
+
+#endif  // HASHMATCH_SRC_INGEST_INGEST_SERVER_CONFIG_H_

@@ -1,0 +1,224 @@
+#include "tools/admin_command.h"
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "google/protobuf/util/json_util.h"
+#include "grpcpp/grpcpp.h"
+#include "proto/hashmatch/v1/ingest.grpc.pb.h"
+#include "tools/client_flags.h"
+#include "tools/commands.h"
+#include "tools/flags.h"
+
+namespace hashmatch {
+namespace cli {
+namespace {
+
+namespace v1 = ::hashmatch::v1;
+
+constexpr char kAdminUsage[] =
+    "Usage:\n"
+    "  hashmatch admin principal add NAME --role ROLE[,ROLE...] "
+    "[--certificate]\n"
+    "      [--no_token] [--may_submit_media] [--note TEXT] CLIENT_FLAGS\n"
+    "  hashmatch admin principal list [--include_revoked] CLIENT_FLAGS\n"
+    "  hashmatch admin principal revoke NAME --reason TEXT CLIENT_FLAGS\n"
+    "Roles: agency, platform, replica, auditor, admin.\n"
+    "CLIENT_FLAGS: --server ADDR [--token_file F | --token T | "
+    "$HASHMATCH_TOKEN]\n"
+    "      [--tls_ca F [--tls_cert F --tls_key F] [--tls_server_name N]] "
+    "[--timeout_ms N] [--json]\n"
+    "add prints the new token once on stdout (the server keeps only its "
+    "SHA-256).\n"
+    "Exit codes: 0 done, 1 the RPC failed, 2 usage error.\n";
+
+int Usage(std::ostream& err, absl::string_view message) {
+  err << "hashmatch: admin: " << message << "\n" << kAdminUsage;
+  return kExitUsage;
+}
+
+int RpcFailed(std::ostream& err, const grpc::Status& status) {
+  err << "hashmatch: admin: "
+      << absl::StatusCodeToString(
+             static_cast<absl::StatusCode>(status.error_code()))
+      << ": " << status.error_message() << "\n";
+  return kExitFailure;
+}
+
+absl::StatusOr<v1::Role> ParseRole(absl::string_view text) {
+  const std::string name = absl::StrCat(
+      "ROLE_", absl::AsciiStrToUpper(absl::StripAsciiWhitespace(text)));
+  v1::Role role;
+  if (!v1::Role_Parse(name, &role) || role == v1::ROLE_UNSPECIFIED) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "unknown role \"", text,
+        "\" (expected agency, platform, replica, auditor or admin)"));
+  }
+  return role;
+}
+
+std::string RoleNames(const v1::Principal& p) {
+  std::vector<std::string> names;
+  for (int r : p.roles()) {
+    std::string n = v1::Role_Name(static_cast<v1::Role>(r));
+    if (absl::StartsWith(n, "ROLE_")) n = n.substr(5);
+    names.push_back(absl::AsciiStrToLower(n));
+  }
+  return absl::StrJoin(names, ",");
+}
+
+std::string Time(int64_t micros) {
+  if (micros == 0) return "-";
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMicros(micros),
+                          absl::UTCTimeZone());
+}
+
+std::string Json(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(m, &out, options).ok()) {
+    return "{}";
+  }
+  return out;
+}
+
+std::string PrincipalLine(const v1::Principal& p) {
+  std::vector<std::string> auth;
+  if (p.has_token()) auth.push_back("token");
+  if (p.allow_certificate()) auth.push_back("certificate");
+  std::string note = p.note();
+  for (char& c : note) {
+    if (c == '\t' || c == '\n' || c == '\r') c = ' ';
+  }
+  return absl::StrCat(p.name(), "\t", RoleNames(p), "\t",
+                      absl::StrJoin(auth, ","), "\t",
+                      Time(p.created_at_micros()), "\t",
+                      Time(p.revoked_at_micros()), "\t", note, "\n");
+}
+
+}  // namespace
+
+int RunAdmin(const std::vector<std::string>& args, std::ostream& out,
+             std::ostream& err) {
+  if (args.empty() || args[0] == "--help" || args[0] == "help") {
+    if (args.empty()) return Usage(err, "no admin command given");
+    out << kAdminUsage;
+    return kExitOk;
+  }
+  if (args[0] != "principal") {
+    return Usage(err, absl::StrCat("unknown admin command '", args[0], "'"));
+  }
+  if (args.size() < 2) return Usage(err, "principal: add, list or revoke?");
+  const std::string verb = args[1];
+  if (verb != "add" && verb != "list" && verb != "revoke") {
+    return Usage(err, absl::StrCat("unknown principal command '", verb, "'"));
+  }
+  FlagParser parser;
+  AddClientFlags(parser);
+  parser.AddBool("json");
+  if (verb == "add") {
+    parser.AddValue("role");
+    parser.AddValue("note");
+    parser.AddBool("certificate");
+    parser.AddBool("no_token");
+    parser.AddBool("may_submit_media");
+  } else if (verb == "list") {
+    parser.AddBool("include_revoked");
+  } else {
+    parser.AddValue("reason");
+  }
+  absl::StatusOr<ParsedFlags> flags =
+      parser.Parse(std::vector<std::string>(args.begin() + 2, args.end()));
+  if (!flags.ok()) return Usage(err, flags.status().message());
+  absl::StatusOr<ClientFlags> client = ClientFlagsFrom(*flags);
+  if (!client.ok()) return Usage(err, client.status().message());
+  const bool json = flags->Has("json");
+  const size_t want_positional = verb == "list" ? 0 : 1;
+  if (flags->positional().size() != want_positional) {
+    return Usage(err, want_positional == 0
+                          ? "list takes no NAME"
+                          : absl::StrCat(verb, " needs exactly one NAME"));
+  }
+
+  v1::AddPrincipalRequest add;
+  v1::RevokePrincipalRequest revoke;
+  if (verb == "add") {
+    v1::Principal* p = add.mutable_principal();
+    p->set_name(flags->positional()[0]);
+    const std::string roles = flags->Get("role").value_or("");
+    if (roles.empty()) return Usage(err, "add needs --role");
+    for (absl::string_view r : absl::StrSplit(roles, ',')) {
+      absl::StatusOr<v1::Role> role = ParseRole(r);
+      if (!role.ok()) return Usage(err, role.status().message());
+      p->add_roles(*role);
+    }
+    p->set_allow_certificate(flags->Has("certificate"));
+    p->set_may_submit_media(flags->Has("may_submit_media"));
+    p->set_note(flags->Get("note").value_or(""));
+    add.set_issue_token(!flags->Has("no_token"));
+  } else if (verb == "revoke") {
+    revoke.set_name(flags->positional()[0]);
+    revoke.set_reason(flags->Get("reason").value_or(""));
+    if (revoke.reason().empty()) return Usage(err, "revoke needs --reason");
+  }
+
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      NewClientChannel(*client);
+  if (!channel.ok()) {
+    return Usage(err, absl::StrCat("TLS files: ", channel.status().message()));
+  }
+  std::unique_ptr<v1::AdminService::Stub> stub =
+      v1::AdminService::NewStub(*channel);
+  grpc::ClientContext context;
+  PrepareContext(*client, /*deadline=*/true, &context);
+
+  if (verb == "add") {
+    v1::AddPrincipalResponse response;
+    grpc::Status s = stub->AddPrincipal(&context, add, &response);
+    if (!s.ok()) return RpcFailed(err, s);
+    if (json) {
+      out << Json(response) << "\n";
+    } else {
+      if (!response.token().empty()) out << response.token() << "\n";
+      err << "hashmatch: admin: added principal " << response.principal().name()
+          << " (" << RoleNames(response.principal()) << ")"
+          << (response.token().empty()
+                  ? "; no token (certificate only)"
+                  : "; its token is printed above and cannot be shown again")
+          << "\n";
+    }
+    return kExitOk;
+  }
+  if (verb == "list") {
+    v1::ListPrincipalsRequest request;
+    request.set_include_revoked(flags->Has("include_revoked"));
+    v1::ListPrincipalsResponse response;
+    grpc::Status s = stub->ListPrincipals(&context, request, &response);
+    if (!s.ok()) return RpcFailed(err, s);
+    if (json) {
+      out << Json(response) << "\n";
+    } else {
+      for (const v1::Principal& p : response.principals()) {
+        out << PrincipalLine(p);
+      }
+    }
+    return kExitOk;
+  }
+  v1::Principal response;
+  grpc::Status s = stub->RevokePrincipal(&context, revoke, &response);
+  if (!s.ok()) return RpcFailed(err, s);
+  out << (json ? Json(response) + "\n" : PrincipalLine(response));
+  return kExitOk;
+}
+
+}  // namespace cli
+}  // namespace hashmatch
