@@ -93,8 +93,9 @@ constexpr char kUsage[] = R"(usage:
       a store opened read-only, to FILE (via FILE.tmp, renamed when
       complete) or stdout. hashmatch is the lossless format (every field,
       end line with count and SHA-256). No deadline unless --timeout_ms.
-      CLIENT_FLAGS: --token T (default $HASHMATCH_TOKEN), --tls_ca F
-      [--tls_cert F --tls_key F] [--tls_server_name N], --timeout_ms N.
+      CLIENT_FLAGS: --token T or --token_file F (default
+      $HASHMATCH_TOKEN), --tls_ca F [--tls_cert F --tls_key F]
+      [--tls_server_name N], --timeout_ms N.
   hashmatch audit keygen --out PREFIX
       Writes an Ed25519 key pair for signing the audit log's checkpoints:
       PREFIX.key (PKCS#8 PEM, mode 0600; ingest_server --audit_key) and

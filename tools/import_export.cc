@@ -62,55 +62,66 @@ void PrintLineError(std::ostream& err, absl::string_view path,
 }
 
 struct ImportPlan {
-  std::vector<v1::Submission> submissions;
+  // The entries to submit, in file order (from a lossless file: without
+  // tombstones, external ids derived, has_quality = quality != 0).
+  std::vector<ParsedEntry> entries;
   int64_t skipped_retracted = 0;
   std::vector<LineError> errors;
   int64_t total_errors = 0;
 };
 
-// The submissions for a parsed file. From a lossless file, tombstones are
+// What to submit from a parsed file. From a lossless file, tombstones are
 // skipped, missing external ids derived, and external ids that collide once
 // every entry belongs to the caller's agency are errors.
 ImportPlan PlanImport(ParseResult parsed, HashListFormat format,
                       size_t max_errors) {
   ImportPlan plan;
+  plan.entries = std::move(parsed.entries);
+  if (format != HashListFormat::kHashmatch) return plan;
   absl::flat_hash_map<std::string, int64_t> first_line;
-  for (ParsedEntry& p : parsed.entries) {
+  size_t kept = 0;
+  for (size_t i = 0; i < plan.entries.size(); ++i) {
+    ParsedEntry& p = plan.entries[i];
     v1::Entry& e = p.entry;
-    bool send_quality = p.has_quality;
-    if (format == HashListFormat::kHashmatch) {
-      if (e.state() == v1::VETTING_STATE_RETRACTED) {
-        ++plan.skipped_retracted;
-        continue;
-      }
-      if (e.external_id().empty()) {
-        e.set_external_id(DerivedExternalId(e.signal_type(), e.hash()));
-      }
-      send_quality = e.quality() != 0;
-      auto [it, inserted] = first_line.emplace(e.external_id(), p.line);
-      if (!inserted) {
-        ++plan.total_errors;
-        if (plan.errors.size() < max_errors) {
-          plan.errors.push_back(LineError{
-              p.line,
-              absl::StrCat("external_id \"", e.external_id(),
-                           "\" is also on line ", it->second,
-                           " (another source_agency): one importing agency "
-                           "cannot submit both")});
-        }
-        continue;
-      }
+    if (e.state() == v1::VETTING_STATE_RETRACTED) {
+      ++plan.skipped_retracted;
+      continue;
     }
-    v1::Submission& s = plan.submissions.emplace_back();
-    s.set_external_id(std::move(*e.mutable_external_id()));
-    v1::SubmittedHash* h = s.mutable_hash();
-    h->set_signal_type(e.signal_type());
-    h->set_raw(std::move(*e.mutable_hash()));
-    if (send_quality) h->set_quality(e.quality());
-    s.set_classification(std::move(*e.mutable_classification()));
-    s.set_note(std::move(*e.mutable_note()));
+    if (e.external_id().empty()) {
+      e.set_external_id(DerivedExternalId(e.signal_type(), e.hash()));
+    }
+    p.has_quality = e.quality() != 0;
+    auto [it, inserted] = first_line.emplace(e.external_id(), p.line);
+    if (!inserted) {
+      ++plan.total_errors;
+      if (plan.errors.size() < max_errors) {
+        plan.errors.push_back(LineError{
+            p.line, absl::StrCat("external_id \"", e.external_id(),
+                                 "\" is also on line ", it->second,
+                                 " (another source_agency): one importing "
+                                 "agency cannot submit both")});
+      }
+      continue;
+    }
+    if (kept != i) plan.entries[kept] = std::move(p);
+    ++kept;
   }
+  plan.entries.resize(kept);
   return plan;
+}
+
+// Moves the submitted fields out of `p`.
+v1::Submission ToSubmission(ParsedEntry& p) {
+  v1::Entry& e = p.entry;
+  v1::Submission s;
+  s.set_external_id(std::move(*e.mutable_external_id()));
+  v1::SubmittedHash* h = s.mutable_hash();
+  h->set_signal_type(e.signal_type());
+  h->set_raw(std::move(*e.mutable_hash()));
+  if (p.has_quality) h->set_quality(e.quality());
+  s.set_classification(std::move(*e.mutable_classification()));
+  s.set_note(std::move(*e.mutable_note()));
+  return s;
 }
 
 }  // namespace
@@ -191,7 +202,7 @@ int RunImport(const std::vector<std::string>& args, std::ostream& out,
         << " error(s); nothing was submitted\n";
     return kExitFailure;
   }
-  const int64_t total = static_cast<int64_t>(plan.submissions.size());
+  const int64_t total = static_cast<int64_t>(plan.entries.size());
   const std::string skipped = plan.skipped_retracted == 0
                                   ? std::string()
                                   : absl::StrCat(", ", plan.skipped_retracted,
@@ -218,7 +229,8 @@ int RunImport(const std::vector<std::string>& args, std::ostream& out,
     v1::SubmitRequest request;
     request.mutable_submissions()->Reserve(static_cast<int>(end - begin));
     for (int64_t i = begin; i < end; ++i) {
-      *request.add_submissions() = std::move(plan.submissions[i]);
+      *request.add_submissions() = ToSubmission(plan.entries[i]);
+      plan.entries[i] = ParsedEntry();  // Frees what was not moved.
     }
     grpc::ClientContext context;
     PrepareContext(*client, /*deadline=*/true, &context);
