@@ -220,7 +220,7 @@ absl::Status PrincipalStore::Load() {
   for (auto& [principal, digest] : *records) {
     const std::string name = principal.name();
     if (!digest.empty()) {
-      digests_.push_back(digest);
+      digests_ += digest;
       digest_owners_.push_back(name);
     }
     if (!table_.emplace(name, Record{std::move(principal), std::move(digest)})
@@ -324,7 +324,7 @@ absl::StatusOr<PrincipalStore::Added> PrincipalStore::Add(
   std::unique_lock<std::shared_mutex> lock(mu_);
   table_ = std::move(next);
   if (!digest.empty()) {
-    digests_.push_back(digest);
+    digests_ += digest;
     digest_owners_.push_back(principal.name());
   }
   return added;
@@ -378,9 +378,8 @@ std::optional<v1::Principal> PrincipalStore::FindByToken(
     absl::string_view token) const {
   const std::string digest = server::TokenDigest(token);
   std::shared_lock<std::shared_mutex> lock(mu_);
-  const std::optional<size_t> found = server::FindDigestConstantTime(
-      digests_.size(),
-      [this](size_t i) -> absl::string_view { return digests_[i]; }, digest);
+  const std::optional<size_t> found =
+      server::FindDigestConstantTime(digests_, digest);
   if (!found) return std::nullopt;
   auto it = table_.find(digest_owners_[*found]);
   if (it == table_.end()) return std::nullopt;

@@ -132,9 +132,10 @@ class PrincipalStore {
   const PrincipalStoreOptions options_;
   mutable std::shared_mutex mu_;
   Table table_;  // GUARDED_BY(mu_)
-  // Token digests in one array for the constant-time scan, with the name
-  // each belongs to. GUARDED_BY(mu_).
-  std::vector<std::string> digests_;
+  // Token digests packed back to back for the constant-time scan
+  // (server::FindDigestConstantTime), with the name each belongs to.
+  // GUARDED_BY(mu_).
+  std::string digests_;
   std::vector<std::string> digest_owners_;
   std::mutex write_mu_;  // Serializes Add/Revoke (read-modify-persist).
 };

@@ -2,6 +2,8 @@
 
 #include <openssl/crypto.h>
 
+#include <cstdint>
+#include <cstring>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -18,18 +20,26 @@ namespace server {
 
 std::string TokenDigest(absl::string_view token) { return Sha256(token); }
 
-std::optional<size_t> FindDigestConstantTime(
-    size_t count, const std::function<absl::string_view(size_t)>& digest_at,
-    absl::string_view digest) {
-  std::optional<size_t> found;
+std::optional<size_t> FindDigestConstantTime(absl::string_view packed,
+                                             absl::string_view digest) {
+  if (digest.size() != kTokenDigestBytes) return std::nullopt;
+  uint64_t want[4];
+  std::memcpy(want, digest.data(), sizeof(want));
+  const size_t count = packed.size() / kTokenDigestBytes;
+  // found = index + 1 of the (last) equal digest, 0 for none; selected with
+  // masks, not branches.
+  uint64_t found = 0;
   for (size_t i = 0; i < count; ++i) {
-    const absl::string_view d = digest_at(i);
-    // No early exit: every entry is compared.
-    const bool equal = d.size() == digest.size() &&
-                       CRYPTO_memcmp(d.data(), digest.data(), d.size()) == 0;
-    if (equal) found = i;
+    uint64_t words[4];
+    std::memcpy(words, packed.data() + i * kTokenDigestBytes, sizeof(words));
+    const uint64_t diff = (words[0] ^ want[0]) | (words[1] ^ want[1]) |
+                          (words[2] ^ want[2]) | (words[3] ^ want[3]);
+    // All ones when diff == 0, else 0.
+    const uint64_t equal = ((diff | (0 - diff)) >> 63) - 1;
+    found = (found & ~equal) | ((i + 1) & equal);
   }
-  return found;
+  if (found == 0) return std::nullopt;
+  return static_cast<size_t>(found - 1);
 }
 
 absl::StatusOr<TokenTable> TokenTable::Parse(absl::string_view text) {
@@ -72,6 +82,7 @@ absl::StatusOr<TokenTable> TokenTable::Parse(absl::string_view text) {
                        ": the same token digest is listed "
                        "twice"));
     }
+    table.packed_digests_ += digest;
     table.entries_.push_back({std::move(platform), std::move(digest)});
   }
   if (table.entries_.empty()) {
@@ -111,10 +122,8 @@ absl::StatusOr<std::string> TokenTable::Authenticate(
   }
   const absl::string_view token =
       absl::StripLeadingAsciiWhitespace(authorization.substr(kScheme.size()));
-  const std::optional<size_t> found = FindDigestConstantTime(
-      entries_.size(),
-      [this](size_t i) -> absl::string_view { return entries_[i].digest; },
-      TokenDigest(token));
+  const std::optional<size_t> found =
+      FindDigestConstantTime(packed_digests_, TokenDigest(token));
   if (!found) return absl::UnauthenticatedError("unknown API token");
   return entries_[*found].platform;
 }

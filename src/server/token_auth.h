@@ -35,13 +35,18 @@ namespace server {
 // The digest kept for a bearer token: its SHA-256, 32 raw bytes.
 std::string TokenDigest(absl::string_view token);
 
-// The index i < `count` whose `digest_at(i)` equals `digest`, or nullopt.
-// Every entry is compared with CRYPTO_memcmp and there is no early exit, so
-// the time taken does not reveal which entry (or how much of one) matched.
-// Shared by TokenTable and the ingestion server's principal store.
-std::optional<size_t> FindDigestConstantTime(
-    size_t count, const std::function<absl::string_view(size_t)>& digest_at,
-    absl::string_view digest);
+// Digests packed back to back, kTokenDigestBytes each, for
+// FindDigestConstantTime.
+inline constexpr size_t kTokenDigestBytes = 32;
+
+// The index i of the digest in `packed` (i * kTokenDigestBytes onwards)
+// equal to `digest`, or nullopt (also when `digest` is not 32 bytes). Every
+// digest is compared in full with branch-free word operations and there is
+// no early exit, so the time taken does not reveal which entry (or how much
+// of one) matched. Shared by TokenTable and the ingestion server's principal
+// store. Measured (bench/principal_auth_bench): see docs/performance.md.
+std::optional<size_t> FindDigestConstantTime(absl::string_view packed,
+                                             absl::string_view digest);
 
 class TokenTable {
  public:
@@ -67,6 +72,7 @@ class TokenTable {
     std::string digest;  // 32 raw bytes.
   };
   std::vector<Entry> entries_;
+  std::string packed_digests_;  // entries_[i].digest at i * 32.
 };
 
 }  // namespace server

@@ -94,6 +94,25 @@ TEST(TokenTableTest, LoadFileNamesTheFlagAndPath) {
       << t.status();
 }
 
+TEST(FindDigestConstantTimeTest, FindsTheEqualDigestOnly) {
+  std::string packed;
+  for (int i = 0; i < 5; ++i) packed += TokenDigest(std::to_string(i));
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(FindDigestConstantTime(packed, TokenDigest(std::to_string(i))),
+              std::optional<size_t>(i));
+  }
+  EXPECT_FALSE(FindDigestConstantTime(packed, TokenDigest("5")).has_value());
+  EXPECT_FALSE(FindDigestConstantTime("", TokenDigest("0")).has_value());
+  EXPECT_FALSE(FindDigestConstantTime(packed, "short").has_value());
+  // One bit off in each byte is not equal.
+  const std::string three = TokenDigest("3");
+  for (size_t byte = 0; byte < three.size(); ++byte) {
+    std::string off = three;
+    off[byte] ^= 0x80;
+    EXPECT_FALSE(FindDigestConstantTime(packed, off).has_value()) << byte;
+  }
+}
+
 }  // namespace
 }  // namespace server
 }  // namespace hashmatch
