@@ -100,24 +100,43 @@ class FollowerProcess {
     return false;
   }
 
-  // The verdict of MatchHashes for one raw PDQ hash; UNSPECIFIED on error.
-  hashmatch::v1::Verdict Verdict(const std::string& pdq,
-                                 uint64_t* entry_id = nullptr) {
+  // MatchHashes for one raw PDQ hash; false on an RPC error.
+  bool Match(const std::string& pdq, hashmatch::v1::MatchResponse* response) {
     hashmatch::v1::MatchHashesRequest request;
     hashmatch::v1::QueryHash* q = request.add_hashes();
     q->set_signal_type(hashmatch::v1::SIGNAL_TYPE_PDQ);
     q->set_raw(pdq);
-    hashmatch::v1::MatchResponse response;
     grpc::ClientContext context;
     context.set_deadline(std::chrono::system_clock::now() +
                          std::chrono::seconds(5));
-    if (!match_->MatchHashes(&context, request, &response).ok()) {
-      return hashmatch::v1::VERDICT_UNSPECIFIED;
-    }
+    return match_->MatchHashes(&context, request, response).ok();
+  }
+
+  // The verdict of MatchHashes for one raw PDQ hash; UNSPECIFIED on error.
+  hashmatch::v1::Verdict Verdict(const std::string& pdq,
+                                 uint64_t* entry_id = nullptr) {
+    hashmatch::v1::MatchResponse response;
+    if (!Match(pdq, &response)) return hashmatch::v1::VERDICT_UNSPECIFIED;
     if (entry_id != nullptr && response.matches_size() > 0) {
       *entry_id = response.matches(0).entry_id();
     }
     return response.verdict();
+  }
+
+  // Polls until the first match of `pdq` has `classification` (10 s).
+  bool WaitClassification(const std::string& pdq,
+                          const std::string& classification) {
+    const auto end =
+        std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < end) {
+      hashmatch::v1::MatchResponse r;
+      if (Match(pdq, &r) && r.matches_size() > 0 &&
+          r.matches(0).classification() == classification) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    return false;
   }
 
   // Polls until `pdq` has verdict `want` (10 s at most).

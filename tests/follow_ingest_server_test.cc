@@ -1,0 +1,210 @@
+// The change feed end to end with real processes only: one ingest_server
+// (principals added through AdminService, hashes through IngestService) and
+// two `match_server --follow` followers with a replica principal's token.
+// Submissions, a resubmission that updates an entry, and retractions reach
+// both; a follower SIGKILLed and restarted resumes with no gap and no
+// duplicate; the ingest_server restarted (SIGTERM, same port) is followed
+// again; the followers' store digests equal the ingest_server's.
+#include <signal.h>
+
+#include <chrono>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "proto/hashmatch/v1/ingest.grpc.pb.h"
+#include "tests/follower_process.h"
+#include "tests/run_binary.h"
+#include "tests/server_process.h"
+
+namespace hashmatch {
+namespace {
+
+namespace v1 = ::hashmatch::v1;
+using testing_util::FollowerProcess;
+using testing_util::RandomPdq;
+
+class IngestServerProcess {
+ public:
+  explicit IngestServerProcess(std::string dir) : dir_(std::move(dir)) {}
+
+  // `port` 0 picks a free one (then kept for restarts).
+  absl::Status Start(int port = 0) {
+    std::filesystem::remove(dir_ + "/port");
+    absl::Status s = process_.Start(
+        INGEST_SERVER_BINARY,
+        {"--data", dir_ + "/data", "--listen", absl::StrCat("127.0.0.1:", port),
+         "--port_file", dir_ + "/port", "--metrics_listen", "",
+         "--bootstrap_admin", "root", "--bootstrap_token_file",
+         dir_ + "/root.token", "--drain_seconds", "2"},
+        dir_);
+    if (!s.ok()) return s;
+    absl::StatusOr<int> bound = process_.WaitForPortFile(dir_ + "/port");
+    if (!bound.ok()) return bound.status();
+    port_ = *bound;
+    channel_ =
+        grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
+    root_token_ = std::string(absl::StripAsciiWhitespace(
+        testing_util::ReadWholeFile(dir_ + "/root.token")));
+    return absl::OkStatus();
+  }
+
+  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+  int port() const { return port_; }
+  testing_util::ServerProcess& process() { return process_; }
+  std::string store_dir() const { return dir_ + "/data/store"; }
+
+  std::string AddPrincipal(const std::string& name, v1::Role role) {
+    v1::AddPrincipalRequest request;
+    request.mutable_principal()->set_name(name);
+    request.mutable_principal()->add_roles(role);
+    request.set_issue_token(true);
+    v1::AddPrincipalResponse response;
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + root_token_);
+    grpc::Status s = v1::AdminService::NewStub(channel_)->AddPrincipal(
+        &context, request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return response.token();
+  }
+
+  // Submits one raw PDQ hash as `external_id`; the stored entry's id.
+  uint64_t Submit(const std::string& token, const std::string& external_id,
+                  const std::string& pdq,
+                  const std::string& classification = "A1") {
+    v1::SubmitRequest request;
+    v1::Submission* sub = request.add_submissions();
+    sub->set_external_id(external_id);
+    sub->set_classification(classification);
+    sub->mutable_hash()->set_signal_type(v1::SIGNAL_TYPE_PDQ);
+    sub->mutable_hash()->set_raw(pdq);
+    v1::SubmitResponse response;
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + token);
+    grpc::Status s = v1::IngestService::NewStub(channel_)->Submit(
+        &context, request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    if (!s.ok() || response.entries_size() != 1) return 0;
+    EXPECT_EQ(response.entries(0).state(), v1::VETTING_STATE_ACTIVE);
+    return response.entries(0).id();
+  }
+
+  void Retract(const std::string& token, uint64_t id) {
+    v1::RetractRequest request;
+    request.set_entry_id(id);
+    request.set_reason("test retraction");
+    v1::RetractResponse response;
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + token);
+    grpc::Status s = v1::IngestService::NewStub(channel_)->Retract(
+        &context, request, &response);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+  }
+
+  std::string Digest() {
+    testing_util::RunResult r = testing_util::RunBinary(
+        HASHMATCH_BINARY, {"db", "digest", store_dir()});
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    return r.out;
+  }
+
+  uint64_t LastSequence() {
+    const std::string d = Digest();
+    const size_t at = d.find("last_sequence\t");
+    if (at == std::string::npos) return 0;
+    return std::stoull(d.substr(at + sizeof("last_sequence\t") - 1));
+  }
+
+ private:
+  std::string dir_;
+  testing_util::ServerProcess process_;
+  int port_ = 0;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::string root_token_;
+};
+
+TEST(FollowIngestServerTest, TwoFollowersOfARealIngestServerConverge) {
+  testing_util::TempDir dir("follow_ingest_server_test");
+  ASSERT_FALSE(dir.path().empty());
+  std::filesystem::create_directories(dir.path() + "/ingest");
+  IngestServerProcess ingest(dir.path() + "/ingest");
+  ASSERT_TRUE(ingest.Start().ok()) << ingest.process().Stderr();
+  const std::string agency = ingest.AddPrincipal("hotline-a", v1::ROLE_AGENCY);
+  const std::string replica =
+      ingest.AddPrincipal("replica-1", v1::ROLE_REPLICA);
+  ASSERT_FALSE(agency.empty());
+  ASSERT_FALSE(replica.empty());
+
+  std::mt19937_64 rng(11);
+  std::vector<std::string> h;
+  for (int i = 0; i < 8; ++i) h.push_back(RandomPdq(rng));
+  const uint64_t e0 = ingest.Submit(agency, "e0", h[0]);
+  const uint64_t e1 = ingest.Submit(agency, "e1", h[1]);
+  const uint64_t e2 = ingest.Submit(agency, "e2", h[2]);
+  ingest.Retract(agency, e2);
+
+  FollowerProcess a(dir.path() + "/a", ingest.address(), replica);
+  FollowerProcess b(dir.path() + "/b", ingest.address(), replica);
+  ASSERT_TRUE(a.Start().ok());
+  ASSERT_TRUE(b.Start().ok());
+  ASSERT_TRUE(a.WaitServing()) << a.process().Stderr();
+  ASSERT_TRUE(b.WaitServing()) << b.process().Stderr();
+  for (FollowerProcess* f : {&a, &b}) {
+    EXPECT_EQ(f->Verdict(h[0]), v1::VERDICT_MATCH);
+    EXPECT_EQ(f->Verdict(h[2]), v1::VERDICT_NO_MATCH);
+  }
+
+  // Submit; resubmit e1 with a new classification (an update of the same
+  // entry); retract e0.
+  ingest.Submit(agency, "e3", h[3]);
+  EXPECT_EQ(ingest.Submit(agency, "e1", h[1], "B2"), e1);
+  ingest.Retract(agency, e0);
+  for (FollowerProcess* f : {&a, &b}) {
+    EXPECT_TRUE(f->WaitVerdict(h[3], v1::VERDICT_MATCH));
+    EXPECT_TRUE(f->WaitClassification(h[1], "B2"));
+    EXPECT_TRUE(f->WaitVerdict(h[0], v1::VERDICT_NO_MATCH));
+  }
+  const uint64_t before_kill = ingest.LastSequence();
+  ASSERT_TRUE(a.WaitApplied(before_kill));
+
+  // Follower a is killed; the ingest_server moves on, then restarts.
+  a.process().Signal(SIGKILL);
+  EXPECT_EQ(a.process().Wait(), 128 + SIGKILL);
+  ingest.Submit(agency, "e5", h[5]);
+  ingest.Retract(agency, e1);
+  EXPECT_TRUE(b.WaitVerdict(h[5], v1::VERDICT_MATCH));
+  const int port = ingest.port();
+  EXPECT_EQ(ingest.process().Stop(SIGTERM), 0) << ingest.process().Stderr();
+  ASSERT_TRUE(ingest.Start(port).ok()) << ingest.process().Stderr();
+  ingest.Submit(agency, "e6", h[6]);
+  ASSERT_TRUE(a.Start().ok());  // Same --db: resumes.
+  ASSERT_TRUE(a.WaitServing()) << a.process().Stderr();
+  EXPECT_FALSE(
+      absl::StrContains(a.process().Stderr(), "follow_snapshot_loaded"));
+  for (FollowerProcess* f : {&a, &b}) {
+    EXPECT_TRUE(f->WaitVerdict(h[6], v1::VERDICT_MATCH));
+    EXPECT_TRUE(f->WaitVerdict(h[1], v1::VERDICT_NO_MATCH));
+  }
+
+  const uint64_t last = ingest.LastSequence();
+  ASSERT_TRUE(a.WaitApplied(last));
+  ASSERT_TRUE(b.WaitApplied(last));
+  const std::string want = ingest.Digest();
+  EXPECT_EQ(a.Digest(), want);
+  EXPECT_EQ(b.Digest(), want);
+  // The snapshot was at sequence 4 (3 submits, 1 retraction).
+  testing_util::ExpectNoGapNoDuplicate(dir.path() + "/a/db", 5, last);
+  testing_util::ExpectNoGapNoDuplicate(dir.path() + "/b/db", 5, last);
+
+  EXPECT_EQ(a.process().Stop(SIGTERM), 0) << a.process().Stderr();
+  EXPECT_EQ(b.process().Stop(SIGTERM), 0) << b.process().Stderr();
+  EXPECT_EQ(ingest.process().Stop(SIGTERM), 0) << ingest.process().Stderr();
+}
+
+}  // namespace
+}  // namespace hashmatch
