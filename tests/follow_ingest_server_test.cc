@@ -181,6 +181,9 @@ TEST(FollowIngestServerTest, TwoFollowersOfARealIngestServerConverge) {
   const int port = ingest.port();
   EXPECT_EQ(ingest.process().Stop(SIGTERM), 0) << ingest.process().Stderr();
   ASSERT_TRUE(ingest.Start(port).ok()) << ingest.process().Stderr();
+  // The drain ended b's stream with UNAVAILABLE, not a cancellation.
+  EXPECT_TRUE(absl::StrContains(b.process().Stderr(), "server draining"))
+      << b.process().Stderr();
   ingest.Submit(agency, "e6", h[6]);
   ASSERT_TRUE(a.Start().ok());  // Same --db: resumes.
   ASSERT_TRUE(a.WaitServing()) << a.process().Stderr();

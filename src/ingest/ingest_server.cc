@@ -463,7 +463,7 @@ void RegisterIngestServices(IngestServer* server) {
   server->AddCommitListener(
       [feed](uint64_t sequence) { feed->NotifyCommitted(sequence); });
   server->AddService(v1::ReplicationService::service_full_name(),
-                     std::move(replication));
+                     std::move(replication), [feed] { feed->StartDraining(); });
 }
 
 int RunIngestServer(const IngestServerConfig& config) {
