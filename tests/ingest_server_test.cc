@@ -515,6 +515,37 @@ TEST_F(IngestServerTest, MutualTlsCertificateNamesThePrincipal) {
   ExpectNoTokenInLogs();
 }
 
+TEST_F(IngestServerTest, SigtermWithAWatchStreamOpenExitsPromptly) {
+  StartServer();
+  std::shared_ptr<grpc::Channel> channel = Insecure(port_);
+  const std::string replica =
+      AddPrincipal(channel, "replica-a", v1::ROLE_REPLICA);
+  grpc::ClientContext context;
+  Prepare(&context, replica);
+  v1::WatchChangesRequest request;
+  request.set_follower("test");
+  std::unique_ptr<grpc::ClientReader<v1::WatchChangesResponse>> stream =
+      v1::ReplicationService::NewStub(channel)->WatchChanges(&context, request);
+  v1::WatchChangesResponse first;
+  ASSERT_TRUE(stream->Read(&first)) << stream->Finish().error_message();
+
+  // The open watch stream does not hold the drain (--drain_seconds 5).
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(server_.Stop(SIGTERM), 0) << server_.Stderr();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  EXPECT_LT(seconds, 4.0);
+  v1::WatchChangesResponse more;
+  while (stream->Read(&more)) {
+  }
+  EXPECT_FALSE(stream->Finish().ok());
+  const std::string log = server_.Stderr();
+  EXPECT_NE(log.find("\"cancelled_at_deadline\":false"), std::string::npos)
+      << log;
+  ExpectNoTokenInLogs();
+}
+
 TEST_F(IngestServerTest, StartupErrorsExitTwo) {
   const std::string& d = dir_.path();
   testing_util::ServerProcess bad;

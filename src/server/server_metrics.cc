@@ -52,11 +52,11 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
     prometheus::Registry& r = *impl->registry;
     impl->requests = &prometheus::BuildCounter()
                           .Name("hashmatch_rpc_requests_total")
-                          .Help("MatchService RPCs by method and status code")
+                          .Help("RPCs by method and status code")
                           .Register(r);
     impl->latency = &prometheus::BuildHistogram()
                          .Name("hashmatch_rpc_latency_seconds")
-                         .Help("MatchService RPC latency by method and code")
+                         .Help("RPC latency by method and status code")
                          .Register(r);
     impl->verdicts = &prometheus::BuildCounter()
                           .Name("hashmatch_verdicts_total")

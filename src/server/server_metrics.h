@@ -1,5 +1,6 @@
-// ServerMetrics: match_server's Prometheus metrics (prometheus-cpp), served
-// over HTTP at /metrics. This is the only file that talks to prometheus-cpp;
+// ServerMetrics: the servers' Prometheus metrics (prometheus-cpp), served
+// over HTTP at /metrics (match_server; ingest_server uses the rpc and ready
+// metrics). This is the only file that talks to prometheus-cpp;
 // its exceptions (e.g. the HTTP port is taken) become absl::Status here.
 //
 //   ASSIGN_OR_RETURN(std::unique_ptr<ServerMetrics> m,
