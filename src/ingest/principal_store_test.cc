@@ -2,9 +2,12 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -241,6 +244,47 @@ TEST(PrincipalStoreTest, EncodeDecodeRoundTrip) {
   auto empty = DecodePrincipalTable(EncodePrincipalTable({}));
   ASSERT_TRUE(empty.ok());
   EXPECT_TRUE(empty->empty());
+}
+
+TEST(PrincipalStoreTest, LookupsRunConcurrentlyWithChanges) {
+  TempDir dir;
+  auto store = PrincipalStore::Open(dir.path(), {});
+  ASSERT_TRUE(store.ok());
+  auto first = (*store)->Add(Make("first", v1::ROLE_AGENCY), true);
+  ASSERT_TRUE(first.ok());
+  std::atomic<bool> stop{false};
+  std::atomic<int> lookups{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        std::optional<v1::Principal> p = (*store)->FindByToken(first->token);
+        EXPECT_TRUE(p.has_value());
+        EXPECT_FALSE((*store)->FindByToken("hm_nobody").has_value());
+        (*store)->List(true);
+        lookups.fetch_add(1);
+      }
+    });
+  }
+  std::vector<std::string> tokens;
+  for (int i = 0; i < 20; ++i) {
+    auto added =
+        (*store)->Add(Make("p" + std::to_string(i), v1::ROLE_PLATFORM), true);
+    ASSERT_TRUE(added.ok()) << added.status();
+    tokens.push_back(added->token);
+    if (i % 2 == 0) {
+      ASSERT_TRUE((*store)->Revoke(added->principal.name()).ok());
+    }
+  }
+  stop.store(true);
+  for (std::thread& t : readers) t.join();
+  EXPECT_GT(lookups.load(), 0);
+  for (int i = 0; i < 20; ++i) {
+    std::optional<v1::Principal> p = (*store)->FindByToken(tokens[i]);
+    ASSERT_TRUE(p.has_value());
+    EXPECT_EQ(p->name(), "p" + std::to_string(i));
+    EXPECT_EQ(p->revoked_at_micros() != 0, i % 2 == 0);
+  }
 }
 
 }  // namespace
