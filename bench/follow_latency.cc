@@ -2,11 +2,15 @@
 //
 //   build/bench/follow_latency [--n 200] [--preload 10000] [--interval_ms 10]
 //                              [--poll_us 500] [--match_server PATH]
+//                              [--primary fake|INGEST_SERVER_PATH]
 //
-// Starts a primary in this process (tests/fake_primary.h: the real
-// IngestService and ReplicationService over a real HashStore with fsync on,
-// as ingest_server runs them; a counting audit sink), preloads it with
-// --preload random PDQ entries, spawns one `match_server --follow` (default
+// Starts the primary: by default a real ingest_server process (the build's;
+// agency and replica principals added through AdminService), or with
+// --primary fake one in this process (tests/fake_primary.h: the real
+// IngestService and ReplicationService over a real HashStore with fsync on;
+// a counting audit sink instead of the audit log). Preloads it with
+// --preload random PDQ entries (Submit, 1000 per request), spawns one
+// `match_server --follow` (default
 // --catch_up_interval_ms 200, so only the catch-up after each applied batch
 // can beat it) and waits for it to serve. Then, --n times: submit one new
 // PDQ hash with IngestService.Submit (agency role, quorum 1: ACTIVE at
@@ -26,10 +30,12 @@
 #include <random>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/grpc/health/v1/health.grpc.pb.h"
 #include "proto/hashmatch/v1/ingest.grpc.pb.h"
@@ -74,6 +80,8 @@ int Main(int argc, char** argv) {
   int interval_ms = 10;
   int poll_us = 500;
   std::string match_server = MATCH_SERVER_BINARY;
+  // "fake", or the path of an ingest_server binary.
+  std::string primary_kind = INGEST_SERVER_BINARY;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     auto value = [&](int* out) {
@@ -93,10 +101,13 @@ int Main(int argc, char** argv) {
       value(&poll_us);
     } else if (arg == "--match_server" && i + 1 < argc) {
       match_server = argv[++i];
+    } else if (arg == "--primary" && i + 1 < argc) {
+      primary_kind = argv[++i];
     } else {
       std::fprintf(stderr,
                    "usage: follow_latency [--n N] [--preload N] "
-                   "[--interval_ms MS] [--poll_us US] [--match_server PATH]\n");
+                   "[--interval_ms MS] [--poll_us US] [--match_server PATH] "
+                   "[--primary fake|INGEST_SERVER_PATH]\n");
       return 2;
     }
   }
@@ -104,32 +115,97 @@ int Main(int argc, char** argv) {
 
   testing_util::TempDir dir("follow_latency");
   if (dir.path().empty()) return 1;
-  testing_util::FakeIngestPrimary primary;
-  const std::string token = "bench-replica-token";
-  if (absl::Status s = primary.Start(dir.path() + "/primary", token, 0, {},
-                                     /*sync=*/true);
-      !s.ok()) {
-    std::fprintf(stderr, "primary: %s\n", s.ToString().c_str());
-    return 1;
+  // The primary: a real ingest_server process (principals added through
+  // AdminService), or with --primary fake the in-process fake.
+  std::string primary_address;
+  std::string replica_token = "bench-replica-token";
+  std::string agency_token = testing_util::FakeIngestPrimary::kAgencyToken;
+  testing_util::FakeIngestPrimary fake;
+  testing_util::ServerProcess ingest_server;
+  if (primary_kind == "fake") {
+    if (absl::Status s = fake.Start(dir.path() + "/primary", replica_token, 0,
+                                    {}, /*sync=*/true);
+        !s.ok()) {
+      std::fprintf(stderr, "primary: %s\n", s.ToString().c_str());
+      return 1;
+    }
+    primary_address = absl::StrCat("127.0.0.1:", fake.port());
+  } else {
+    if (!ingest_server
+             .Start(primary_kind,
+                    {"--data", dir.path() + "/ingest", "--listen",
+                     "127.0.0.1:0", "--port_file", dir.path() + "/ingest_port",
+                     "--metrics_listen", "", "--bootstrap_admin", "root",
+                     "--bootstrap_token_file", dir.path() + "/root.token"},
+                    dir.path())
+             .ok()) {
+      return 1;
+    }
+    absl::StatusOr<int> port =
+        ingest_server.WaitForPortFile(dir.path() + "/ingest_port");
+    if (!port.ok()) {
+      std::fprintf(stderr, "%s\n", port.status().ToString().c_str());
+      return 1;
+    }
+    primary_address = absl::StrCat("127.0.0.1:", *port);
+    const std::string root = std::string(absl::StripAsciiWhitespace(
+        testing_util::ReadWholeFile(dir.path() + "/root.token")));
+    auto admin = v1::AdminService::NewStub(grpc::CreateChannel(
+        primary_address, grpc::InsecureChannelCredentials()));
+    for (auto [name, role, out] :
+         {std::make_tuple("bench-agency", v1::ROLE_AGENCY, &agency_token),
+          std::make_tuple("bench-replica", v1::ROLE_REPLICA, &replica_token)}) {
+      v1::AddPrincipalRequest request;
+      request.mutable_principal()->set_name(name);
+      request.mutable_principal()->add_roles(role);
+      request.set_issue_token(true);
+      v1::AddPrincipalResponse response;
+      grpc::ClientContext c;
+      c.AddMetadata("authorization", "Bearer " + root);
+      grpc::Status s = admin->AddPrincipal(&c, request, &response);
+      if (!s.ok()) {
+        std::fprintf(stderr, "AddPrincipal: %s\n", s.error_message().c_str());
+        return 1;
+      }
+      *out = response.token();
+    }
   }
+  auto ingest = v1::IngestService::NewStub(
+      grpc::CreateChannel(primary_address, grpc::InsecureChannelCredentials()));
+  auto submit = [&](const std::vector<v1::Entry>& entries) {
+    v1::SubmitRequest request;
+    for (const v1::Entry& e : entries) {
+      v1::Submission* sub = request.add_submissions();
+      sub->set_external_id(e.external_id());
+      sub->mutable_hash()->set_signal_type(v1::SIGNAL_TYPE_PDQ);
+      sub->mutable_hash()->set_raw(e.hash());
+    }
+    v1::SubmitResponse response;
+    grpc::ClientContext c;
+    c.AddMetadata("authorization", "Bearer " + agency_token);
+    grpc::Status s = ingest->Submit(&c, request, &response);
+    if (!s.ok()) {
+      std::fprintf(stderr, "Submit: %s\n", s.error_message().c_str());
+    }
+    return s.ok();
+  };
   std::mt19937_64 rng(42);
   for (int done = 0; done < preload;) {
     std::vector<v1::Entry> batch;
     for (; done < preload && batch.size() < 1000; ++done) {
       batch.push_back(RandomEntry(rng, absl::StrCat("pre-", done)));
     }
-    if (!primary.store()->Put(batch).ok()) return 1;
+    if (!submit(batch)) return 1;
   }
 
-  testing_util::WriteWholeFile(dir.path() + "/token", token + "\n");
+  testing_util::WriteWholeFile(dir.path() + "/token", replica_token + "\n");
   testing_util::ServerProcess follower;
   if (!follower
            .Start(match_server,
                   {"--db", dir.path() + "/follower", "--follow",
-                   absl::StrCat("127.0.0.1:", primary.port()),
-                   "--follow_token_file", dir.path() + "/token", "--listen",
-                   "127.0.0.1:0", "--port_file", dir.path() + "/port",
-                   "--metrics_listen", ""},
+                   primary_address, "--follow_token_file",
+                   dir.path() + "/token", "--listen", "127.0.0.1:0",
+                   "--port_file", dir.path() + "/port", "--metrics_listen", ""},
                   dir.path())
            .ok()) {
     return 1;
@@ -182,31 +258,15 @@ int Main(int argc, char** argv) {
     rtt.push_back(Ms(Clock::now() - t0));
   }
 
-  auto ingest = v1::IngestService::NewStub(
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", primary.port()),
-                          grpc::InsecureChannelCredentials()));
   std::vector<double> put_ms;
   std::vector<double> visible_ms;
   int timeouts = 0;
   for (int i = 0; i < n; ++i) {
     const v1::Entry e = RandomEntry(rng, absl::StrCat("bench-", i));
-    v1::SubmitRequest request;
-    v1::Submission* sub = request.add_submissions();
-    sub->set_external_id(e.external_id());
-    sub->mutable_hash()->set_signal_type(v1::SIGNAL_TYPE_PDQ);
-    sub->mutable_hash()->set_raw(e.hash());
-    v1::SubmitResponse response;
-    grpc::ClientContext c;
-    c.AddMetadata(
-        "authorization",
-        absl::StrCat("Bearer ", testing_util::FakeIngestPrimary::kAgencyToken));
     const auto t0 = Clock::now();
-    grpc::Status submitted = ingest->Submit(&c, request, &response);
+    const bool submitted = submit({e});
     put_ms.push_back(Ms(Clock::now() - t0));
-    if (!submitted.ok()) {
-      std::fprintf(stderr, "Submit: %s\n", submitted.error_message().c_str());
-      return 1;
-    }
+    if (!submitted) return 1;
     bool matched = false;
     while (Clock::now() - t0 < std::chrono::seconds(10)) {
       if (verdict(e.hash()) == v1::VERDICT_MATCH) {
@@ -220,12 +280,15 @@ int Main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
   }
   follower.Stop(SIGTERM);
+  if (primary_kind != "fake") ingest_server.Stop(SIGTERM);
 
   const double p50 = Percentile(visible_ms, 50);
   const double p99 = Percentile(visible_ms, 99);
   const double rtt50 = Percentile(rtt, 50);
-  std::printf("follow_latency: n=%d preload=%d interval_ms=%d poll_us=%d\n", n,
-              preload, interval_ms, poll_us);
+  std::printf(
+      "follow_latency: primary=%s n=%d preload=%d interval_ms=%d poll_us=%d\n",
+      primary_kind == "fake" ? "fake (in process)" : "ingest_server", n,
+      preload, interval_ms, poll_us);
   std::printf("bootstrap (snapshot of %d entries) to SERVING: %.0f ms\n",
               preload, bootstrap_ms);
   std::printf(
