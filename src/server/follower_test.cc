@@ -106,7 +106,19 @@ class GatedStore : public HashStore {
   }
   absl::Status AddSnapshotEntries(
       absl::Span<const v1::Entry> entries) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (fail_snapshot_adds_ > 0) {
+        --fail_snapshot_adds_;
+        return absl::UnavailableError("injected snapshot write failure");
+      }
+    }
     return inner_->AddSnapshotEntries(entries);
+  }
+  // The next `n` AddSnapshotEntries calls fail.
+  void FailSnapshotAdds(int n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fail_snapshot_adds_ = n;
   }
   absl::Status FinishSnapshot(uint64_t sequence,
                               uint64_t entry_count) override {
@@ -118,6 +130,7 @@ class GatedStore : public HashStore {
   std::mutex mu_;
   std::condition_variable cv_;
   bool open_ = true;
+  int fail_snapshot_adds_ = 0;
 };
 
 class FollowerTest : public ::testing::Test {
@@ -251,6 +264,30 @@ TEST_F(FollowerTest, LagIsMeasuredWhileAKnownChangeIsNotApplied) {
   EXPECT_EQ(s.lag_sequences, 0u);
   EXPECT_EQ(s.lag_seconds, 0);
   follower.Stop();
+}
+
+TEST_F(FollowerTest, AnInterruptedSnapshotIsLoadedAgainFromTheStart) {
+  ingest::ReplicationServiceOptions small;
+  small.max_snapshot_entries = 2;
+  testing_util::FakeIngestPrimary primary;
+  ASSERT_TRUE(primary.Start(dir_ + "/primary", kToken, 0, small).ok());
+  for (uint64_t i = 1; i <= 7; ++i) {
+    ASSERT_TRUE(primary.store()->Put({Pdq(i)}).ok());
+  }
+  auto real = OpenStore("follower");
+  GatedStore store(real.get());
+  store.FailSnapshotAdds(1);  // The first chunk's write fails.
+  Follower follower(&store, Options(primary.port()));
+  follower.Start();
+  ASSERT_TRUE(Eventually([&] { return follower.status().bootstrapped; }));
+  follower.Stop();
+  EXPECT_EQ(CountEvents("apply_failed"), 1);
+  EXPECT_EQ(CountEvents("snapshot_loaded"), 1);
+  auto a = primary.store()->Digest();
+  auto b = real->Digest();
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->sha256, b->sha256);
+  EXPECT_EQ(b->entries, 7u);
 }
 
 TEST_F(FollowerTest, ReconnectsWhenThePrimaryComesBack) {
