@@ -78,9 +78,9 @@ struct RawResult {
 };
 
 // Calls "/hashmatch.v1.<RpcName(rpc)>" with `request` through the generic
-// (byte) API: one request message, half-close, read one response; a stream
-// still open after its first message is cancelled by the client (status
-// CANCELLED with got_message).
+// (byte) API: one request message, half-close, read the responses; a stream
+// still open 3 s after its first message is cancelled by the client
+// (status CANCELLED with got_message).
 RawResult CallRaw(const std::shared_ptr<grpc::Channel>& channel, IngestRpc rpc,
                   const std::string& request, const std::string& token) {
   const std::string method =
@@ -111,19 +111,20 @@ RawResult CallRaw(const std::shared_ptr<grpc::Channel>& channel, IngestRpc rpc,
   RawResult result;
   result.got_message = wait(4);
   if (result.got_message) {
-    // A second read tells a finished call (it fails at once) from an open
-    // stream (another message, or nothing for a while): cancel the latter.
-    grpc::ByteBuffer more;
-    call->Read(&more, reinterpret_cast<void*>(5));
-    void* tag = nullptr;
-    bool ok = false;
-    const grpc::CompletionQueue::NextStatus next = cq.AsyncNext(
-        &tag, &ok, std::chrono::system_clock::now() + std::chrono::seconds(2));
-    if (next == grpc::CompletionQueue::TIMEOUT) {
-      context.TryCancel();
-      wait(5);
-    } else if (ok) {
-      context.TryCancel();
+    // Read on: a finite stream (or a unary call) ends by itself; one still
+    // open after 3 s (a watch) is cancelled.
+    const auto end = std::chrono::system_clock::now() + std::chrono::seconds(3);
+    while (true) {
+      grpc::ByteBuffer more;
+      call->Read(&more, reinterpret_cast<void*>(5));
+      void* tag = nullptr;
+      bool ok = false;
+      if (cq.AsyncNext(&tag, &ok, end) == grpc::CompletionQueue::TIMEOUT) {
+        context.TryCancel();
+        wait(5);
+        break;
+      }
+      if (!ok) break;
     }
   }
   call->Finish(&result.status, reinterpret_cast<void*>(6));
@@ -256,7 +257,24 @@ TEST_F(IngestServerTest, AuthorizationMatrixOverRealRpcs) {
     revoke.set_name("victim");
     revoke.set_reason("matrix");
     valid[IngestRpc::kRevokePrincipal] = revoke.SerializeAsString();
-    // On the empty store: an empty page, an empty export.
+    // IngestService: agency-a submits (unary, then stream) and reads back.
+    for (auto [rpc, id] : {std::pair{IngestRpc::kSubmit, "matrix-1"},
+                           std::pair{IngestRpc::kSubmitStream, "matrix-2"}}) {
+      v1::SubmitRequest submit;
+      v1::Submission* item = submit.add_submissions();
+      item->set_external_id(id);
+      item->mutable_hash()->set_signal_type(v1::SIGNAL_TYPE_PDQ);
+      item->mutable_hash()->set_hex(std::string(rpc == IngestRpc::kSubmit
+                                                    ? "0f1e2d3c4b5a6978"
+                                                    : "8796a5b4c3d2e1f0") +
+                                    std::string(48, 'a'));
+      valid[rpc] = submit.SerializeAsString();
+    }
+    v1::GetEntryRequest get;
+    get.mutable_external()->set_agency("agency-a");
+    get.mutable_external()->set_external_id("matrix-1");
+    valid[IngestRpc::kGetEntry] = get.SerializeAsString();
+    // An empty page, an export of the two entries.
     valid[IngestRpc::kListEntries] =
         v1::ListEntriesRequest().SerializeAsString();
     valid[IngestRpc::kExportEntries] =
