@@ -74,17 +74,17 @@ void Prepare(grpc::ClientContext* context, const std::string& token,
 
 struct RawResult {
   grpc::Status status;
-  bool got_message = false;  // The server sent at least one message.
+  bool got_message = false;   // The server sent at least one message.
+  std::string first_message;  // Its bytes.
 };
 
 // Calls "/hashmatch.v1.<RpcName(rpc)>" with `request` through the generic
 // (byte) API: one request message, half-close, read the responses; a stream
 // still open 3 s after its first message is cancelled by the client
 // (status CANCELLED with got_message).
-RawResult CallRaw(const std::shared_ptr<grpc::Channel>& channel, IngestRpc rpc,
-                  const std::string& request, const std::string& token) {
-  const std::string method =
-      absl::StrCat("/hashmatch.v1.", ingest::RpcName(rpc));
+RawResult CallMethod(const std::shared_ptr<grpc::Channel>& channel,
+                     const std::string& method, const std::string& request,
+                     const std::string& token) {
   grpc::GenericStub stub(channel);
   grpc::CompletionQueue cq;
   grpc::ClientContext context;
@@ -111,6 +111,13 @@ RawResult CallRaw(const std::shared_ptr<grpc::Channel>& channel, IngestRpc rpc,
   RawResult result;
   result.got_message = wait(4);
   if (result.got_message) {
+    grpc::Slice first;
+    if (response.DumpToSingleSlice(&first).ok()) {
+      result.first_message.assign(reinterpret_cast<const char*>(first.begin()),
+                                  first.size());
+    }
+  }
+  if (result.got_message) {
     // Read on: a finite stream (or a unary call) ends by itself; one still
     // open after 3 s (a watch) is cancelled.
     const auto end = std::chrono::system_clock::now() + std::chrono::seconds(3);
@@ -135,6 +142,13 @@ RawResult CallRaw(const std::shared_ptr<grpc::Channel>& channel, IngestRpc rpc,
   while (cq.Next(&tag, &ok)) {
   }
   return result;
+}
+
+RawResult CallRaw(const std::shared_ptr<grpc::Channel>& channel, IngestRpc rpc,
+                  const std::string& request, const std::string& token) {
+  return CallMethod(channel,
+                    absl::StrCat("/hashmatch.v1.", ingest::RpcName(rpc)),
+                    request, token);
 }
 
 class IngestServerTest : public ::testing::Test {
@@ -387,6 +401,20 @@ TEST_F(IngestServerTest, RevokedPrincipalIsUnauthenticatedAndCliWorks) {
                     ->Check(&context, request, &response)
                     .ok());
     EXPECT_EQ(response.status(), HealthCheckResponse::SERVING) << service;
+  }
+
+  // Reflection lists the services: ServerReflectionRequest{list_services:
+  // ""} is field 7, an empty string (bytes 0x3a 0x00).
+  RawResult reflection = CallMethod(
+      Insecure(port_),
+      "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+      std::string("\x3a\x00", 2), "");
+  EXPECT_TRUE(reflection.got_message) << reflection.status.error_message();
+  for (const char* service :
+       {"hashmatch.v1.AdminService", "hashmatch.v1.IngestService",
+        "grpc.health.v1.Health"}) {
+    EXPECT_NE(reflection.first_message.find(service), std::string::npos)
+        << service;
   }
 
   testing_util::RunResult add = testing_util::RunBinary(
