@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <string>
 #include <thread>
 #include <vector>
@@ -76,9 +77,8 @@ class IngestCrashTest : public ::testing::Test {
     absl::Status s = server->Start(
         INGEST_SERVER_BINARY,
         {"--data", dir_.path() + "/data", "--listen", "127.0.0.1:0",
-         "--port_file", port_file, "--metrics_listen", "",
-         "--bootstrap_admin", "admin", "--bootstrap_token_file",
-         dir_.path() + "/admin.token"},
+         "--port_file", port_file, "--metrics_listen", "", "--bootstrap_admin",
+         "admin", "--bootstrap_token_file", dir_.path() + "/admin.token"},
         dir_.path());
     EXPECT_TRUE(s.ok()) << s;
     absl::StatusOr<int> port = server->WaitForPortFile(port_file);
@@ -153,6 +153,12 @@ TEST_F(IngestCrashTest, KillNineMidStreamKeepsEveryAcknowledgedRequestWhole) {
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
+  // Then a random 0..20 ms more, so the kill lands at varying points of a
+  // request: before it arrives, during its commit, or after the commit and
+  // before the acknowledgement.
+  std::random_device seed;
+  const int delay_us = static_cast<int>(seed() % 20000);
+  std::this_thread::sleep_for(std::chrono::microseconds(delay_us));
   ASSERT_TRUE(server.Signal(SIGKILL));
   EXPECT_EQ(server.Wait(), 128 + SIGKILL);
   client.join();
@@ -208,7 +214,8 @@ TEST_F(IngestCrashTest, KillNineMidStreamKeepsEveryAcknowledgedRequestWhole) {
   // Acknowledged ones, plus at most the one in flight at the kill.
   EXPECT_GE(present, n_acked);
   EXPECT_LE(present, n_acked + 1);
-  std::cerr << "acknowledged " << n_acked << " requests of " << kPerRequest
+  std::cerr << "killed " << delay_us << " us after 20 acknowledgements; "
+            << "acknowledged " << n_acked << " requests of " << kPerRequest
             << " entries, written " << n_written << ", present after restart "
             << present << "\n";
 
