@@ -449,6 +449,9 @@ void RegisterIngestServices(IngestServer* server) {
   IngestOptions ingest_options;
   ingest_options.quorum = c.config->quorum;
   ingest_options.max_batch = static_cast<size_t>(c.config->max_batch);
+  ingest_options.allow_platform_suspend = c.config->allow_platform_suspend;
+  ingest_options.image_decode.max_encoded_bytes =
+      static_cast<size_t>(c.config->max_image_bytes);
   server->AddService(
       v1::IngestService::service_full_name(),
       std::make_unique<IngestServiceImpl>(
@@ -484,6 +487,8 @@ int RunIngestServer(const IngestServerConfig& config) {
       .Int("max_request_bytes", config.max_request_bytes)
       .Int("quorum", config.quorum)
       .Int("max_batch", config.max_batch)
+      .Bool("allow_platform_suspend", config.allow_platform_suspend)
+      .Int("max_image_bytes", config.max_image_bytes)
       .Int("max_principals", config.max_principals)
       .Str("tls", config.tls_client_ca.empty()
                       ? (config.tls_cert.empty() ? "off" : "tls")

@@ -27,6 +27,11 @@ FlagSet BindFlags(IngestServerConfig* c) {
         "distinct agencies that must stand behind an entry before it matches");
   f.Int("max_batch", &c->max_batch, 1, 3000,
         "submissions per Submit request or SubmitStream message");
+  f.Bool("allow_platform_suspend", &c->allow_platform_suspend,
+         "a platform's Dispute with suspend=true makes the entry DISPUTED "
+         "(no longer matched until resolved); off, disputes only flag");
+  f.Int("max_image_bytes", &c->max_image_bytes, 1, int64_t{2047} << 20,
+        "largest image an agency allowed to submit media may send (32 MiB)");
   f.Int("max_principals", &c->max_principals, 1, 1000000,
         "most principals in the principal table (revoked ones included)");
   f.String("tls_cert", &c->tls_cert,

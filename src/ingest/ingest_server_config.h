@@ -40,6 +40,11 @@ struct IngestServerConfig {
   int quorum = 1;
   // Submissions per Submit / SubmitStream message.
   int max_batch = 1000;
+  // A platform's Dispute with `suspend` makes the entry DISPUTED (stops
+  // matching until resolved); off, a dispute only flags the entry.
+  bool allow_platform_suspend = false;
+  // Largest image an agency with may_submit_media may submit (encoded).
+  int64_t max_image_bytes = int64_t{32} << 20;
   int max_principals = 10000;
   std::string tls_cert;
   std::string tls_key;

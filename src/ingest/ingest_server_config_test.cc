@@ -24,11 +24,14 @@ TEST(IngestServerConfigTest, DefaultsFlagsAndEnvironment) {
   EXPECT_EQ(c->metrics_listen, "127.0.0.1:9465");
   EXPECT_EQ(c->quorum, 1);
   EXPECT_EQ(c->max_batch, 1000);
+  EXPECT_FALSE(c->allow_platform_suspend);
+  EXPECT_EQ(c->max_image_bytes, int64_t{32} << 20);
   EXPECT_EQ(c->drain_seconds, 10);
   EXPECT_TRUE(c->bootstrap_admin.empty());
 
   c = ParseIngestServerConfig(
-      {"--quorum", "3", "--bootstrap_admin=root"},
+      {"--quorum", "3", "--bootstrap_admin=root", "--allow_platform_suspend",
+       "--max_image_bytes=1000"},
       FakeEnv({{"HASHMATCH_DATA", "/e"},
                {"HASHMATCH_QUORUM", "5"},
                {"HASHMATCH_BOOTSTRAP_TOKEN_FILE", "/e/token"}}));
@@ -37,6 +40,8 @@ TEST(IngestServerConfigTest, DefaultsFlagsAndEnvironment) {
   EXPECT_EQ(c->quorum, 3);
   EXPECT_EQ(c->bootstrap_admin, "root");
   EXPECT_EQ(c->bootstrap_token_file, "/e/token");
+  EXPECT_TRUE(c->allow_platform_suspend);
+  EXPECT_EQ(c->max_image_bytes, 1000);
 }
 
 TEST(IngestServerConfigTest, Errors) {
