@@ -175,6 +175,14 @@ absl::StatusOr<std::unique_ptr<audit::AuditLog>> OpenAuditLog(
           .Str("public_key", dir + "/signing.pub")
           .Emit();
     }
+    // Whoever can rewrite the log can also re-sign it with this key: fine
+    // for a demo, not for production. Said at every start.
+    LogLine("warning", "audit_key_in_data_dir")
+        .Str("key", key_path)
+        .Str("advice",
+             "keep the signing key outside --data and pass --audit_key; "
+             "give auditors the public key")
+        .Emit();
   }
   audit::AuditLogOptions options;
   absl::StatusOr<audit::SigningKey> key = audit::LoadSigningKey(key_path);
