@@ -293,6 +293,14 @@ TEST_F(IngestServerTest, AuthorizationMatrixOverRealRpcs) {
         v1::ListEntriesRequest().SerializeAsString();
     valid[IngestRpc::kExportEntries] =
         v1::ExportEntriesRequest().SerializeAsString();
+    // ReportService: a replica delivers one report; a page of reports.
+    v1::SubmitReportsRequest reports;
+    v1::MatchReport* report = reports.add_reports();
+    report->set_report_key("matrix-report");
+    report->add_matches()->set_entry_id(1);
+    valid[IngestRpc::kSubmitReports] = reports.SerializeAsString();
+    valid[IngestRpc::kListReports] =
+        v1::ListReportsRequest().SerializeAsString();
   }
 
   const std::set<std::string> services = RegisteredServices();
@@ -412,7 +420,7 @@ TEST_F(IngestServerTest, RevokedPrincipalIsUnauthenticatedAndCliWorks) {
   EXPECT_TRUE(reflection.got_message) << reflection.status.error_message();
   for (const char* service :
        {"hashmatch.v1.AdminService", "hashmatch.v1.IngestService",
-        "grpc.health.v1.Health"}) {
+        "hashmatch.v1.ReportService", "grpc.health.v1.Health"}) {
     EXPECT_NE(reflection.first_message.find(service), std::string::npos)
         << service;
   }

@@ -25,11 +25,6 @@ namespace hashmatch {
 namespace ingest {
 namespace {
 
-constexpr char kTokenVersion = 1;
-constexpr size_t kFingerprintBytes = 16;
-constexpr size_t kTagBytes = 16;
-constexpr size_t kTokenBytes = 1 + 8 + kFingerprintBytes + kTagBytes;
-
 std::string Serialize(const v1::Entry& e) {
   std::string out;
   e.SerializeToString(&out);
@@ -147,15 +142,6 @@ absl::Status ValidateFilter(const v1::EntryFilter& f) {
   return absl::OkStatus();
 }
 
-std::string Hmac(const std::string& key, absl::string_view data) {
-  unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), out,
-       &len);
-  return std::string(reinterpret_cast<const char*>(out), len);
-}
-
 v1::VettingState QuorumState(const v1::Entry& e, int quorum) {
   return DistinctEndorsers(e) >= quorum ? v1::VETTING_STATE_ACTIVE
                                         : v1::VETTING_STATE_PENDING;
@@ -195,20 +181,10 @@ absl::Status IngestCore::ValidateOptions(const IngestOptions& o) {
 
 IngestCore::IngestCore(const IngestOptions& options, HashStore* store,
                        AuditSink* audit)
-    : options_(options), store_(store), audit_(audit) {
-  token_key_ = options_.page_token_key;
-  if (token_key_.empty()) {
-    token_key_.resize(32);
-    if (RAND_bytes(reinterpret_cast<unsigned char*>(token_key_.data()),
-                   static_cast<int>(token_key_.size())) != 1) {
-      // No entropy: fall back to a per-process value that is still unknown
-      // to clients in practice (time of construction and address).
-      token_key_ = Sha256(absl::StrCat(
-          std::chrono::steady_clock::now().time_since_epoch().count(), ":",
-          reinterpret_cast<uintptr_t>(this)));
-    }
-  }
-}
+    : options_(options),
+      store_(store),
+      audit_(audit),
+      page_tokens_(options.page_token_key) {}
 
 int64_t IngestCore::Now() const {
   if (options_.now_micros) return options_.now_micros();
@@ -695,42 +671,6 @@ absl::StatusOr<v1::Entry> IngestCore::GetEntry(
   }
 }
 
-std::string IngestCore::PageToken(uint64_t after_id,
-                                  const std::string& fingerprint) const {
-  std::string payload(1, kTokenVersion);
-  for (int shift = 56; shift >= 0; shift -= 8) {
-    payload.push_back(static_cast<char>((after_id >> shift) & 0xff));
-  }
-  payload += fingerprint;
-  payload += Hmac(token_key_, payload).substr(0, kTagBytes);
-  return absl::WebSafeBase64Escape(payload);
-}
-
-absl::StatusOr<uint64_t> IngestCore::ParsePageToken(
-    absl::string_view token, const std::string& fingerprint) const {
-  const absl::Status garbled = absl::InvalidArgumentError(
-      "page_token is not a token this server issued (garbled or forged)");
-  std::string raw;
-  if (!absl::WebSafeBase64Unescape(token, &raw) || raw.size() != kTokenBytes ||
-      raw[0] != kTokenVersion) {
-    return garbled;
-  }
-  const std::string payload = raw.substr(0, kTokenBytes - kTagBytes);
-  const std::string tag = Hmac(token_key_, payload).substr(0, kTagBytes);
-  if (CRYPTO_memcmp(tag.data(), raw.data() + payload.size(), kTagBytes) != 0) {
-    return garbled;
-  }
-  if (payload.substr(9) != fingerprint) {
-    return absl::InvalidArgumentError(
-        "page_token was issued for a different filter");
-  }
-  uint64_t after_id = 0;
-  for (int i = 1; i <= 8; ++i) {
-    after_id = (after_id << 8) | static_cast<uint8_t>(payload[i]);
-  }
-  return after_id;
-}
-
 absl::StatusOr<v1::ListEntriesResponse> IngestCore::ListEntries(
     const v1::ListEntriesRequest& request) const {
   if (request.page_size() < 0 || request.page_size() > options_.max_page_size) {
@@ -742,12 +682,11 @@ absl::StatusOr<v1::ListEntriesResponse> IngestCore::ListEntries(
   const size_t page_size =
       static_cast<size_t>(request.page_size() == 0 ? options_.default_page_size
                                                    : request.page_size());
-  const std::string fingerprint =
-      Sha256(request.filter().SerializeAsString()).substr(0, kFingerprintBytes);
+  const std::string filter_bytes = request.filter().SerializeAsString();
   uint64_t after_id = 0;
   if (!request.page_token().empty()) {
     ASSIGN_OR_RETURN(after_id,
-                     ParsePageToken(request.page_token(), fingerprint));
+                     page_tokens_.Decode(request.page_token(), filter_bytes));
   }
   v1::ListEntriesResponse response;
   size_t scanned = 0;
@@ -773,7 +712,8 @@ absl::StatusOr<v1::ListEntriesResponse> IngestCore::ListEntries(
         return absl::OkStatus();
       });
   if (!scan.ok() && !stopped) return scan.status();
-  if (stopped) response.set_next_page_token(PageToken(next_after, fingerprint));
+  if (stopped)
+    response.set_next_page_token(page_tokens_.Encode(next_after, filter_bytes));
   return response;
 }
 

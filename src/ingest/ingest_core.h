@@ -95,6 +95,7 @@
 #include "proto/hashmatch/v1/ingest.pb.h"
 #include "src/hashing/image_decoder.h"
 #include "src/ingest/audit_sink.h"
+#include "src/ingest/page_token.h"
 
 namespace hashmatch {
 namespace ingest {
@@ -214,15 +215,11 @@ class IngestCore {
       const v1::Principal& caller, absl::string_view action,
       const v1::Entry& before, const v1::Entry& after,
       absl::string_view detail);
-  std::string PageToken(uint64_t after_id,
-                        const std::string& fingerprint) const;
-  absl::StatusOr<uint64_t> ParsePageToken(absl::string_view token,
-                                          const std::string& fingerprint) const;
 
   const IngestOptions options_;
   HashStore* const store_;
   AuditSink* const audit_;
-  std::string token_key_;
+  const PageTokenCodec page_tokens_;
 
   std::mutex mu_;
   absl::Status audit_error_ ABSL_GUARDED_BY(mu_);

@@ -28,6 +28,7 @@
 #include "src/ingest/ingest_service.h"
 #include "src/ingest/principal_authenticator.h"
 #include "src/ingest/replication_service.h"
+#include "src/ingest/report_service.h"
 #include "src/server/json_log.h"
 #include "src/server/match_server.h"
 #include "src/server/server_credentials.h"
@@ -449,7 +450,7 @@ bool IngestServer::Drain() {
   return in_time;
 }
 
-void RegisterIngestServices(IngestServer* server) {
+absl::Status RegisterIngestServices(IngestServer* server) {
   const IngestContext& c = server->context();
   server->AddService(v1::AdminService::service_full_name(),
                      std::make_unique<AdminServiceImpl>(c.authenticator,
@@ -475,6 +476,15 @@ void RegisterIngestServices(IngestServer* server) {
       [feed](uint64_t sequence) { feed->NotifyCommitted(sequence); });
   server->AddService(v1::ReplicationService::service_full_name(),
                      std::move(replication), [feed] { feed->StartDraining(); });
+  absl::StatusOr<std::unique_ptr<ReportServiceImpl>> reports =
+      ReportServiceImpl::Open(c.data_dir + "/reports", c.authenticator,
+                              ReportServiceOptions());
+  if (!reports.ok()) return AtStage("reports", reports.status());
+  ReportServiceImpl* report_service = reports->get();
+  server->AddService(v1::ReportService::service_full_name(),
+                     *std::move(reports),
+                     [report_service] { report_service->StartDraining(); });
+  return absl::OkStatus();
 }
 
 int RunIngestServer(const IngestServerConfig& config) {
@@ -509,7 +519,8 @@ int RunIngestServer(const IngestServerConfig& config) {
       IngestServer::Open(config);
   if (!opened.ok()) return StartupError(opened.status());
   std::unique_ptr<IngestServer> srv = *std::move(opened);
-  RegisterIngestServices(srv.get());
+  absl::Status registered = RegisterIngestServices(srv.get());
+  if (!registered.ok()) return StartupError(registered);
   absl::Status started = srv->Start();
   if (!started.ok()) return StartupError(started);
   LogLine("info", "serving")

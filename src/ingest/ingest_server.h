@@ -152,10 +152,10 @@ class IngestServer {
   IngestContext context_;
 };
 
-// Registers every ingestion service that exists (AdminService, and the
-// others as they land: IngestService, ReplicationService, ReportService,
-// AuditService), one line each.
-void RegisterIngestServices(IngestServer* server);
+// Registers every ingestion service (AdminService, IngestService,
+// ReplicationService, ReportService over DATA/reports,
+// AuditService). A status naming the stage if one cannot open its data.
+absl::Status RegisterIngestServices(IngestServer* server);
 
 // The whole process behind main(): Open, RegisterIngestServices, Start, wait
 // for SIGTERM/SIGINT, Drain. Returns kExitOk after a drain, or
