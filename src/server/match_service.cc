@@ -8,8 +8,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "src/server/json_log.h"
 #include "src/common/status_util.h"
+#include "src/server/json_log.h"
 
 namespace hashmatch {
 namespace server {

@@ -46,11 +46,11 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "proto/hashmatch/v1/match.grpc.pb.h"
+#include "src/common/worker_pool.h"
 #include "src/match/matcher.h"
 #include "src/server/concurrency_limiter.h"
 #include "src/server/server_metrics.h"
 #include "src/server/token_auth.h"
-#include "src/common/worker_pool.h"
 
 namespace hashmatch {
 namespace server {
