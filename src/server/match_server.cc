@@ -25,6 +25,7 @@
 #include "src/match/matcher.h"
 #include "src/server/follower.h"
 #include "src/server/json_log.h"
+#include "src/server/match_reports.h"
 #include "src/server/match_service.h"
 #include "src/server/server_credentials.h"
 #include "src/server/server_metrics.h"
@@ -91,9 +92,6 @@ FollowerStatus PublishFollowMetrics(const Follower& follower,
 // How often the follower's metrics and lag-readiness are refreshed.
 constexpr int kFollowMonitorMs = 100;
 
-// Longest --follow_token_file.
-constexpr size_t kMaxTokenFileBytes = 4096;
-
 absl::StatusOr<FollowerOptions> FollowOptionsFrom(const ServerConfig& config) {
   FollowerOptions options;
   if (config.follow.empty()) return options;
@@ -106,20 +104,9 @@ absl::StatusOr<FollowerOptions> FollowOptionsFrom(const ServerConfig& config) {
   options.tls_server_name = config.follow_tls_server_name;
   if (!config.follow_token_file.empty()) {
     absl::StatusOr<std::string> token =
-        ReadFileToString(config.follow_token_file, kMaxTokenFileBytes);
-    if (!token.ok()) {
-      return absl::Status(
-          token.status().code(),
-          absl::StrCat("--follow_token_file ", config.follow_token_file, ": ",
-                       token.status().message()));
-    }
-    options.token = std::string(absl::StripAsciiWhitespace(*token));
-    if (options.token.empty() ||
-        options.token.find_first_of(" \t\r\n") != std::string::npos) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("--follow_token_file ", config.follow_token_file,
-                       ": expected one token on one line"));
-    }
+        ReadBearerTokenFile("--follow_token_file", config.follow_token_file);
+    if (!token.ok()) return token.status();
+    options.token = *std::move(token);
   }
   options.name = config.follow_name.empty()
                      ? absl::StrCat("match_server@", config.listen)
@@ -296,6 +283,18 @@ int RunMatchServer(const ServerConfig& config) {
 
   MatchServiceOptions service_options;
   service_options.max_concurrent_rpcs = config.max_concurrent_rpcs;
+  std::unique_ptr<MatchReports> reports;  // outlives `service`
+  if (!config.report_to.empty()) {
+    absl::StatusOr<std::unique_ptr<MatchReports>> started =
+        MatchReports::Start(config, metrics.get());
+    if (!started.ok()) return StartupError(started.status(), "reports");
+    reports = *std::move(started);
+    service_options.on_match = [r = reports.get()](
+                                   const hashmatch::v1::MatchResponse& response,
+                                   const std::string& platform) {
+      r->OnMatch(response, platform);
+    };
+  }
   MatchServiceImpl service(service_options, metrics.get(), tokens.get());
 
   grpc::EnableDefaultHealthCheckService(true);

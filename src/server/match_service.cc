@@ -109,6 +109,9 @@ void MatchServiceImpl::RecordResponse(const v1::MatchResponse& response,
   const std::string verdict = VerdictName(response.verdict());
   const std::string rule = RuleName(response.rule());
   metrics_->CountVerdict(verdict, rule);
+  if (options_.on_match && response.verdict() == v1::VERDICT_MATCH) {
+    options_.on_match(response, log->principal);
+  }
   if (log->verdict.empty()) {
     log->verdict = verdict;
     log->rule = rule;

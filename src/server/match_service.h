@@ -39,6 +39,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -63,6 +64,12 @@ struct MatchServiceOptions {
   // Threads that decode and hash images (MatchImage, MatchBatch).
   // Default: one per core.
   int worker_threads = static_cast<int>(std::thread::hardware_concurrency());
+  // Called with every MATCH response (MatchImage, MatchHashes, each MatchBatch
+  // item) and the calling platform (the token's name; "" without tokens) on
+  // the thread that computed it, before the answer is sent (match reports:
+  // src/server/report_sender.h). Default: none.
+  std::function<void(const hashmatch::v1::MatchResponse&, const std::string&)>
+      on_match;
 };
 
 // The decode-failure metric's reason for a MatchImage error, or "" when the

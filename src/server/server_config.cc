@@ -7,6 +7,60 @@ namespace hashmatch {
 namespace server {
 namespace {
 
+// --report_* (match reports), kept apart from the other flags.
+void BindReportFlags(FlagSet& f, ServerConfig* c) {
+  f.String("report_to", &c->report_to,
+           "send every MATCH as a report to this ingestion server's "
+           "ReportService (HOST:PORT); needs --report_queue");
+  f.String("report_queue", &c->report_queue,
+           "directory of the durable local queue of reports not yet "
+           "acknowledged by --report_to (created if missing)");
+  f.Int("report_queue_max", &c->report_queue_max, 1, 100000000,
+        "reports waiting at most; a MATCH beyond it is answered but its "
+        "report dropped (logged, counted in hashmatch_reports{what=dropped})");
+  f.Int("report_batch", &c->report_batch, 1, 1000,
+        "reports per SubmitReports call");
+  f.String("report_token_file", &c->report_token_file,
+           "file holding the bearer token (role replica) sent to --report_to");
+  f.String("report_tls_ca", &c->report_tls_ca,
+           "CA certificates (PEM) to verify --report_to with; turns on TLS");
+  f.String("report_tls_cert", &c->report_tls_cert,
+           "client certificate (PEM) for mTLS to --report_to");
+  f.String("report_tls_key", &c->report_tls_key,
+           "client private key (PEM) for mTLS to --report_to");
+  f.String("report_tls_server_name", &c->report_tls_server_name,
+           "TLS name expected in --report_to's certificate (default: its "
+           "host)");
+}
+
+absl::Status ValidateReportFlags(const ServerConfig& c) {
+  if (c.report_to.empty()) {
+    for (const std::string* f :
+         {&c.report_queue, &c.report_token_file, &c.report_tls_ca,
+          &c.report_tls_cert, &c.report_tls_key, &c.report_tls_server_name}) {
+      if (!f->empty()) {
+        return absl::InvalidArgumentError(
+            "--report_* flags need --report_to ADDR");
+      }
+    }
+    return absl::OkStatus();
+  }
+  if (c.report_queue.empty()) {
+    return absl::InvalidArgumentError(
+        "--report_to needs --report_queue DIR (reports are queued durably "
+        "until acknowledged)");
+  }
+  if (c.report_tls_cert.empty() != c.report_tls_key.empty()) {
+    return absl::InvalidArgumentError(
+        "--report_tls_cert and --report_tls_key must be given together");
+  }
+  if (!c.report_tls_cert.empty() && c.report_tls_ca.empty()) {
+    return absl::InvalidArgumentError(
+        "--report_tls_cert (mTLS) needs --report_tls_ca");
+  }
+  return absl::OkStatus();
+}
+
 // Binds every flag to a field of `c`; the field's current value is the
 // default shown by --help.
 FlagSet BindFlags(ServerConfig* c) {
@@ -72,6 +126,7 @@ FlagSet BindFlags(ServerConfig* c) {
   f.Int("follow_max_lag_seconds", &c->follow_max_lag_seconds, 0, 86400,
         "health NOT_SERVING while a known change has waited longer than "
         "this; 0: never for lag (always NOT_SERVING until bootstrapped)");
+  BindReportFlags(f, c);
   return f;
 }
 
@@ -127,6 +182,8 @@ absl::StatusOr<ServerConfig> ParseServerConfig(
           "--follow_tls_cert (mTLS) needs --follow_tls_ca");
     }
   }
+  absl::Status report = ValidateReportFlags(config);
+  if (!report.ok()) return report;
   return config;
 }
 

@@ -67,6 +67,17 @@ struct ServerConfig {
   std::string follow_tls_server_name;
   std::string follow_name;
   int follow_max_lag_seconds = 60;  // 0: lag never makes it NOT_SERVING.
+  // Match reports (report_config in server_config.cc): every MATCH is queued
+  // durably in --report_queue and delivered to --report_to's ReportService.
+  std::string report_to;
+  std::string report_queue;
+  int report_queue_max = 100000;
+  int report_batch = 100;
+  std::string report_token_file;
+  std::string report_tls_ca;
+  std::string report_tls_cert;
+  std::string report_tls_key;
+  std::string report_tls_server_name;
 };
 
 // The generic machinery (flag forms, environment fallback, help text) is

@@ -8,6 +8,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "src/common/file_util.h"
 
@@ -155,6 +156,22 @@ MakeFollowChannelCredentials(const std::string& ca_path,
     options.pem_private_key = *std::move(key);
   }
   return grpc::SslCredentials(options);
+}
+
+absl::StatusOr<std::string> ReadBearerTokenFile(absl::string_view flag,
+                                                const std::string& path) {
+  absl::StatusOr<std::string> token = ReadFileToString(path, 4096);
+  if (!token.ok()) {
+    return absl::Status(
+        token.status().code(),
+        absl::StrCat(flag, " ", path, ": ", token.status().message()));
+  }
+  std::string t(absl::StripAsciiWhitespace(*token));
+  if (t.empty() || t.find_first_of(" \t\r\n") != std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, " ", path, ": expected one token on one line"));
+  }
+  return t;
 }
 
 }  // namespace server

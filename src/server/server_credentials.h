@@ -21,6 +21,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace hashmatch {
 namespace server {
@@ -41,6 +42,12 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>>
 MakeFollowChannelCredentials(const std::string& ca_path,
                              const std::string& cert_path,
                              const std::string& key_path);
+
+// Reads a bearer token file given by `flag` (e.g. "--follow_token_file"):
+// one token on one line (surrounding whitespace stripped), at most 4096
+// bytes. Errors name the flag and path.
+absl::StatusOr<std::string> ReadBearerTokenFile(absl::string_view flag,
+                                                const std::string& path);
 
 }  // namespace server
 }  // namespace hashmatch

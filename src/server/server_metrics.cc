@@ -32,6 +32,7 @@ struct ServerMetrics::Impl {
   prometheus::Gauge* ready = nullptr;
   prometheus::Family<prometheus::Gauge>* follow = nullptr;
   prometheus::Counter* follow_reconnects = nullptr;
+  prometheus::Family<prometheus::Gauge>* reports = nullptr;
 };
 
 namespace {
@@ -106,6 +107,12 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
              .Help("WatchChanges streams to the primary that ended")
              .Register(r)
              .Add({});
+    impl->reports = &prometheus::BuildGauge()
+                         .Name("hashmatch_reports")
+                         .Help(
+                             "Match reports (--report_to): queue_depth, "
+                             "delivered, failed_attempts, dropped")
+                         .Register(r);
     if (!listen.empty()) {
       if (listen.find(':') == std::string::npos) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -188,6 +195,16 @@ void ServerMetrics::SetFollow(const FollowMetrics& m) {
 
 void ServerMetrics::CountFollowReconnect() {
   impl_->follow_reconnects->Increment();
+}
+
+void ServerMetrics::SetReports(const ReportMetrics& m) {
+  auto set = [this](const char* what, int64_t v) {
+    impl_->reports->Add({{"what", what}}).Set(static_cast<double>(v));
+  };
+  set("queue_depth", m.queue_depth);
+  set("delivered", m.delivered);
+  set("failed_attempts", m.failed_attempts);
+  set("dropped", m.dropped);
 }
 
 std::string ServerMetrics::Serialize() const {

@@ -46,6 +46,16 @@ struct FollowMetrics {
   bool bootstrapped = false;
 };
 
+// Match reports (--report_to): queued reports, delivered (acknowledged),
+// failed delivery attempts, and MATCH verdicts whose report was dropped
+// (queue full or not writable).
+struct ReportMetrics {
+  int64_t queue_depth = 0;
+  int64_t delivered = 0;
+  int64_t failed_attempts = 0;
+  int64_t dropped = 0;
+};
+
 class ServerMetrics {
  public:
   // `listen` is HOST:PORT for the HTTP endpoint (port 0 picks a free one);
@@ -72,6 +82,7 @@ class ServerMetrics {
   void SetReady(bool ready);
   void SetFollow(const FollowMetrics& follow);
   void CountFollowReconnect();
+  void SetReports(const ReportMetrics& reports);
 
   // The text exposition of every metric (what /metrics serves).
   std::string Serialize() const;
