@@ -19,6 +19,7 @@
 #include "gtest/gtest.h"
 #include "proto/hashmatch/v1/ingest.grpc.pb.h"
 #include "tests/follower_process.h"
+#include "tests/ingest_server_process.h"
 #include "tests/run_binary.h"
 #include "tests/server_process.h"
 
@@ -27,106 +28,8 @@ namespace {
 
 namespace v1 = ::hashmatch::v1;
 using testing_util::FollowerProcess;
+using testing_util::IngestServerProcess;
 using testing_util::RandomPdq;
-
-class IngestServerProcess {
- public:
-  explicit IngestServerProcess(std::string dir) : dir_(std::move(dir)) {}
-
-  // `port` 0 picks a free one (then kept for restarts).
-  absl::Status Start(int port = 0) {
-    std::filesystem::remove(dir_ + "/port");
-    absl::Status s = process_.Start(
-        INGEST_SERVER_BINARY,
-        {"--data", dir_ + "/data", "--listen", absl::StrCat("127.0.0.1:", port),
-         "--port_file", dir_ + "/port", "--metrics_listen", "",
-         "--bootstrap_admin", "root", "--bootstrap_token_file",
-         dir_ + "/root.token", "--drain_seconds", "2"},
-        dir_);
-    if (!s.ok()) return s;
-    absl::StatusOr<int> bound = process_.WaitForPortFile(dir_ + "/port");
-    if (!bound.ok()) return bound.status();
-    port_ = *bound;
-    channel_ =
-        grpc::CreateChannel(address(), grpc::InsecureChannelCredentials());
-    root_token_ = std::string(absl::StripAsciiWhitespace(
-        testing_util::ReadWholeFile(dir_ + "/root.token")));
-    return absl::OkStatus();
-  }
-
-  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
-  int port() const { return port_; }
-  testing_util::ServerProcess& process() { return process_; }
-  std::string store_dir() const { return dir_ + "/data/store"; }
-
-  std::string AddPrincipal(const std::string& name, v1::Role role) {
-    v1::AddPrincipalRequest request;
-    request.mutable_principal()->set_name(name);
-    request.mutable_principal()->add_roles(role);
-    request.set_issue_token(true);
-    v1::AddPrincipalResponse response;
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + root_token_);
-    grpc::Status s = v1::AdminService::NewStub(channel_)->AddPrincipal(
-        &context, request, &response);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return response.token();
-  }
-
-  // Submits one raw PDQ hash as `external_id`; the stored entry's id.
-  uint64_t Submit(const std::string& token, const std::string& external_id,
-                  const std::string& pdq,
-                  const std::string& classification = "A1") {
-    v1::SubmitRequest request;
-    v1::Submission* sub = request.add_submissions();
-    sub->set_external_id(external_id);
-    sub->set_classification(classification);
-    sub->mutable_hash()->set_signal_type(v1::SIGNAL_TYPE_PDQ);
-    sub->mutable_hash()->set_raw(pdq);
-    v1::SubmitResponse response;
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + token);
-    grpc::Status s = v1::IngestService::NewStub(channel_)->Submit(
-        &context, request, &response);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    if (!s.ok() || response.entries_size() != 1) return 0;
-    EXPECT_EQ(response.entries(0).state(), v1::VETTING_STATE_ACTIVE);
-    return response.entries(0).id();
-  }
-
-  void Retract(const std::string& token, uint64_t id) {
-    v1::RetractRequest request;
-    request.set_entry_id(id);
-    request.set_reason("test retraction");
-    v1::RetractResponse response;
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + token);
-    grpc::Status s = v1::IngestService::NewStub(channel_)->Retract(
-        &context, request, &response);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-  }
-
-  std::string Digest() {
-    testing_util::RunResult r = testing_util::RunBinary(
-        HASHMATCH_BINARY, {"db", "digest", store_dir()});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return r.out;
-  }
-
-  uint64_t LastSequence() {
-    const std::string d = Digest();
-    const size_t at = d.find("last_sequence\t");
-    if (at == std::string::npos) return 0;
-    return std::stoull(d.substr(at + sizeof("last_sequence\t") - 1));
-  }
-
- private:
-  std::string dir_;
-  testing_util::ServerProcess process_;
-  int port_ = 0;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::string root_token_;
-};
 
 TEST(FollowIngestServerTest, TwoFollowersOfARealIngestServerConverge) {
   testing_util::TempDir dir("follow_ingest_server_test");

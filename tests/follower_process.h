@@ -22,6 +22,7 @@
 #include <string>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -51,19 +52,34 @@ class FollowerProcess {
         primary_(std::move(primary)),
         token_(std::move(token)) {}
 
+  // More match_server flags for the next Start (e.g. --report_to).
+  std::vector<std::string> extra_args;
+
   absl::Status Start() {
     std::filesystem::create_directories(dir_);
     std::filesystem::remove(dir_ + "/port");
     std::filesystem::remove(dir_ + "/metrics_port");
     WriteWholeFile(dir_ + "/token", token_ + "\n");
-    absl::Status s = process_.Start(
-        MATCH_SERVER_BINARY,
-        {"--db", dir_ + "/db", "--follow", primary_, "--follow_token_file",
-         dir_ + "/token", "--listen", "127.0.0.1:0", "--port_file",
-         dir_ + "/port", "--metrics_listen", "127.0.0.1:0",
-         "--metrics_port_file", dir_ + "/metrics_port",
-         "--catch_up_interval_ms", "600000", "--drain_seconds", "1"},
-        dir_);
+    std::vector<std::string> args = {"--db",
+                                     dir_ + "/db",
+                                     "--follow",
+                                     primary_,
+                                     "--follow_token_file",
+                                     dir_ + "/token",
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--port_file",
+                                     dir_ + "/port",
+                                     "--metrics_listen",
+                                     "127.0.0.1:0",
+                                     "--metrics_port_file",
+                                     dir_ + "/metrics_port",
+                                     "--catch_up_interval_ms",
+                                     "600000",
+                                     "--drain_seconds",
+                                     "1"};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    absl::Status s = process_.Start(MATCH_SERVER_BINARY, args, dir_);
     if (!s.ok()) return s;
     absl::StatusOr<int> port = process_.WaitForPortFile(dir_ + "/port");
     if (!port.ok()) return port.status();
@@ -150,10 +166,11 @@ class FollowerProcess {
     return false;
   }
 
-  double Metric(const std::string& what) {
+  double Metric(const std::string& what,
+                const std::string& family = "hashmatch_follow") {
     absl::StatusOr<std::string> text = HttpGet(metrics_port_, "/metrics");
     if (!text.ok()) return -1;
-    return PrometheusSum(*text, "hashmatch_follow", {{"what", what}});
+    return PrometheusSum(*text, family, {{"what", what}});
   }
 
   // Waits until the follower applied `sequence` (metrics, 20 s at most).

@@ -1,0 +1,145 @@
+// Match reports end to end with real processes only: an ingest_server and a
+// match_server (--follow, for the entries, and --report_to the same
+// ingest_server). A MATCH is delivered once; with the ingest_server down the
+// reports wait in the match server's queue and arrive after it restarts; a
+// match server SIGKILLed with reports queued delivers them after its own
+// restart. (A redelivery after a lost ack is covered against the real
+// ReportServiceImpl in src/server/report_sender_test.cc.)
+#include <signal.h>
+
+#include <chrono>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "grpcpp/grpcpp.h"
+#include "gtest/gtest.h"
+#include "proto/hashmatch/v1/ingest.grpc.pb.h"
+#include "tests/follower_process.h"
+#include "tests/ingest_server_process.h"
+#include "tests/server_process.h"
+
+namespace hashmatch {
+namespace {
+
+namespace v1 = ::hashmatch::v1;
+using testing_util::FollowerProcess;
+using testing_util::IngestServerProcess;
+
+// Every stored report, as `token` sees them (all pages).
+std::vector<v1::MatchReport> ListReports(IngestServerProcess& ingest,
+                                         const std::string& token) {
+  std::vector<v1::MatchReport> all;
+  v1::ListReportsRequest request;
+  for (;;) {
+    v1::ListReportsResponse response;
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + token);
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(5));
+    grpc::Status s = v1::ReportService::NewStub(ingest.channel())
+                         ->ListReports(&context, request, &response);
+    if (!s.ok()) {
+      ADD_FAILURE() << s.error_message();
+      return all;
+    }
+    for (const v1::MatchReport& r : response.reports()) all.push_back(r);
+    if (response.next_page_token().empty()) return all;
+    request.set_page_token(response.next_page_token());
+  }
+}
+
+bool WaitReports(IngestServerProcess& ingest, const std::string& token,
+                 size_t n) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < end) {
+    if (ListReports(ingest, token).size() >= n) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return false;
+}
+
+TEST(MatchReportTest, MatchesReachTheIngestServerOnceEvenAcrossOutages) {
+  testing_util::TempDir dir("match_report_test");
+  ASSERT_FALSE(dir.path().empty());
+  std::filesystem::create_directories(dir.path() + "/ingest");
+  IngestServerProcess ingest(dir.path() + "/ingest");
+  ASSERT_TRUE(ingest.Start().ok()) << ingest.process().Stderr();
+  const std::string replica = ingest.AddPrincipal("ms-1", v1::ROLE_REPLICA);
+  const std::string agency = ingest.AddPrincipal("agency-a", v1::ROLE_AGENCY);
+  const std::string other = ingest.AddPrincipal("agency-b", v1::ROLE_AGENCY);
+  const std::string auditor =
+      ingest.AddPrincipal("auditor-1", v1::ROLE_AUDITOR);
+  std::mt19937_64 rng(5);
+  const std::string pdq = testing_util::RandomPdq(rng);
+  const uint64_t id = ingest.Submit(agency, "e1", pdq);
+  ASSERT_NE(id, 0u);
+
+  FollowerProcess ms(dir.path() + "/ms", ingest.address(), replica);
+  ms.extra_args = {"--report_to",         ingest.address(),
+                   "--report_queue",      dir.path() + "/ms/queue",
+                   "--report_token_file", dir.path() + "/ms/token"};
+  ASSERT_TRUE(ms.Start().ok()) << ms.process().Stderr();
+  ASSERT_TRUE(ms.WaitServing()) << ms.process().Stderr();
+  ASSERT_TRUE(ms.WaitVerdict(pdq, v1::VERDICT_MATCH));
+  // WaitVerdict may have matched more than once; count from here.
+  ASSERT_TRUE(WaitReports(ingest, auditor, 1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  size_t expected = ListReports(ingest, auditor).size();
+  ASSERT_EQ(ms.Verdict(pdq), v1::VERDICT_MATCH);
+  ++expected;
+  ASSERT_TRUE(WaitReports(ingest, auditor, expected));
+  std::vector<v1::MatchReport> reports = ListReports(ingest, auditor);
+  ASSERT_EQ(reports.size(), expected);
+  const v1::MatchReport& r = reports.back();
+  EXPECT_EQ(r.match_server(), "ms-1");
+  EXPECT_EQ(r.platform(), "");  // match_server without --tokens_file
+  ASSERT_EQ(r.matches_size(), 1);
+  EXPECT_EQ(r.matches(0).entry_id(), id);
+  EXPECT_EQ(r.matches(0).source_agency(), "agency-a");
+  EXPECT_EQ(r.matches(0).distance(), 0);
+  ASSERT_EQ(r.query_hashes_size(), 1);
+  EXPECT_EQ(r.query_hashes(0).hash(), pdq);
+  EXPECT_GT(r.received_at_micros(), 0);
+  EXPECT_GT(r.index_sequence(), 0u);
+  EXPECT_EQ(ListReports(ingest, agency).size(), expected);
+  EXPECT_TRUE(ListReports(ingest, other).empty());
+
+  // The ingest_server down: MATCHes are still answered, their reports wait.
+  const int port = ingest.port();
+  EXPECT_EQ(ingest.process().Stop(SIGTERM), 0) << ingest.process().Stderr();
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(ms.Verdict(pdq), v1::VERDICT_MATCH);
+  }
+  expected += 3;
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(ms.Metric("queue_depth", "hashmatch_reports"), 3);
+  EXPECT_GE(ms.Metric("failed_attempts", "hashmatch_reports"), 1);
+  ASSERT_TRUE(ingest.Start(port).ok()) << ingest.process().Stderr();
+  ASSERT_TRUE(WaitReports(ingest, auditor, expected));
+
+  // Down again, and the match server SIGKILLed with 2 reports queued: they
+  // are delivered by the restarted match server, once.
+  EXPECT_EQ(ingest.process().Stop(SIGTERM), 0) << ingest.process().Stderr();
+  ASSERT_EQ(ms.Verdict(pdq), v1::VERDICT_MATCH);
+  ASSERT_EQ(ms.Verdict(pdq), v1::VERDICT_MATCH);
+  expected += 2;
+  ms.process().Stop(SIGKILL);
+  ASSERT_TRUE(ingest.Start(port).ok()) << ingest.process().Stderr();
+  ASSERT_TRUE(ms.Start().ok()) << ms.process().Stderr();
+  ASSERT_TRUE(WaitReports(ingest, auditor, expected)) << ms.process().Stderr();
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  reports = ListReports(ingest, auditor);
+  EXPECT_EQ(reports.size(), expected);
+  for (size_t i = 0; i < reports.size(); ++i) {
+    EXPECT_EQ(reports[i].report_id(), i + 1);
+  }
+  EXPECT_EQ(ms.process().Stop(SIGTERM), 0) << ms.process().Stderr();
+  EXPECT_EQ(ingest.process().Stop(SIGTERM), 0) << ingest.process().Stderr();
+}
+
+}  // namespace
+}  // namespace hashmatch
