@@ -7,6 +7,7 @@
 // ReportServiceImpl in src/server/report_sender_test.cc.)
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <random>
@@ -14,12 +15,16 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "proto/hashmatch/v1/ingest.grpc.pb.h"
+#include "proto/hashmatch/v1/match.grpc.pb.h"
 #include "tests/follower_process.h"
 #include "tests/ingest_server_process.h"
+#include "tests/run_binary.h"
 #include "tests/server_process.h"
 
 namespace hashmatch {
@@ -137,6 +142,60 @@ TEST(MatchReportTest, MatchesReachTheIngestServerOnceEvenAcrossOutages) {
   for (size_t i = 0; i < reports.size(); ++i) {
     EXPECT_EQ(reports[i].report_id(), i + 1);
   }
+
+  // A MATCH with a content_ref that needs CSV quoting, then the authority's
+  // export (`hashmatch reports export`) in both formats.
+  {
+    auto stub = v1::MatchService::NewStub(grpc::CreateChannel(
+        absl::StrCat("127.0.0.1:",
+                     absl::StripAsciiWhitespace(
+                         testing_util::ReadWholeFile(dir.path() + "/ms/port"))),
+        grpc::InsecureChannelCredentials()));
+    v1::MatchHashesRequest request;
+    request.set_content_ref("upload \"7\", a");
+    v1::QueryHash* q = request.add_hashes();
+    q->set_signal_type(v1::SIGNAL_TYPE_PDQ);
+    q->set_raw(pdq);
+    v1::MatchResponse response;
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->MatchHashes(&context, request, &response).ok());
+    ASSERT_EQ(response.verdict(), v1::VERDICT_MATCH);
+    ++expected;
+    ASSERT_TRUE(WaitReports(ingest, auditor, expected));
+  }
+  const std::string csv_path = dir.path() + "/reports.csv";
+  testing_util::RunResult csv = testing_util::RunBinary(
+      HASHMATCH_BINARY,
+      {"reports", "export", "--server", ingest.address(), "--token", auditor,
+       "--format", "csv", "--out", csv_path});
+  ASSERT_EQ(csv.exit_code, 0) << csv.err;
+  const std::string text = testing_util::ReadWholeFile(csv_path);
+  EXPECT_TRUE(absl::StartsWith(
+      text, "report_id,report_key,match_server,platform,content_ref,"))
+      << text;
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'),
+            static_cast<long>(expected + 1));
+  EXPECT_TRUE(absl::StrContains(text, ",\"upload \"\"7\"\", a\",")) << text;
+  EXPECT_TRUE(
+      absl::StrContains(text, absl::StrCat(",", id, ",pdq,0,agency-a,A1\n")))
+      << text;
+  testing_util::RunResult jsonl = testing_util::RunBinary(
+      HASHMATCH_BINARY, {"reports", "export", "--server", ingest.address(),
+                         "--token", other, "--format", "jsonl"});
+  ASSERT_EQ(jsonl.exit_code, 0) << jsonl.err;
+  EXPECT_EQ(jsonl.out, "");  // agency-b has no reports
+  jsonl = testing_util::RunBinary(
+      HASHMATCH_BINARY, {"reports", "list", "--server", ingest.address(),
+                         "--token", agency, "--page_size", "2"});
+  ASSERT_EQ(jsonl.exit_code, 0) << jsonl.err;
+  EXPECT_EQ(std::count(jsonl.out.begin(), jsonl.out.end(), '\n'), 2);
+  EXPECT_TRUE(absl::StrContains(jsonl.out, "\"report_id\":1,"));
+  EXPECT_TRUE(absl::StrContains(jsonl.err, "next_page_token "));
+  testing_util::RunResult bad = testing_util::RunBinary(
+      HASHMATCH_BINARY, {"reports", "export", "--server", ingest.address(),
+                         "--token", auditor, "--format", "xml"});
+  EXPECT_EQ(bad.exit_code, 2);
+
   EXPECT_EQ(ms.process().Stop(SIGTERM), 0) << ms.process().Stderr();
   EXPECT_EQ(ingest.process().Stop(SIGTERM), 0) << ingest.process().Stderr();
 }

@@ -119,6 +119,14 @@ constexpr char kUsage[] = R"(usage:
       $HASHMATCH_TOKEN, TLS). add prints the new token once on stdout.
       list: NAME, roles, auth, created, revoked, note (tab-separated);
       --json for JSON. Exit 1 when the RPC fails.
+  hashmatch reports list|export [--format jsonl|csv] [--out FILE]
+                  [--entry_id N] [--platform P] [--since_micros T]
+                  [--until_micros T] [--page_size N --page_token T (list)]
+                  CLIENT_FLAGS
+      Match reports from an ingest_server (auditor/admin: all; an agency:
+      its own entries). export follows every page; list prints one and
+      the next page token on stderr. csv: a header, one row per matched
+      entry. Exit 1 when the RPC fails.
   hashmatch help | --help
   hashmatch version
 

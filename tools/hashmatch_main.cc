@@ -12,6 +12,7 @@
 #include "tools/db_commands.h"
 #include "tools/import_export.h"
 #include "tools/match_command.h"
+#include "tools/reports_command.h"
 
 #ifndef HASHMATCH_VERSION
 #define HASHMATCH_VERSION "unknown"
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   if (command == "export") return RunExport(args, std::cout, std::cerr);
   if (command == "audit") return RunAudit(args, std::cout, std::cerr);
   if (command == "admin") return RunAdmin(args, std::cout, std::cerr);
+  if (command == "reports") return RunReports(args, std::cout, std::cerr);
   if (command == "help" || command == "--help" || command == "-h") {
     PrintUsage(std::cout);
     return kExitOk;

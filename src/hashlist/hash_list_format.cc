@@ -1083,6 +1083,8 @@ class StreamWriter : public HashListWriter {
   std::string buffer_;
 };
 
+}  // namespace
+
 void AppendCsvField(absl::string_view s, std::string* out) {
   if (s.find_first_of(",\"\r\n") == absl::string_view::npos) {
     out->append(s.data(), s.size());
@@ -1095,6 +1097,8 @@ void AppendCsvField(absl::string_view s, std::string* out) {
   }
   out->push_back('"');
 }
+
+namespace {
 
 class CsvWriter : public StreamWriter {
  public:

@@ -88,6 +88,10 @@
 
 namespace hashmatch {
 
+// Appends `s` to `out` as one RFC 4180 CSV field: as is, or in double quotes
+// (inner quotes doubled) when it holds a comma, quote, CR or LF.
+void AppendCsvField(absl::string_view s, std::string* out);
+
 enum class HashListFormat { kCsv, kJsonl, kHashmatch };
 
 // "csv", "jsonl", "hashmatch" <-> the enum. INVALID_ARGUMENT on others.
