@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -84,6 +86,8 @@ struct MatchServiceImpl::CallLog {
   std::string content_ref;
   std::string principal;
   int64_t items = -1;  // MatchBatch only.
+  // MATCH responses for on_match, handed to it before the call finishes.
+  std::vector<v1::MatchResponse> matched;
 };
 
 MatchServiceImpl::MatchServiceImpl(const MatchServiceOptions& options,
@@ -94,6 +98,10 @@ MatchServiceImpl::MatchServiceImpl(const MatchServiceOptions& options,
       tokens_(tokens),
       limiter_(options.max_concurrent_rpcs),
       pool_(std::make_unique<WorkerPool>(std::max(1, options.worker_threads))) {
+  if (options_.on_match) {
+    on_match_pool_ =
+        std::make_unique<WorkerPool>(std::max(1, options_.on_match_threads));
+  }
 }
 
 MatchServiceImpl::~MatchServiceImpl() = default;
@@ -110,7 +118,7 @@ void MatchServiceImpl::RecordResponse(const v1::MatchResponse& response,
   const std::string rule = RuleName(response.rule());
   metrics_->CountVerdict(verdict, rule);
   if (options_.on_match && response.verdict() == v1::VERDICT_MATCH) {
-    options_.on_match(response, log->principal);
+    log->matched.push_back(response);
   }
   if (log->verdict.empty()) {
     log->verdict = verdict;
@@ -227,6 +235,18 @@ grpc::ServerUnaryReactor* MatchServiceImpl::Handle(
                      : grpc::Status(grpc::StatusCode::CANCELLED,
                                     "cancelled while matching");
       }
+    }
+    if (!call->log.matched.empty()) {
+      // The answer waits for its reports (which may wait for an fsync),
+      // on the on_match pool so this thread goes on at once.
+      on_match_pool_->Submit([this, call, status] {
+        for (const v1::MatchResponse& r : call->log.matched) {
+          options_.on_match(r, call->log.principal);
+        }
+        call->log.matched.clear();
+        Finish(call.get(), status);
+      });
+      return;
     }
     Finish(call.get(), status);
   };

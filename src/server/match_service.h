@@ -65,11 +65,18 @@ struct MatchServiceOptions {
   // Default: one per core.
   int worker_threads = static_cast<int>(std::thread::hardware_concurrency());
   // Called with every MATCH response (MatchImage, MatchHashes, each MatchBatch
-  // item) and the calling platform (the token's name; "" without tokens) on
-  // the thread that computed it, before the answer is sent (match reports:
-  // src/server/report_sender.h). Default: none.
+  // item) and the calling platform (the token's name; "" without tokens)
+  // before the answer is sent (match reports: src/server/match_reports.h).
+  // It may block (the report queue's synced group commit), so it runs on
+  // its own pool of `on_match_threads`, never on a gRPC callback thread or
+  // an image worker: a call that did not MATCH never waits behind it.
+  // Default: none.
   std::function<void(const hashmatch::v1::MatchResponse&, const std::string&)>
       on_match;
+  // Threads running on_match (only created with on_match). Concurrent calls
+  // share one fsync in the report queue, so more threads mean larger
+  // groups. Default 16.
+  int on_match_threads = 16;
 };
 
 // The decode-failure metric's reason for a MatchImage error, or "" when the
@@ -140,6 +147,9 @@ class MatchServiceImpl final
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> active_calls_{0};
   std::unique_ptr<WorkerPool> pool_;
+  // Runs on_match and then finishes MATCH calls; declared last so that it is
+  // destroyed (running its queued tasks) first.
+  std::unique_ptr<WorkerPool> on_match_pool_;
 };
 
 }  // namespace server
