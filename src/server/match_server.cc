@@ -29,6 +29,7 @@
 #include "src/server/match_service.h"
 #include "src/server/server_credentials.h"
 #include "src/server/server_metrics.h"
+#include "src/server/snapshot_saver.h"
 #include "src/server/token_auth.h"
 
 #ifndef HASHMATCH_VERSION
@@ -216,6 +217,8 @@ int RunMatchServer(const ServerConfig& config) {
                                                           : "mtls")
       .Bool("follow_token", !config.follow_token_file.empty())
       .Int("follow_max_lag_seconds", config.follow_max_lag_seconds)
+      .Str("snapshot_dir", config.snapshot_dir)
+      .Int("snapshot_interval_seconds", config.snapshot_interval_seconds)
       .Emit();
 
   MatcherOptions matcher_options;
@@ -263,6 +266,7 @@ int RunMatchServer(const ServerConfig& config) {
   // Set by the loader thread; read by the others only after `loaded`.
   std::unique_ptr<VettedIndex> index;
   std::unique_ptr<Matcher> matcher;
+  std::unique_ptr<SnapshotSaver> snapshot_saver;  // With --snapshot_dir.
   // The index once built, for the follower's catch-up after each batch.
   std::atomic<VettedIndex*> live_index{nullptr};
   std::unique_ptr<Follower> follower;
@@ -387,10 +391,17 @@ int RunMatchServer(const ServerConfig& config) {
             .Double("seconds", SecondsSince(start))
             .Emit();
       }
+      VettedIndexOptions index_options;
+      index_options.snapshot_dir = config.snapshot_dir;
       absl::StatusOr<std::unique_ptr<VettedIndex>> index_or =
-          VettedIndex::Open(store.get(), VettedIndexOptions());
+          VettedIndex::Open(store.get(), index_options);
       if (!index_or.ok()) return index_or.status();
       index = *std::move(index_or);
+      if (!config.snapshot_dir.empty()) {
+        LogSnapshotOpen(*index);
+        snapshot_saver = std::make_unique<SnapshotSaver>(
+            index.get(), config.snapshot_interval_seconds);
+      }
       live_index.store(index.get());
       absl::StatusOr<std::unique_ptr<Matcher>> matcher_or =
           Matcher::Create(store.get(), index.get(), matcher_options);
@@ -549,6 +560,13 @@ int RunMatchServer(const ServerConfig& config) {
     _exit(kExitOk);
   }
   loader.join();
+  // The index is final now (no catch-up, no follower): one last snapshot,
+  // within the drain budget.
+  if (snapshot_saver != nullptr &&
+      !snapshot_saver->SaveAtDrain(drain_deadline)) {
+    _exit(kExitOk);
+  }
+  snapshot_saver.reset();
   // Close in dependency order: the server (no more calls), the metrics
   // endpoint, then the matcher, the index and the store (RocksDB closed).
   grpc_server.reset();

@@ -33,6 +33,17 @@ void BindReportFlags(FlagSet& f, ServerConfig* c) {
            "host)");
 }
 
+// --snapshot_* (index snapshot), kept apart from the other flags.
+void BindSnapshotFlags(FlagSet& f, ServerConfig* c) {
+  f.String("snapshot_dir", &c->snapshot_dir,
+           "directory of the index snapshot: loaded at start when it matches "
+           "the store (else rebuilt from the store), saved while serving and "
+           "at drain; empty disables");
+  f.Int("snapshot_interval_seconds", &c->snapshot_interval_seconds, 0, 86400,
+        "save the snapshot this often when the index changed; 0: only at "
+        "drain (SIGTERM/SIGINT, within --drain_seconds)");
+}
+
 absl::Status ValidateReportFlags(const ServerConfig& c) {
   if (c.report_to.empty()) {
     for (const std::string* f :
@@ -127,6 +138,7 @@ FlagSet BindFlags(ServerConfig* c) {
         "health NOT_SERVING while a known change has waited longer than "
         "this; 0: never for lag (always NOT_SERVING until bootstrapped)");
   BindReportFlags(f, c);
+  BindSnapshotFlags(f, c);
   return f;
 }
 

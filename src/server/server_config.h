@@ -78,6 +78,9 @@ struct ServerConfig {
   std::string report_tls_cert;
   std::string report_tls_key;
   std::string report_tls_server_name;
+  // Index snapshot (BindSnapshotFlags): empty dir = off.
+  std::string snapshot_dir;
+  int snapshot_interval_seconds = 600;  // 0: saved only at drain.
 };
 
 // The generic machinery (flag forms, environment fallback, help text) is
