@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -31,16 +32,27 @@ class IngestServerProcess {
  public:
   explicit IngestServerProcess(std::string dir) : dir_(std::move(dir)) {}
 
-  // `port` 0 picks a free one (then kept for restarts).
-  absl::Status Start(int port = 0) {
+  // `port` 0 picks a free one (then kept for restarts). `extra_args` are
+  // more ingest_server flags (e.g. {"--quorum", "2"}).
+  absl::Status Start(int port = 0,
+                     const std::vector<std::string>& extra_args = {}) {
     std::filesystem::remove(dir_ + "/port");
-    absl::Status s = process_.Start(
-        INGEST_SERVER_BINARY,
-        {"--data", dir_ + "/data", "--listen", absl::StrCat("127.0.0.1:", port),
-         "--port_file", dir_ + "/port", "--metrics_listen", "",
-         "--bootstrap_admin", "root", "--bootstrap_token_file",
-         dir_ + "/root.token", "--drain_seconds", "2"},
-        dir_);
+    std::vector<std::string> args = {"--data",
+                                     dir_ + "/data",
+                                     "--listen",
+                                     absl::StrCat("127.0.0.1:", port),
+                                     "--port_file",
+                                     dir_ + "/port",
+                                     "--metrics_listen",
+                                     "",
+                                     "--bootstrap_admin",
+                                     "root",
+                                     "--bootstrap_token_file",
+                                     dir_ + "/root.token",
+                                     "--drain_seconds",
+                                     "2"};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    absl::Status s = process_.Start(INGEST_SERVER_BINARY, args, dir_);
     if (!s.ok()) return s;
     absl::StatusOr<int> bound = process_.WaitForPortFile(dir_ + "/port");
     if (!bound.ok()) return bound.status();
@@ -76,7 +88,9 @@ class IngestServerProcess {
   // Submits one raw PDQ hash as `external_id`; the stored entry's id.
   uint64_t Submit(const std::string& token, const std::string& external_id,
                   const std::string& pdq,
-                  const std::string& classification = "A1") {
+                  const std::string& classification = "A1",
+                  hashmatch::v1::VettingState expected_state =
+                      hashmatch::v1::VETTING_STATE_ACTIVE) {
     hashmatch::v1::SubmitRequest request;
     hashmatch::v1::Submission* sub = request.add_submissions();
     sub->set_external_id(external_id);
@@ -90,7 +104,7 @@ class IngestServerProcess {
         &context, request, &response);
     EXPECT_TRUE(s.ok()) << s.error_message();
     if (!s.ok() || response.entries_size() != 1) return 0;
-    EXPECT_EQ(response.entries(0).state(), hashmatch::v1::VETTING_STATE_ACTIVE);
+    EXPECT_EQ(response.entries(0).state(), expected_state);
     return response.entries(0).id();
   }
 

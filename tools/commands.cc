@@ -119,6 +119,21 @@ constexpr char kUsage[] = R"(usage:
       $HASHMATCH_TOKEN, TLS). add prints the new token once on stdout.
       list: NAME, roles, auth, created, revoked, note (tab-separated);
       --json for JSON. Exit 1 when the RPC fails.
+  hashmatch entry get ID | --agency A --external_id X   CLIENT_FLAGS
+  hashmatch entry list [--state S,..] [--type T,..] [--agency A]
+                  [--updated_since_micros T] [--page_size N]
+                  [--page_token T] [--all] CLIENT_FLAGS
+  hashmatch entry retract ID --reason TEXT CLIENT_FLAGS
+  hashmatch entry confirm ID [--note TEXT] CLIENT_FLAGS
+  hashmatch entry dispute ID --reason TEXT [--content_ref R] [--suspend]
+  hashmatch entry resolve ID --outcome upheld|rejected --resolution TEXT
+      Reads and curates an ingest_server's vetted entries (roles: an
+      agency retracts its own entries, confirms others', resolves
+      disputes; a platform disputes). One tab-separated line per entry
+      (id, type, hash, state, agency, external_id, classification,
+      endorsed_by, disputes open/total, updated); get and the mutating
+      commands add endorsement/dispute/retraction lines. --json for JSON.
+      Exit 1 when the RPC fails.
   hashmatch reports list|export [--format jsonl|csv] [--out FILE]
                   [--entry_id N] [--platform P] [--since_micros T]
                   [--until_micros T] [--page_size N --page_token T (list)]
@@ -134,7 +149,7 @@ Exit codes: 0 success, 1 a file could not be hashed (or compare: no match;
 db: the store could not be read or verify found a difference; match: a file
 could not be answered; import: a bad row, nothing submitted, or a failed
 Submit; export: a failed read or write; audit verify: the log is invalid or
-unreadable; admin: the RPC failed), 2 usage error, 3 (match only) some file
+unreadable; admin, entry: the RPC failed), 2 usage error, 3 (match only) some file
 is a MATCH.
 )";
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "tools/admin_command.h"
+#include "tools/entry_command.h"
 #include "tools/audit_command.h"
 #include "tools/commands.h"
 #include "tools/db_commands.h"
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   if (command == "export") return RunExport(args, std::cout, std::cerr);
   if (command == "audit") return RunAudit(args, std::cout, std::cerr);
   if (command == "admin") return RunAdmin(args, std::cout, std::cerr);
+  if (command == "entry") return RunEntry(args, std::cout, std::cerr);
   if (command == "reports") return RunReports(args, std::cout, std::cerr);
   if (command == "help" || command == "--help" || command == "-h") {
     PrintUsage(std::cout);

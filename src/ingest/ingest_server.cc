@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -455,30 +456,59 @@ absl::Status RegisterIngestServices(IngestServer* server) {
   server->AddService(v1::AdminService::service_full_name(),
                      std::make_unique<AdminServiceImpl>(c.authenticator,
                                                         c.principals, c.audit));
+  const IngestServerConfig& config = *c.config;
   IngestOptions ingest_options;
-  ingest_options.quorum = c.config->quorum;
-  ingest_options.max_batch = static_cast<size_t>(c.config->max_batch);
-  ingest_options.allow_platform_suspend = c.config->allow_platform_suspend;
+  ingest_options.quorum = config.quorum;
+  ingest_options.max_batch = static_cast<size_t>(config.max_batch);
+  ingest_options.allow_platform_suspend = config.allow_platform_suspend;
   ingest_options.image_decode.max_encoded_bytes =
-      static_cast<size_t>(c.config->max_image_bytes);
+      static_cast<size_t>(config.max_image_bytes);
+  ingest_options.image_decode.max_pixels = config.max_image_pixels;
+  ingest_options.max_external_id_bytes =
+      static_cast<size_t>(config.max_external_id_bytes);
+  ingest_options.max_note_bytes = static_cast<size_t>(config.max_note_bytes);
+  ingest_options.max_disputes_per_entry =
+      static_cast<size_t>(config.max_disputes_per_entry);
+  ingest_options.max_page_size = config.max_page_size;
+  ingest_options.default_page_size =
+      std::min(ingest_options.default_page_size, config.max_page_size);
+  IngestServiceOptions service_options;
+  service_options.worker_threads = config.worker_threads;
+  service_options.max_queued_calls = config.max_queued_calls;
+  service_options.max_submit_streams = config.max_submit_streams;
+  service_options.max_exports = config.max_exports;
   server->AddService(
       v1::IngestService::service_full_name(),
       std::make_unique<IngestServiceImpl>(
           std::make_unique<IngestCore>(ingest_options, c.store, c.audit),
-          *c.authenticator, IngestServiceOptions()));
+          *c.authenticator, service_options));
+  AuditServiceOptions audit_options;
+  audit_options.max_streams = config.max_audit_streams;
   server->AddService(v1::AuditService::service_full_name(),
                      std::make_unique<AuditServiceImpl>(
-                         c.audit_log, c.authenticator, AuditServiceOptions()));
+                         c.audit_log, c.authenticator, audit_options));
+  ReplicationServiceOptions replication_options;
+  replication_options.max_streams = config.max_watch_streams;
   auto replication = std::make_unique<ReplicationServiceImpl>(
-      c.store, c.authenticator, ReplicationServiceOptions());
+      c.store, c.authenticator, replication_options);
   ReplicationServiceImpl* feed = replication.get();
   server->AddCommitListener(
       [feed](uint64_t sequence) { feed->NotifyCommitted(sequence); });
   server->AddService(v1::ReplicationService::service_full_name(),
                      std::move(replication), [feed] { feed->StartDraining(); });
+  ReportServiceOptions report_options;
+  report_options.max_reports_per_call = config.max_reports_per_call;
+  report_options.max_hashes_per_report = config.max_report_hashes;
+  report_options.max_matches_per_report = config.max_report_matches;
+  report_options.max_content_ref_bytes = config.max_content_ref_bytes;
+  report_options.max_streams = config.max_report_streams;
+  report_options.max_page_size = config.max_page_size;
+  report_options.default_page_size =
+      std::min(report_options.default_page_size, config.max_page_size);
+  report_options.worker_threads = config.worker_threads;
   absl::StatusOr<std::unique_ptr<ReportServiceImpl>> reports =
       ReportServiceImpl::Open(c.data_dir + "/reports", c.authenticator,
-                              ReportServiceOptions());
+                              report_options);
   if (!reports.ok()) return AtStage("reports", reports.status());
   ReportServiceImpl* report_service = reports->get();
   server->AddService(v1::ReportService::service_full_name(),
@@ -508,6 +538,22 @@ int RunIngestServer(const IngestServerConfig& config) {
       .Bool("allow_platform_suspend", config.allow_platform_suspend)
       .Int("max_image_bytes", config.max_image_bytes)
       .Int("max_principals", config.max_principals)
+      .Int("max_image_pixels", config.max_image_pixels)
+      .Int("max_external_id_bytes", config.max_external_id_bytes)
+      .Int("max_note_bytes", config.max_note_bytes)
+      .Int("max_disputes_per_entry", config.max_disputes_per_entry)
+      .Int("max_page_size", config.max_page_size)
+      .Int("worker_threads", config.worker_threads)
+      .Int("max_queued_calls", config.max_queued_calls)
+      .Int("max_submit_streams", config.max_submit_streams)
+      .Int("max_exports", config.max_exports)
+      .Int("max_watch_streams", config.max_watch_streams)
+      .Int("max_audit_streams", config.max_audit_streams)
+      .Int("max_reports_per_call", config.max_reports_per_call)
+      .Int("max_report_hashes", config.max_report_hashes)
+      .Int("max_report_matches", config.max_report_matches)
+      .Int("max_content_ref_bytes", config.max_content_ref_bytes)
+      .Int("max_report_streams", config.max_report_streams)
       .Str("tls", config.tls_client_ca.empty()
                       ? (config.tls_cert.empty() ? "off" : "tls")
                       : "mtls")

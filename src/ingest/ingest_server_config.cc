@@ -55,6 +55,41 @@ FlagSet BindFlags(IngestServerConfig* c) {
         "audit records between signed checkpoints");
   f.Int("drain_seconds", &c->drain_seconds, 0, 3600,
         "on SIGTERM/SIGINT, how long in-flight RPCs may take to finish");
+  f.Int("max_image_pixels", &c->max_image_pixels, 1, int64_t{1} << 32,
+        "largest submitted image, in declared pixels (64 MP)");
+  f.Int("max_external_id_bytes", &c->max_external_id_bytes, 1, 65536,
+        "longest external_id of a submission");
+  f.Int("max_note_bytes", &c->max_note_bytes, 1, 1 << 20,
+        "longest note, retraction reason, dispute reason or resolution");
+  f.Int("max_disputes_per_entry", &c->max_disputes_per_entry, 1, 100000,
+        "disputes kept on one entry; one more is RESOURCE_EXHAUSTED");
+  f.Int("max_page_size", &c->max_page_size, 1, 100000,
+        "largest page_size of ListEntries and ListReports");
+  f.Int("worker_threads", &c->worker_threads, 1, 256,
+        "threads running ingest and report calls (store I/O) off the gRPC "
+        "threads");
+  f.Int("max_queued_calls", &c->max_queued_calls, 1, 1000000,
+        "ingest calls waiting for or running on the workers; more are "
+        "RESOURCE_EXHAUSTED at once");
+  f.Int("max_submit_streams", &c->max_submit_streams, 1, 100000,
+        "SubmitStream streams open at once");
+  f.Int("max_exports", &c->max_exports, 1, 10000,
+        "ExportEntries streams open at once (each holds a store snapshot)");
+  f.Int("max_watch_streams", &c->max_watch_streams, 1, 100000,
+        "WatchChanges streams (followers) open at once");
+  f.Int("max_audit_streams", &c->max_audit_streams, 1, 10000,
+        "ReadAuditLog streams open at once");
+  f.Int("max_reports_per_call", &c->max_reports_per_call, 1, 100000,
+        "match reports in one SubmitReports call");
+  f.Int("max_report_hashes", &c->max_report_hashes, 1, 100000,
+        "query hashes in one match report");
+  f.Int("max_report_matches", &c->max_report_matches, 1, 100000,
+        "matched entries in one match report");
+  f.Int("max_content_ref_bytes", &c->max_content_ref_bytes, 1, 1 << 20,
+        "longest content reference (the platform's id of the upload) in a "
+        "match report");
+  f.Int("max_report_streams", &c->max_report_streams, 1, 10000,
+        "WatchReports streams open at once");
   return f;
 }
 

@@ -58,6 +58,26 @@ struct IngestServerConfig {
   std::string audit_key;
   int audit_checkpoint_interval = 64;
   int drain_seconds = 10;
+
+  // Limits of the services (IngestOptions, IngestServiceOptions,
+  // ReportServiceOptions, ReplicationServiceOptions, AuditServiceOptions;
+  // each field's meaning and default is the option's of the same name).
+  int64_t max_image_pixels = int64_t{64} << 20;
+  int max_external_id_bytes = 256;
+  int max_note_bytes = 4096;
+  int max_disputes_per_entry = 100;
+  int max_page_size = 1000;
+  int max_queued_calls = 256;
+  int max_submit_streams = 64;
+  int max_exports = 8;
+  int max_watch_streams = 64;
+  int max_audit_streams = 8;
+  int max_reports_per_call = 1000;
+  int max_report_hashes = 64;
+  int max_report_matches = 256;
+  int max_content_ref_bytes = 1024;
+  int max_report_streams = 16;
+  int worker_threads = 2;
 };
 
 // `args` excludes argv[0].

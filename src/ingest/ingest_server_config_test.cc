@@ -3,6 +3,11 @@
 #include <map>
 
 #include "gtest/gtest.h"
+#include "src/ingest/audit_service.h"
+#include "src/ingest/ingest_core.h"
+#include "src/ingest/ingest_service.h"
+#include "src/ingest/replication_service.h"
+#include "src/ingest/report_service.h"
 
 namespace hashmatch {
 namespace ingest {
@@ -44,6 +49,47 @@ TEST(IngestServerConfigTest, DefaultsFlagsAndEnvironment) {
   EXPECT_EQ(c->max_image_bytes, 1000);
 }
 
+// Each limit flag's default is the default of the service option it sets, so
+// a server started without flags behaves as the services document.
+TEST(IngestServerConfigTest, LimitDefaultsAreTheServicesOwn) {
+  auto c = ParseIngestServerConfig({"--data=/d"}, FakeEnv({}));
+  ASSERT_TRUE(c.ok()) << c.status();
+  const IngestOptions ingest;
+  EXPECT_EQ(c->max_batch, static_cast<int>(ingest.max_batch));
+  EXPECT_EQ(c->max_image_bytes,
+            static_cast<int64_t>(ingest.image_decode.max_encoded_bytes));
+  EXPECT_EQ(c->max_image_pixels, ingest.image_decode.max_pixels);
+  EXPECT_EQ(c->max_external_id_bytes,
+            static_cast<int>(ingest.max_external_id_bytes));
+  EXPECT_EQ(c->max_note_bytes, static_cast<int>(ingest.max_note_bytes));
+  EXPECT_EQ(c->max_disputes_per_entry,
+            static_cast<int>(ingest.max_disputes_per_entry));
+  EXPECT_EQ(c->max_page_size, ingest.max_page_size);
+  const IngestServiceOptions service;
+  EXPECT_EQ(c->worker_threads, service.worker_threads);
+  EXPECT_EQ(c->max_queued_calls, service.max_queued_calls);
+  EXPECT_EQ(c->max_submit_streams, service.max_submit_streams);
+  EXPECT_EQ(c->max_exports, service.max_exports);
+  EXPECT_EQ(c->max_watch_streams, ReplicationServiceOptions().max_streams);
+  EXPECT_EQ(c->max_audit_streams, AuditServiceOptions().max_streams);
+  const ReportServiceOptions reports;
+  EXPECT_EQ(c->max_reports_per_call, reports.max_reports_per_call);
+  EXPECT_EQ(c->max_report_hashes, reports.max_hashes_per_report);
+  EXPECT_EQ(c->max_report_matches, reports.max_matches_per_report);
+  EXPECT_EQ(c->max_content_ref_bytes, reports.max_content_ref_bytes);
+  EXPECT_EQ(c->max_report_streams, reports.max_streams);
+  EXPECT_EQ(c->max_page_size, reports.max_page_size);
+
+  c = ParseIngestServerConfig({"--data=/d", "--max_page_size=7",
+                               "--max_note_bytes=9", "--max_watch_streams=2"},
+                              FakeEnv({{"HASHMATCH_MAX_REPORT_MATCHES", "5"}}));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->max_page_size, 7);
+  EXPECT_EQ(c->max_note_bytes, 9);
+  EXPECT_EQ(c->max_watch_streams, 2);
+  EXPECT_EQ(c->max_report_matches, 5);
+}
+
 TEST(IngestServerConfigTest, Errors) {
   const std::vector<std::pair<std::vector<std::string>, std::string>> cases = {
       {{}, "--data (or HASHMATCH_DATA) is required"},
@@ -56,6 +102,8 @@ TEST(IngestServerConfigTest, Errors) {
       {{"--data=/d", "--bootstrap_admin=a b", "--bootstrap_token_file=/t"},
        "--bootstrap_admin: principal name"},
       {{"--data=/d", "--listen="}, "--listen must not be empty"},
+      {{"--data=/d", "--max_page_size=0"}, "--max_page_size: 0 is outside"},
+      {{"--data=/d", "--worker_threads=x"}, "--worker_threads"},
   };
   for (const auto& [args, message] : cases) {
     auto c = ParseIngestServerConfig(args, FakeEnv({}));
