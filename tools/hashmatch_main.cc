@@ -7,10 +7,10 @@
 #include <vector>
 
 #include "tools/admin_command.h"
-#include "tools/entry_command.h"
 #include "tools/audit_command.h"
 #include "tools/commands.h"
 #include "tools/db_commands.h"
+#include "tools/entry_command.h"
 #include "tools/import_export.h"
 #include "tools/match_command.h"
 #include "tools/reports_command.h"
