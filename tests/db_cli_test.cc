@@ -111,6 +111,7 @@ TEST_F(DbCliTest, VerifyIsConsistent) {
             "pdq\tstore_active=1\tindexed=1\tmissing=0\textra=0\n"
             "phash\tstore_active=0\tindexed=0\tmissing=0\textra=0\n"
             "dhash\tstore_active=1\tindexed=1\tmissing=0\textra=0\n"
+            "vpdq\tstore_active=0\tindexed=0\tmissing=0\textra=0\n"
             "consistent\n");
 }
 

@@ -59,7 +59,7 @@ absl::Status FromRocksStatus(const rocksdb::Status& s,
 }
 
 bool IsKnownSignal(int v) {
-  return v >= v1::SIGNAL_TYPE_PDQ && v <= v1::SIGNAL_TYPE_SHA256;
+  return v >= v1::SIGNAL_TYPE_PDQ && v <= v1::SIGNAL_TYPE_VPDQ;
 }
 
 absl::Status ValidateHash(SignalType signal, absl::string_view hash) {
@@ -76,8 +76,48 @@ absl::Status ValidateHash(SignalType signal, absl::string_view hash) {
   return absl::OkStatus();
 }
 
+// A VPDQ entry carries 1..kMaxVideoFramesPerEntry frames of 32-byte PDQ and
+// quality 0..100, and its hash is their VideoFramesDigest; other entries
+// carry no frames.
+absl::Status ValidateVideoFrames(const Entry& e) {
+  if (e.signal_type() != v1::SIGNAL_TYPE_VPDQ) {
+    if (e.video_frames_size() != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("video_frames are only for SIGNAL_TYPE_VPDQ entries, "
+                       "not ",
+                       v1::SignalType_Name(e.signal_type())));
+    }
+    return absl::OkStatus();
+  }
+  if (e.video_frames_size() < 1 ||
+      e.video_frames_size() > kMaxVideoFramesPerEntry) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a VPDQ entry needs 1..", kMaxVideoFramesPerEntry,
+                     " video_frames, got ", e.video_frames_size()));
+  }
+  for (int i = 0; i < e.video_frames_size(); ++i) {
+    const v1::VideoFrame& f = e.video_frames(i);
+    if (f.pdq().size() != 32) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("video frame ", i, ": PDQ hash must be 32 bytes, got ",
+                       f.pdq().size()));
+    }
+    if (f.quality() < 0 || f.quality() > 100) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "video frame ", i, ": quality ", f.quality(), " is outside 0..100"));
+    }
+  }
+  if (e.hash() != VideoFramesDigest(e.video_frames())) {
+    return absl::InvalidArgumentError(
+        "a VPDQ entry's hash must be the SHA-256 of its frames' PDQ bytes "
+        "(VideoFramesDigest)");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateForPut(const Entry& e) {
   RETURN_IF_ERROR(ValidateHash(e.signal_type(), e.hash()));
+  RETURN_IF_ERROR(ValidateVideoFrames(e));
   if (e.state() != v1::VETTING_STATE_PENDING &&
       e.state() != v1::VETTING_STATE_ACTIVE &&
       e.state() != v1::VETTING_STATE_DISPUTED) {
@@ -738,6 +778,7 @@ class RocksEntryCursor : public HashStore::EntryCursor {
 absl::Status ValidateReplicaEntry(const Entry& e) {
   if (e.id() == 0) return absl::InvalidArgumentError("entry has no id");
   RETURN_IF_ERROR(ValidateHash(e.signal_type(), e.hash()));
+  RETURN_IF_ERROR(ValidateVideoFrames(e));
   if (e.state() < v1::VETTING_STATE_PENDING ||
       e.state() > v1::VETTING_STATE_RETRACTED) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -1019,10 +1060,28 @@ size_t HashLengthForSignal(SignalType signal_type) {
     case v1::SIGNAL_TYPE_MD5:
       return 16;
     case v1::SIGNAL_TYPE_SHA256:
+    case v1::SIGNAL_TYPE_VPDQ:
       return 32;
     default:
       return 0;
   }
+}
+
+std::string VideoFramesDigest(
+    const google::protobuf::RepeatedPtrField<v1::VideoFrame>& frames) {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
+                                                              EVP_MD_CTX_free);
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  if (ctx == nullptr ||
+      EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) {
+    return std::string();
+  }
+  for (const v1::VideoFrame& f : frames) {
+    EVP_DigestUpdate(ctx.get(), f.pdq().data(), f.pdq().size());
+  }
+  if (EVP_DigestFinal_ex(ctx.get(), md, &md_len) != 1) return std::string();
+  return std::string(reinterpret_cast<const char*>(md), md_len);
 }
 
 absl::StatusOr<std::unique_ptr<HashStore>> HashStore::Open(

@@ -153,7 +153,7 @@ struct StoreDigest {
 // Counts of entries by signal type and vetting state (indexes are the enum
 // values of hashmatch.v1.SignalType and VettingState).
 struct StoreStats {
-  static constexpr int kNumSignalTypes = 6;
+  static constexpr int kNumSignalTypes = 7;
   static constexpr int kNumStates = 5;
   std::array<std::array<uint64_t, kNumStates>, kNumSignalTypes> counts{};
   uint64_t total_entries = 0;
@@ -163,6 +163,15 @@ struct StoreStats {
 
 // Expected hash length in bytes for `signal_type`; 0 if unknown/unspecified.
 size_t HashLengthForSignal(hashmatch::v1::SignalType signal_type);
+
+// Most frames of one video (VPDQ) entry.
+inline constexpr int kMaxVideoFramesPerEntry = 16384;
+
+// The `hash` of a VPDQ entry: SHA-256 of the frames' PDQ bytes concatenated
+// in order (32 bytes). The store refuses a VPDQ entry whose hash differs.
+std::string VideoFramesDigest(
+    const google::protobuf::RepeatedPtrField<hashmatch::v1::VideoFrame>&
+        frames);
 
 class HashStore {
  public:

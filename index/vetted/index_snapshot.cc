@@ -49,6 +49,7 @@ uint64_t GetU64(const uint8_t* p) {
 int CodeBitsFor(hashmatch::v1::SignalType signal) {
   switch (signal) {
     case hashmatch::v1::SIGNAL_TYPE_PDQ:
+    case hashmatch::v1::SIGNAL_TYPE_VPDQ:
       return 256;
     case hashmatch::v1::SIGNAL_TYPE_PHASH:
     case hashmatch::v1::SIGNAL_TYPE_DHASH:

@@ -27,6 +27,8 @@ int SlotOf(SignalType signal) {
       return 1;
     case hashmatch::v1::SIGNAL_TYPE_DHASH:
       return 2;
+    case hashmatch::v1::SIGNAL_TYPE_VPDQ:
+      return 3;
     default:
       return -1;
   }
@@ -60,10 +62,11 @@ absl::StatusOr<std::unique_ptr<VettedIndex>> VettedIndex::Open(
   for (size_t slot = 0; slot < kBinarySignals.size(); ++slot) {
     const SignalType signal = kBinarySignals[slot];
     BinaryIndexOptions bopts;
-    bopts.code_bits = signal == hashmatch::v1::SIGNAL_TYPE_PDQ ? 256 : 64;
-    bopts.default_radius = signal == hashmatch::v1::SIGNAL_TYPE_PDQ
-                               ? options.pdq_default_radius
-                               : options.short_default_radius;
+    const bool pdq = signal == hashmatch::v1::SIGNAL_TYPE_PDQ ||
+                     signal == hashmatch::v1::SIGNAL_TYPE_VPDQ;
+    bopts.code_bits = pdq ? 256 : 64;
+    bopts.default_radius =
+        pdq ? options.pdq_default_radius : options.short_default_radius;
     bopts.merge_threshold = options.merge_threshold;
     ASSIGN_OR_RETURN(index->indexes_[slot], BinaryIndex::Create(bopts));
     SignalOpenInfo info;
@@ -80,7 +83,13 @@ absl::StatusOr<std::unique_ptr<VettedIndex>> VettedIndex::Open(
         ASSIGN_OR_RETURN(index->indexes_[slot], BinaryIndex::Create(bopts));
       }
     }
-    if (!info.from_snapshot) {
+    if (info.from_snapshot && signal == hashmatch::v1::SIGNAL_TYPE_VPDQ) {
+      index->indexes_[slot]->ForEachLiveId(
+          [&](uint64_t id) { ++index->video_frames_[id >> kVideoFrameBits]; });
+    }
+    if (!info.from_snapshot && signal == hashmatch::v1::SIGNAL_TYPE_VPDQ) {
+      ASSIGN_OR_RETURN(info.sequence, index->LoadVideoFromStore());
+    } else if (!info.from_snapshot) {
       const size_t code_bytes = static_cast<size_t>(bopts.code_bits) / 8;
       std::vector<uint64_t> ids;
       std::vector<uint64_t> words;
@@ -193,12 +202,72 @@ BinaryIndex* VettedIndex::IndexFor(SignalType signal) const {
   return slot < 0 ? nullptr : indexes_[slot].get();
 }
 
+absl::StatusOr<uint64_t> VettedIndex::LoadVideoFromStore() {
+  std::vector<uint64_t> ids;
+  ASSIGN_OR_RETURN(const uint64_t sequence,
+                   store_->ForEachActive(
+                       hashmatch::v1::SIGNAL_TYPE_VPDQ,
+                       [&](uint64_t id, absl::string_view) -> absl::Status {
+                         ids.push_back(id);
+                         return absl::OkStatus();
+                       }));
+  // The entries are read after the scan, so one may be newer than
+  // `sequence`; CatchUp replays the changes after it, and Apply ends in the
+  // same state whatever it starts from.
+  for (uint64_t id : ids) {
+    absl::StatusOr<Entry> entry = store_->Get(id);
+    if (absl::IsNotFound(entry.status())) continue;
+    if (!entry.ok()) return entry.status();
+    RETURN_IF_ERROR(ApplyVideo(
+        *entry, entry->state() == hashmatch::v1::VETTING_STATE_ACTIVE));
+  }
+  return sequence;
+}
+
+absl::Status VettedIndex::ApplyVideo(const Entry& entry, bool active) {
+  BinaryIndex* index = indexes_[SlotOf(hashmatch::v1::SIGNAL_TYPE_VPDQ)].get();
+  auto it = video_frames_.find(entry.id());
+  const int old_count = it == video_frames_.end() ? 0 : it->second;
+  const int new_count = active ? entry.video_frames_size() : 0;
+  if (new_count > (1 << kVideoFrameBits)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("video entry ", entry.id(), " has ", new_count,
+                     " frames, over ", 1 << kVideoFrameBits));
+  }
+  // Frames at ordinals both versions have are replaced in place (a search
+  // never misses them); the rest are added or removed.
+  for (int i = 0; i < new_count; ++i) {
+    const uint64_t id = VideoFrameId(entry.id(), i);
+    const auto code = Bytes(entry.video_frames(i).pdq());
+    if (i < old_count) {
+      RETURN_IF_ERROR(index->Replace(id, code));
+    } else {
+      absl::Status added = index->Add(id, code);
+      if (absl::IsAlreadyExists(added)) added = index->Replace(id, code);
+      RETURN_IF_ERROR(added);
+    }
+  }
+  for (int i = new_count; i < old_count; ++i) {
+    absl::Status removed = index->Remove(VideoFrameId(entry.id(), i));
+    if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
+  }
+  if (new_count == 0) {
+    if (it != video_frames_.end()) video_frames_.erase(it);
+  } else {
+    video_frames_[entry.id()] = new_count;
+  }
+  return absl::OkStatus();
+}
+
 absl::Status VettedIndex::Apply(const Change& change) {
   const Entry& entry = change.entry();
-  BinaryIndex* index = IndexFor(entry.signal_type());
-  if (index == nullptr) return absl::OkStatus();
   const bool active = change.kind() == Change::KIND_UPSERT &&
                       entry.state() == hashmatch::v1::VETTING_STATE_ACTIVE;
+  if (entry.signal_type() == hashmatch::v1::SIGNAL_TYPE_VPDQ) {
+    return ApplyVideo(entry, active);
+  }
+  BinaryIndex* index = IndexFor(entry.signal_type());
+  if (index == nullptr) return absl::OkStatus();
   if (active) {
     absl::Status added = index->Add(entry.id(), Bytes(entry.hash()));
     if (!absl::IsAlreadyExists(added)) return added;
@@ -225,9 +294,31 @@ absl::Status VettedIndex::CatchUp() {
   }
 }
 
+absl::StatusOr<std::vector<VideoFrameMatch>> VettedIndex::SearchVideoFrames(
+    absl::Span<const uint8_t> code, int radius) const {
+  ASSIGN_OR_RETURN(
+      std::vector<Match> hits,
+      indexes_[SlotOf(hashmatch::v1::SIGNAL_TYPE_VPDQ)]->RangeSearch(code,
+                                                                     radius));
+  std::vector<VideoFrameMatch> out;
+  out.reserve(hits.size());
+  for (const Match& m : hits) {
+    out.push_back(VideoFrameMatch{
+        m.id >> kVideoFrameBits,
+        static_cast<int>(m.id & ((uint64_t{1} << kVideoFrameBits) - 1)),
+        m.distance});
+  }
+  // (distance, id) order of composite ids is (distance, entry, frame).
+  return out;
+}
+
 absl::StatusOr<std::vector<Match>> VettedIndex::Search(
     SignalType signal, absl::Span<const uint8_t> code, int radius) const {
   const BinaryIndex* index = IndexFor(signal);
+  if (signal == hashmatch::v1::SIGNAL_TYPE_VPDQ) {
+    return absl::InvalidArgumentError(
+        "video entries are searched by frame: use SearchVideoFrames");
+  }
   if (index == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
         "no Hamming index for signal type ",
@@ -238,7 +329,8 @@ absl::StatusOr<std::vector<Match>> VettedIndex::Search(
 
 absl::StatusOr<std::vector<DihedralMatch>> VettedIndex::SearchDihedral(
     SignalType signal, absl::Span<const uint8_t> queries, int radius) const {
-  const BinaryIndex* index = IndexFor(signal);
+  const BinaryIndex* index =
+      signal == hashmatch::v1::SIGNAL_TYPE_VPDQ ? nullptr : IndexFor(signal);
   if (index == nullptr) {
     return absl::InvalidArgumentError(
         absl::StrCat("no Hamming index for signal type ",
@@ -263,12 +355,58 @@ size_t VettedIndex::size(SignalType signal) const {
   return index == nullptr ? 0 : index->size();
 }
 
+absl::StatusOr<SignalVerifyReport> VettedIndex::VerifyVideo(
+    const BinaryIndex& index) const {
+  SignalVerifyReport s;
+  s.signal_type = hashmatch::v1::SIGNAL_TYPE_VPDQ;
+  std::vector<uint64_t> active;
+  RETURN_IF_ERROR(store_
+                      ->ForEachActive(hashmatch::v1::SIGNAL_TYPE_VPDQ,
+                                      [&](uint64_t id, absl::string_view) {
+                                        active.push_back(id);
+                                        return absl::OkStatus();
+                                      })
+                      .status());
+  s.store_active = active.size();
+  for (uint64_t id : active) {
+    ASSIGN_OR_RETURN(Entry entry, store_->Get(id));
+    bool complete = true;
+    for (int i = 0; i < entry.video_frames_size() && complete; ++i) {
+      ASSIGN_OR_RETURN(
+          std::vector<Match> hits,
+          index.RangeSearch(Bytes(entry.video_frames(i).pdq()), 0));
+      bool present = false;
+      for (const Match& m : hits) {
+        present = present || m.id == VideoFrameId(id, i);
+      }
+      complete = present;
+    }
+    if (!complete) s.missing.push_back(id);
+  }
+  std::vector<uint64_t> live;
+  index.ForEachLiveId(
+      [&](uint64_t frame_id) { live.push_back(frame_id >> kVideoFrameBits); });
+  std::sort(live.begin(), live.end());
+  live.erase(std::unique(live.begin(), live.end()), live.end());
+  s.indexed = live.size();
+  std::sort(active.begin(), active.end());
+  std::set_difference(live.begin(), live.end(), active.begin(), active.end(),
+                      std::back_inserter(s.extra));
+  std::sort(s.missing.begin(), s.missing.end());
+  return s;
+}
+
 absl::StatusOr<VerifyReport> VettedIndex::Verify() const {
   VerifyReport report;
   report.applied_sequence = applied_sequence();
   for (size_t slot = 0; slot < kBinarySignals.size(); ++slot) {
     const SignalType signal = kBinarySignals[slot];
     const BinaryIndex& index = *indexes_[slot];
+    if (signal == hashmatch::v1::SIGNAL_TYPE_VPDQ) {
+      ASSIGN_OR_RETURN(SignalVerifyReport s, VerifyVideo(index));
+      report.signals.push_back(std::move(s));
+      continue;
+    }
     SignalVerifyReport s;
     s.signal_type = signal;
     std::vector<uint64_t> active;

@@ -11,6 +11,10 @@
 //   ... store->Put(...) ...
 //   RETURN_IF_ERROR(index->CatchUp());
 //
+// Video entries (SIGNAL_TYPE_VPDQ) are a set of frame PDQ hashes: their
+// frames go into a PDQ index of their own whose ids are
+// VideoFrameId(entry id, frame ordinal), searched by SearchVideoFrames.
+//
 // Matchable states: only ACTIVE entries are in the indexes (PENDING,
 // DISPUTED and RETRACTED are not). Quorum rules come with ingestion.
 // Several entries may share one hash; each is its own index id, so a search
@@ -46,6 +50,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -101,8 +106,25 @@ struct SignalVerifyReport {
   std::vector<uint64_t> extra;
 };
 
+// One indexed video frame within the radius of a query.
+struct VideoFrameMatch {
+  uint64_t entry_id = 0;
+  int frame = 0;  // Ordinal in the entry's video_frames.
+  int distance = 0;
+};
+
+// Index id of a video entry's frame: the entry id above 14 bits of frame
+// ordinal (kMaxVideoFramesPerEntry = 2^14).
+inline constexpr int kVideoFrameBits = 14;
+inline uint64_t VideoFrameId(uint64_t entry_id, int frame) {
+  return (entry_id << kVideoFrameBits) | static_cast<uint64_t>(frame);
+}
+
 struct VerifyReport {
-  std::vector<SignalVerifyReport> signals;  // PDQ, PHASH, DHASH.
+  // PDQ, PHASH, DHASH, VPDQ. For VPDQ the counts are of entries: an entry
+  // is missing when one of its frames is not indexed at its hash, extra when
+  // it has indexed frames but is not an ACTIVE VPDQ entry.
+  std::vector<SignalVerifyReport> signals;
   uint64_t store_sequence = 0;  // Sequence of the store snapshot compared.
   uint64_t applied_sequence = 0;
   // True when nothing is missing and nothing is extra for every signal.
@@ -144,6 +166,11 @@ class VettedIndex {
   absl::StatusOr<std::vector<DihedralMatch>> SearchDihedral(
       hashmatch::v1::SignalType signal, absl::Span<const uint8_t> queries,
       int radius) const;
+  // Frames of ACTIVE video entries within `radius` of the PDQ `code`, sorted
+  // by (distance, entry id, frame). INVALID_ARGUMENT on a bad code/radius.
+  absl::StatusOr<std::vector<VideoFrameMatch>> SearchVideoFrames(
+      absl::Span<const uint8_t> code, int radius) const;
+
   // ACTIVE entries whose hash is exactly `hash` (any signal type; the exact
   // path for MD5 and SHA-256), in id order.
   absl::StatusOr<std::vector<uint64_t>> LookupExact(
@@ -155,25 +182,35 @@ class VettedIndex {
   absl::StatusOr<VerifyReport> Verify() const;
 
   uint64_t applied_sequence() const { return applied_sequence_.load(); }
-  // Entries in the index of `signal`; 0 for a non-binary type.
+  // Entries in the index of `signal` (VPDQ: indexed frames); 0 for a
+  // non-binary type.
   size_t size(hashmatch::v1::SignalType signal) const;
 
-  // PDQ, PHASH, DHASH.
-  static constexpr std::array<hashmatch::v1::SignalType, 3> kBinarySignals = {
+  // PDQ, PHASH, DHASH, and VPDQ (the frames of video entries).
+  static constexpr std::array<hashmatch::v1::SignalType, 4> kBinarySignals = {
       hashmatch::v1::SIGNAL_TYPE_PDQ, hashmatch::v1::SIGNAL_TYPE_PHASH,
-      hashmatch::v1::SIGNAL_TYPE_DHASH};
+      hashmatch::v1::SIGNAL_TYPE_DHASH, hashmatch::v1::SIGNAL_TYPE_VPDQ};
 
  private:
   VettedIndex(HashStore* store, const VettedIndexOptions& options);
   BinaryIndex* IndexFor(hashmatch::v1::SignalType signal) const;
   absl::Status Apply(const hashmatch::v1::Change& change);
+  // Apply for a VPDQ entry: its frames in, out or replaced.
+  absl::Status ApplyVideo(const hashmatch::v1::Entry& entry, bool active);
+  // Adds the frames of the ACTIVE VPDQ entries (read from the store) to the
+  // VPDQ index; returns the sequence of the scan.
+  absl::StatusOr<uint64_t> LoadVideoFromStore();
+  absl::StatusOr<SignalVerifyReport> VerifyVideo(
+      const BinaryIndex& index) const;
   // Loads the snapshot of kBinarySignals[slot] into its (empty) index;
   // returns its sequence.
   absl::StatusOr<uint64_t> LoadSnapshot(size_t slot);
 
   HashStore* const store_;
   const VettedIndexOptions options_;
-  std::array<std::unique_ptr<BinaryIndex>, 3> indexes_;
+  std::array<std::unique_ptr<BinaryIndex>, kBinarySignals.size()> indexes_;
+  // Frames indexed per video entry. Written under catch_up_mu_ (and in Open).
+  std::unordered_map<uint64_t, int> video_frames_;
   std::atomic<uint64_t> applied_sequence_{0};
   mutable std::mutex catch_up_mu_;
   mutable std::mutex save_mu_;  // Serialises SaveSnapshot (one temp file).

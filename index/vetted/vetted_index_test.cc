@@ -240,7 +240,7 @@ TEST_F(VettedIndexTest, VerifyIsCleanAfterCatchUpAndReportsDifferences) {
   auto clean = index->Verify();
   ASSERT_TRUE(clean.ok()) << clean.status();
   EXPECT_TRUE(clean->consistent());
-  ASSERT_EQ(clean->signals.size(), 3u);
+  ASSERT_EQ(clean->signals.size(), 4u);
   EXPECT_EQ(clean->signals[0].store_active, 2u);
   EXPECT_EQ(clean->signals[0].indexed, 2u);
   EXPECT_EQ(clean->signals[2].indexed, 1u);
@@ -309,7 +309,7 @@ TEST_F(VettedSnapshotTest, MissingSnapshotIsRebuiltFromTheStore) {
       MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, Code(32, 1), "agency-a", "a"));
   std::unique_ptr<VettedIndex> index = OpenWithSnapshots();
   ASSERT_NE(index, nullptr);
-  ASSERT_EQ(index->open_info().size(), 3u);
+  ASSERT_EQ(index->open_info().size(), 4u);
   for (const SignalOpenInfo& info : index->open_info()) {
     EXPECT_FALSE(info.from_snapshot);
     EXPECT_EQ(info.snapshot_status.code(), absl::StatusCode::kNotFound);
@@ -521,6 +521,117 @@ TEST_F(VettedSnapshotTest, SnapshotOlderThanTheChangeLogIsRefused) {
   ASSERT_TRUE(hits.ok());
   EXPECT_EQ(*hits, (std::vector<Match>{{b, 0}}));
   EXPECT_NE(c, 0u);
+}
+
+// A video entry of `n` frames whose PDQ codes are Code(32, seed + i).
+Entry MakeVideo(uint8_t seed, int n, const std::string& external_id) {
+  Entry e;
+  e.set_signal_type(hashmatch::v1::SIGNAL_TYPE_VPDQ);
+  for (int i = 0; i < n; ++i) {
+    hashmatch::v1::VideoFrame* f = e.add_video_frames();
+    f->set_pdq(Code(32, static_cast<uint8_t>(seed + i)));
+    f->set_quality(90);
+    f->set_frame_number(i * 30);
+    f->set_timestamp_seconds(i);
+  }
+  e.set_hash(VideoFramesDigest(e.video_frames()));
+  e.set_source_agency("agency-a");
+  e.set_external_id(external_id);
+  e.set_state(hashmatch::v1::VETTING_STATE_ACTIVE);
+  return e;
+}
+
+TEST_F(VettedIndexTest, VideoFramesAreIndexedUpdatedAndRetracted) {
+  const uint64_t v = PutOne(MakeVideo(100, 3, "video-1"));
+  PutOne(MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, Code(32, 101), "agency-a",
+                   "still-1"));
+  std::unique_ptr<VettedIndex> index = OpenIndex();
+  ASSERT_NE(index, nullptr);
+  EXPECT_EQ(index->size(hashmatch::v1::SIGNAL_TYPE_VPDQ), 3u);
+  // Frame 1 of the video; the still image with the same code is in the PDQ
+  // index only.
+  auto hits = index->SearchVideoFrames(Bytes(Flip(Code(32, 101), 4)), 10);
+  ASSERT_TRUE(hits.ok()) << hits.status();
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ((*hits)[0].entry_id, v);
+  EXPECT_EQ((*hits)[0].frame, 1);
+  EXPECT_EQ((*hits)[0].distance, 4);
+  auto pdq =
+      index->Search(hashmatch::v1::SIGNAL_TYPE_PDQ, Bytes(Code(32, 101)), 0);
+  ASSERT_TRUE(pdq.ok());
+  EXPECT_EQ(pdq->size(), 1u);
+  EXPECT_NE((*pdq)[0].id, v);
+  EXPECT_EQ(
+      index->Search(hashmatch::v1::SIGNAL_TYPE_VPDQ, Bytes(Code(32, 1)), 0)
+          .status()
+          .code(),
+      absl::StatusCode::kInvalidArgument);
+
+  // Resubmitted with 2 frames, the second changed: frame 2 leaves, frame 1
+  // moves to the new code.
+  Entry shorter = MakeVideo(100, 2, "video-1");
+  shorter.mutable_video_frames(1)->set_pdq(Code(32, 150));
+  shorter.set_hash(VideoFramesDigest(shorter.video_frames()));
+  EXPECT_EQ(PutOne(shorter), v);
+  ASSERT_TRUE(index->CatchUp().ok());
+  EXPECT_EQ(index->size(hashmatch::v1::SIGNAL_TYPE_VPDQ), 2u);
+  EXPECT_TRUE(index->SearchVideoFrames(Bytes(Code(32, 102)), 0)->empty());
+  EXPECT_TRUE(index->SearchVideoFrames(Bytes(Code(32, 101)), 0)->empty());
+  hits = index->SearchVideoFrames(Bytes(Code(32, 150)), 0);
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ((*hits)[0].frame, 1);
+  auto verify = index->Verify();
+  ASSERT_TRUE(verify.ok()) << verify.status();
+  EXPECT_TRUE(verify->consistent());
+  EXPECT_EQ(verify->signals[3].store_active, 1u);
+  EXPECT_EQ(verify->signals[3].indexed, 1u);
+
+  ASSERT_TRUE(store_->Retract(v, "agency-a", "wrong video").ok());
+  ASSERT_TRUE(index->CatchUp().ok());
+  EXPECT_EQ(index->size(hashmatch::v1::SIGNAL_TYPE_VPDQ), 0u);
+  EXPECT_TRUE(index->SearchVideoFrames(Bytes(Code(32, 100)), 31)->empty());
+  EXPECT_TRUE(index->Verify()->consistent());
+}
+
+TEST_F(VettedIndexTest, StoreRefusesMalformedVideoEntries) {
+  Entry no_frames = MakeVideo(1, 1, "a");
+  no_frames.clear_video_frames();
+  Entry bad_digest = MakeVideo(1, 2, "b");
+  bad_digest.set_hash(Code(32, 7));
+  Entry short_frame = MakeVideo(1, 2, "c");
+  short_frame.mutable_video_frames(0)->set_pdq("abc");
+  short_frame.set_hash(VideoFramesDigest(short_frame.video_frames()));
+  Entry bad_quality = MakeVideo(1, 2, "d");
+  bad_quality.mutable_video_frames(1)->set_quality(101);
+  Entry frames_on_pdq =
+      MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, Code(32, 1), "agency-a", "e");
+  *frames_on_pdq.add_video_frames() = MakeVideo(1, 1, "x").video_frames(0);
+  Entry too_many = MakeVideo(1, kMaxVideoFramesPerEntry + 1, "f");
+  for (const Entry& e : {no_frames, bad_digest, short_frame, bad_quality,
+                         frames_on_pdq, too_many}) {
+    auto stored = store_->Put({e});
+    EXPECT_EQ(stored.status().code(), absl::StatusCode::kInvalidArgument)
+        << e.external_id() << ": " << stored.status();
+  }
+}
+
+TEST_F(VettedSnapshotTest, VideoFramesSurviveASnapshotAndLaterChanges) {
+  const uint64_t v = PutOne(MakeVideo(40, 4, "video-1"));
+  {
+    std::unique_ptr<VettedIndex> index = OpenWithSnapshots();
+    ASSERT_NE(index, nullptr);
+    ASSERT_TRUE(index->SaveSnapshot().ok());
+  }
+  // After the snapshot the video shrinks to 1 frame.
+  EXPECT_EQ(PutOne(MakeVideo(40, 1, "video-1")), v);
+  std::unique_ptr<VettedIndex> index = OpenWithSnapshots();
+  ASSERT_NE(index, nullptr);
+  EXPECT_TRUE(index->open_info()[3].from_snapshot)
+      << index->open_info()[3].snapshot_status;
+  EXPECT_EQ(index->size(hashmatch::v1::SIGNAL_TYPE_VPDQ), 1u);
+  EXPECT_TRUE(index->SearchVideoFrames(Bytes(Code(32, 43)), 0)->empty());
+  EXPECT_EQ(index->SearchVideoFrames(Bytes(Code(32, 40)), 0)->size(), 1u);
+  EXPECT_TRUE(index->Verify()->consistent());
 }
 
 }  // namespace
