@@ -20,7 +20,11 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler librocksdb-dev libfaiss-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   libgrpc++-dev protobuf-compiler-grpc prometheus-cpp-dev
+  libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
 )
+# The ffmpeg command line makes the video test clips (from the photos below)
+# at test time; python3-imageio ships a real clip (cockatoo.mp4).
+PACKAGES+=(ffmpeg python3-imageio)
 # Python client example and its test (Debian's packages; never PyPI).
 PACKAGES+=(python3-grpcio python3-grpc-tools)
 # Benign photos for the golden tests, the robustness tests and the demo

@@ -1,0 +1,68 @@
+#include "src/video/video_match.h"
+
+#include <limits>
+
+namespace hashmatch {
+namespace {
+
+std::vector<const VideoFrameHash*> Filter(
+    absl::Span<const VideoFrameHash> frames, int quality_threshold) {
+  std::vector<const VideoFrameHash*> out;
+  out.reserve(frames.size());
+  for (const VideoFrameHash& f : frames) {
+    if (f.quality >= quality_threshold) out.push_back(&f);
+  }
+  return out;
+}
+
+}  // namespace
+
+VideoMatchScore ScoreVideoMatch(absl::Span<const VideoFrameHash> query,
+                                absl::Span<const VideoFrameHash> entry,
+                                const VideoMatchOptions& options) {
+  VideoMatchScore score;
+  const std::vector<const VideoFrameHash*> q =
+      Filter(query, options.quality_threshold);
+  const std::vector<const VideoFrameHash*> e =
+      Filter(entry, options.quality_threshold);
+  score.query_frames = static_cast<int64_t>(q.size());
+  score.entry_frames = static_cast<int64_t>(e.size());
+  if (q.empty() || e.empty()) return score;
+
+  std::vector<bool> entry_matched(e.size(), false);
+  for (const VideoFrameHash* qf : q) {
+    int best = std::numeric_limits<int>::max();
+    size_t best_j = 0;
+    for (size_t j = 0; j < e.size(); ++j) {
+      const int d = HammingDistance(qf->pdq, e[j]->pdq);
+      if (d > options.distance_threshold) continue;
+      entry_matched[j] = true;
+      if (d < best) {
+        best = d;
+        best_j = j;
+      }
+    }
+    if (best == std::numeric_limits<int>::max()) continue;
+    ++score.query_frames_matched;
+    score.matches.push_back(FrameMatch{qf->frame_number, qf->timestamp_seconds,
+                                       e[best_j]->frame_number,
+                                       e[best_j]->timestamp_seconds, best});
+  }
+  for (bool m : entry_matched) score.entry_frames_matched += m ? 1 : 0;
+  score.query_match_percent = 100.0 *
+                              static_cast<double>(score.query_frames_matched) /
+                              static_cast<double>(score.query_frames);
+  score.compared_match_percent =
+      100.0 * static_cast<double>(score.entry_frames_matched) /
+      static_cast<double>(score.entry_frames);
+  return score;
+}
+
+bool IsVideoMatch(const VideoMatchScore& score,
+                  const VideoMatchThresholds& thresholds) {
+  return score.query_frames_matched > 0 &&
+         score.query_match_percent >= thresholds.query_match_percent &&
+         score.compared_match_percent >= thresholds.compared_match_percent;
+}
+
+}  // namespace hashmatch
