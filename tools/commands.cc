@@ -13,6 +13,7 @@
 #include "tools/flags.h"
 #include "tools/hash_files.h"
 #include "tools/output.h"
+#include "tools/video_command.h"
 
 namespace hashmatch {
 namespace cli {
@@ -33,6 +34,22 @@ constexpr char kUsage[] = R"(usage:
       rotate180, rotate270, flipx, flipy, flipplus1, flipminus1). --json
       prints one JSON object per file per line instead. Limits default to
       32 MiB per file and 64 megapixels; N threads default to the CPU count.
+  hashmatch hash --video [--sample_interval S] [--scene_threshold X]
+                 [--min_quality N] [--near_duplicate_distance N]
+                 [--keep_black_bars] [--skip_loop_filter] [--decode_threads N]
+                 [--max_video_bytes N] [--max_video_seconds S]
+                 [--max_video_frames N] [--max_video_width N]
+                 [--max_video_height N] [--max_video_pixels N]
+                 [--max_decode_seconds S] FILE...
+      vPDQ frame hashes of video files (mp4, mov, mkv, webm, avi, gif), one
+      line per kept frame in vPDQ's format FRAME,QUALITY,PDQ_HEX,SECONDS
+      (3 decimals); with several files each line starts with PATH and a tab.
+      Samples one frame per S seconds (1; 0 = every frame) plus scene
+      changes (mean luma difference over X of 255, 40; 0 = off); drops
+      frames of quality under N (50) and frames within N bits of the last
+      kept one (2; -1 keeps all); crops black bars unless --keep_black_bars.
+      Limits: 256 MiB, 7200 s, 500000 frames, 8192x8192 and 8192*4320
+      pixels, 120 s of decoding; decoder threads 1.
   hashmatch compare [--threshold N] HEX HEX
       Hamming distance of two hashes of the same length (64 hex digits:
       256 bits, threshold 31; 16: 64 bits, threshold 10; 32: md5,
@@ -294,6 +311,7 @@ std::optional<int> UsageOrHelp(const absl::StatusOr<ParsedFlags>& flags,
 
 int RunHash(const std::vector<std::string>& args, std::ostream& out,
             std::ostream& err) {
+  if (WantsVideo(args)) return RunHashVideo(args, out, err);
   FlagParser parser;
   AddFileFlags(parser);
   parser.AddBool("dihedral");
