@@ -19,6 +19,7 @@ bool IsExactSignal(SignalType signal) {
 int ThresholdFor(SignalType signal, const PolicyThresholds& thresholds) {
   switch (signal) {
     case hashmatch::v1::SIGNAL_TYPE_PDQ:
+    case hashmatch::v1::SIGNAL_TYPE_VPDQ:
       return thresholds.pdq;
     case hashmatch::v1::SIGNAL_TYPE_PHASH:
       return thresholds.phash;
@@ -41,6 +42,8 @@ absl::string_view SignalShortName(SignalType signal) {
       return "md5";
     case hashmatch::v1::SIGNAL_TYPE_SHA256:
       return "sha256";
+    case hashmatch::v1::SIGNAL_TYPE_VPDQ:
+      return "vpdq";
     default:
       return "unknown";
   }
@@ -127,6 +130,8 @@ Decision DecideMatch(const PolicyInput& input,
   static constexpr std::pair<SignalType, DecisionRule> kPerceptual[] = {
       {hashmatch::v1::SIGNAL_TYPE_PDQ,
        hashmatch::v1::DECISION_RULE_PDQ_THRESHOLD},
+      {hashmatch::v1::SIGNAL_TYPE_VPDQ,
+       hashmatch::v1::DECISION_RULE_VIDEO_FRAME},
       {hashmatch::v1::SIGNAL_TYPE_PHASH,
        hashmatch::v1::DECISION_RULE_PHASH_THRESHOLD},
       {hashmatch::v1::SIGNAL_TYPE_DHASH,

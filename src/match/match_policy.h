@@ -17,7 +17,8 @@
 //   2. a PDQ query hash of known quality under the gate, with no exact hit,
 //      is LOW_QUALITY (its perceptual hits are ignored for the verdict);
 //   3. a perceptual hit within its lane's threshold is MATCH (PDQ, then
-//      pHash, then dHash; within a lane the closest, then the lowest id);
+//      VPDQ (a frame of a video entry, PDQ's threshold), then pHash, then
+//      dHash; within a lane the closest, then the lowest id);
 //   4. otherwise NO_MATCH.
 // Hits beyond their lane's threshold are ignored.
 //
@@ -45,6 +46,9 @@ struct LaneHit {
   int distance = 0;
   // PDQ only: which variant of the query hash matched.
   std::optional<Dihedral> dihedral;
+  // VPDQ (a PDQ query hash hit a frame of a video entry): the frame's
+  // ordinal in the entry; -1 otherwise.
+  int video_frame = -1;
 };
 
 struct PolicyThresholds {

@@ -106,6 +106,7 @@ struct Query {
 struct Resolved {
   PolicyThresholds thresholds;
   bool dihedral = true;
+  bool video_frames = true;
   int max_matches = 100;
 };
 
@@ -128,6 +129,8 @@ absl::StatusOr<Resolved> Resolve(const MatchOptions& o,
       o.has_dhash_threshold() ? o.dhash_threshold() : defaults.dhash_threshold;
   r.thresholds.pdq_quality_gate = defaults.pdq_quality_gate;
   r.dihedral = o.has_dihedral() ? o.dihedral() : defaults.dihedral;
+  r.video_frames =
+      o.has_video_frames() ? o.video_frames() : defaults.video_frames;
   r.max_matches =
       o.has_max_matches() ? o.max_matches() : defaults.default_max_matches;
   RETURN_IF_ERROR(CheckRange("options.pdq_threshold", r.thresholds.pdq, 0,
@@ -288,6 +291,26 @@ absl::StatusOr<MatchResponse> Matcher::Impl::Match(
 
     const int radius = ThresholdFor(q->signal, resolved.thresholds);
     const auto* code = reinterpret_cast<const uint8_t*>(q->hash.data());
+    if (q->signal == hashmatch::v1::SIGNAL_TYPE_PDQ && resolved.video_frames) {
+      absl::StatusOr<std::vector<VideoFrameMatch>> frames =
+          index->SearchVideoFrames(absl::MakeConstSpan(code, q->hash.size()),
+                                   radius);
+      if (!frames.ok()) {
+        return absl::InternalError(absl::StrCat("video frame search failed: ",
+                                                frames.status().ToString()));
+      }
+      for (const VideoFrameMatch& f : *frames) {
+        LaneHit hit{hashmatch::v1::SIGNAL_TYPE_VPDQ, f.entry_id, f.distance,
+                    std::nullopt};
+        hit.video_frame = f.frame;
+        add_hit(hit);
+      }
+      if (std::find(input.lanes_checked.begin(), input.lanes_checked.end(),
+                    hashmatch::v1::SIGNAL_TYPE_VPDQ) ==
+          input.lanes_checked.end()) {
+        input.lanes_checked.push_back(hashmatch::v1::SIGNAL_TYPE_VPDQ);
+      }
+    }
     if (q->signal == hashmatch::v1::SIGNAL_TYPE_PDQ && !q->dihedral.empty()) {
       absl::StatusOr<std::vector<DihedralMatch>> found = index->SearchDihedral(
           q->signal,
@@ -365,6 +388,13 @@ absl::StatusOr<MatchResponse> Matcher::Impl::Match(
     m->set_source_agency(entry->source_agency());
     m->set_state(entry->state());
     m->set_entry_hash_hex(BytesToHex(entry->hash()));
+    if (hit.video_frame >= 0) {
+      m->set_video_frame(hit.video_frame);
+      if (hit.video_frame < entry->video_frames_size()) {
+        m->set_video_timestamp_seconds(
+            entry->video_frames(hit.video_frame).timestamp_seconds());
+      }
+    }
   }
   return response;
 }
@@ -626,6 +656,13 @@ IndexInfo Matcher::GetIndexInfo() const {
     } else {
       count->set_entries(impl.index->size(s));
     }
+  }
+  // Video entries (not frames), from the store's counts like the exact lanes.
+  hashmatch::v1::SignalCount* videos = info.add_counts();
+  videos->set_signal_type(hashmatch::v1::SIGNAL_TYPE_VPDQ);
+  if (stats.has_value()) {
+    videos->set_entries(stats->counts[hashmatch::v1::SIGNAL_TYPE_VPDQ]
+                                     [hashmatch::v1::VETTING_STATE_ACTIVE]);
   }
   info.set_pdq_threshold(o.pdq_threshold);
   info.set_phash_threshold(o.phash_threshold);

@@ -15,10 +15,12 @@
 //   2. quality gate: a PDQ query hash whose known quality is under
 //      pdq_quality_gate, with no exact hit, gives LOW_QUALITY (its PDQ
 //      near-matches are still listed, but do not decide);
-//   3. perceptual lanes: an ACTIVE PDQ/pHash/dHash entry within the lane's
-//      threshold gives MATCH; PDQ also looks up the 8 dihedral variants
-//      unless the request turns dihedral off (MatchImage only: the variants
-//      come from the image's DCT, so MatchHashes matches hashes as sent);
+//   3. perceptual lanes: an ACTIVE PDQ/pHash/dHash entry, or a frame of an
+//      ACTIVE video entry (lane VPDQ, PDQ's threshold, options.video_frames),
+//      within the lane's threshold gives MATCH; PDQ also looks up the 8
+//      dihedral variants unless the request turns dihedral off (MatchImage
+//      only: the variants come from the image's DCT, so MatchHashes matches
+//      hashes as sent);
 //   4. otherwise NO_MATCH.
 // The policy itself is DecideMatch (match_policy.h). With several PDQ query
 // hashes, the lowest known quality is the one gated. Matches list every lane
@@ -54,6 +56,9 @@ struct MatcherOptions {
   int pdq_quality_gate = 50;
   // Dihedral PDQ lookup unless a request says otherwise. Default on.
   bool dihedral = true;
+  // PDQ query hashes are also searched among the frames of video entries
+  // (lane VPDQ) unless a request says otherwise. Default on.
+  bool video_frames = true;
   // Signals MatchImage computes when the request names none.
   std::vector<hashmatch::v1::SignalType> default_signals = {
       hashmatch::v1::SIGNAL_TYPE_PDQ, hashmatch::v1::SIGNAL_TYPE_MD5,

@@ -199,6 +199,69 @@ TEST_F(MatcherTest, PdqDistance31MatchesAnd32DoesNotAtDefault) {
   EXPECT_EQ(r->matches_size(), 0);
 }
 
+// A still image whose PDQ is near a frame of a video entry matches it (lane
+// VPDQ, rule VIDEO_FRAME) with the frame's ordinal and time, unless the
+// request turns video_frames off; a PDQ image entry decides first.
+TEST_F(MatcherTest, PdqHashMatchesAFrameOfAVideoEntry) {
+  Entry video;
+  video.set_signal_type(hashmatch::v1::SIGNAL_TYPE_VPDQ);
+  for (int i = 0; i < 3; ++i) {
+    hashmatch::v1::VideoFrame* f = video.add_video_frames();
+    f->set_pdq(HandMadePdq(20 + i));
+    f->set_quality(100);
+    f->set_frame_number(25 * i);
+    f->set_timestamp_seconds(1.5 * i);
+  }
+  video.set_hash(VideoFramesDigest(video.video_frames()));
+  video.set_source_agency("agency-1");
+  video.set_external_id("clip-1");
+  video.set_classification("class-v");
+  video.set_state(hashmatch::v1::VETTING_STATE_ACTIVE);
+  absl::StatusOr<std::vector<Entry>> stored = store_->Put({video});
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_TRUE(index_->CatchUp().ok());
+  const uint64_t vid = (*stored)[0].id();
+
+  absl::StatusOr<MatchResponse> r = matcher_->MatchHashes(OneHash(
+      hashmatch::v1::SIGNAL_TYPE_PDQ, FlipBits(HandMadePdq(22), 5), 80));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->verdict(), hashmatch::v1::VERDICT_MATCH);
+  EXPECT_EQ(r->rule(), hashmatch::v1::DECISION_RULE_VIDEO_FRAME);
+  EXPECT_EQ(r->rule_detail(),
+            "vpdq distance 5 <= 31, entry " + std::to_string(vid));
+  ASSERT_EQ(r->matches_size(), 1);
+  EXPECT_EQ(r->matches(0).entry_id(), vid);
+  EXPECT_EQ(r->matches(0).signal_type(), hashmatch::v1::SIGNAL_TYPE_VPDQ);
+  EXPECT_EQ(r->matches(0).distance(), 5);
+  EXPECT_EQ(r->matches(0).video_frame(), 2);
+  EXPECT_DOUBLE_EQ(r->matches(0).video_timestamp_seconds(), 3.0);
+  EXPECT_EQ(r->matches(0).classification(), "class-v");
+
+  MatchHashesRequest off =
+      OneHash(hashmatch::v1::SIGNAL_TYPE_PDQ, FlipBits(HandMadePdq(22), 5), 80);
+  off.mutable_options()->set_video_frames(false);
+  r = matcher_->MatchHashes(off);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->verdict(), hashmatch::v1::VERDICT_NO_MATCH);
+  EXPECT_EQ(r->rule_detail(), "no entry matched (pdq <= 31)");
+
+  // With video frames on, the NO_MATCH explanation names the lane; a PDQ
+  // image entry at a larger distance still decides before a video frame.
+  r = matcher_->MatchHashes(
+      OneHash(hashmatch::v1::SIGNAL_TYPE_PDQ, HandMadePdq(40), 80));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->rule_detail(), "no entry matched (pdq <= 31; vpdq <= 31)");
+  const uint64_t still =
+      Add(hashmatch::v1::SIGNAL_TYPE_PDQ, FlipBits(HandMadePdq(20), 9), "s1");
+  r = matcher_->MatchHashes(
+      OneHash(hashmatch::v1::SIGNAL_TYPE_PDQ, HandMadePdq(20), 80));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->rule(), hashmatch::v1::DECISION_RULE_PDQ_THRESHOLD);
+  EXPECT_EQ(r->matches_size(), 2);
+  EXPECT_EQ(r->matches(0).entry_id(), vid);  // Distance 0 lists first.
+  EXPECT_EQ(r->matches(1).entry_id(), still);
+}
+
 TEST_F(MatcherTest, PerRequestThresholdOverride) {
   const std::string h = HandMadePdq(2);
   Add(hashmatch::v1::SIGNAL_TYPE_PDQ, h, "x1");
@@ -719,7 +782,8 @@ TEST_F(MatcherPhotoTest, IndexInfo) {
   EXPECT_EQ(counts[hashmatch::v1::SIGNAL_TYPE_MD5], 1u);
   EXPECT_EQ(counts[hashmatch::v1::SIGNAL_TYPE_SHA256], 1u);
   EXPECT_EQ(counts[hashmatch::v1::SIGNAL_TYPE_PHASH], 0u);
-  EXPECT_EQ(counts.size(), 5u);
+  EXPECT_EQ(counts.size(), 6u);
+  EXPECT_EQ(counts[hashmatch::v1::SIGNAL_TYPE_VPDQ], 0u);
   EXPECT_EQ(info.pdq_threshold(), 31);
   EXPECT_EQ(info.pdq_quality_gate(), 50);
   EXPECT_TRUE(info.dihedral());
