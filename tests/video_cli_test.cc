@@ -23,16 +23,18 @@ RunResult RunHashmatch(const std::vector<std::string>& args) {
 }
 
 std::string ShortClip(video_test::ClipMaker& clips) {
-  return clips.Make("c.mp4", "-loop 1 -framerate 10 -t 3 -i " + clips.Photo(0) +
-                                 " -vf scale=320:180,setsar=1 -r 10 "
-                                 "-c:v libx264 -pix_fmt yuv420p");
+  return clips.Make("c.mp4",
+                    "-loop 1 -framerate 10 -t 3 -i " + clips.Photo(0) +
+                        " -vf scale=320:180,setsar=1 -r 10 "
+                        "-c:v libx264 -preset veryfast -pix_fmt yuv420p");
 }
 
 TEST(VideoCliTest, PrintsVpdqLinesOfHashVideo) {
   HM_REQUIRE_CLIPS();
   const std::string bytes =
-      clips.Make("slides.mp4", clips.SlideshowArgs({0, 1, 2}, {2.5, 3.0, 2.5},
-                                                   10, "-c:v libx264 -crf 20"));
+      clips.Make("slides.mp4",
+                 clips.SlideshowArgs({0, 1, 2}, {2.5, 3.0, 2.5}, 10,
+                                     "-c:v libx264 -preset veryfast -crf 20"));
   ASSERT_FALSE(bytes.empty());
   RunResult r = RunHashmatch({"hash", "--video", clips.Path("slides.mp4")});
   EXPECT_EQ(r.exit_code, 0) << r.err;

@@ -33,6 +33,15 @@ namespace {
 constexpr char kFormatWhitelist[] =
     "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,avi,gif";
 constexpr int kAvioBufferSize = 64 * 1024;
+// Codecs whose keyframes reset all prediction, so that the packets between
+// two keyframes can be left out (skip_unsampled_gops).
+constexpr char kGopSkipCodecs[] =
+    "h264,hevc,vp8,vp9,av1,mpeg4,mpeg1video,mpeg2video,msmpeg4v1,msmpeg4v2,"
+    "msmpeg4v3,h263,mjpeg";
+// A GOP longer than this is decoded whole instead of buffered.
+constexpr size_t kMaxGopPackets = 1024;
+// Tolerance when comparing a frame time with a sample time.
+constexpr double kTimeEpsilon = 1e-6;
 constexpr int kThumbSide = 32;
 constexpr int kThumbCells = kThumbSide * kThumbSide;
 
@@ -213,15 +222,32 @@ class Decoder {
   VideoInfo info_;
   int64_t decode_errors_ = 0;
 
+  // GOP planning (skip_unsampled_gops): the packets since the last keyframe,
+  // in decode order, with their pts (or dts).
+  struct QueuedPacket {
+    std::unique_ptr<AVPacket, PacketDeleter> packet;
+    int64_t pts;
+  };
+  absl::Status FlushGop(bool feed_all, SampledFrameCallback on_frame);
+  double Seconds(int64_t pts) const {
+    const int64_t origin = start_pts_ != AV_NOPTS_VALUE ? start_pts_ : 0;
+    return static_cast<double>(pts - origin) * av_q2d(time_base_);
+  }
+  std::vector<QueuedPacket> gop_;
+  bool plan_gops_ = false;
+  bool prev_gop_complete_ = true;
+  double covered_until_ = -1e300;  // Sample times up to here are planned.
+
   // Frame numbering: pts of packets read and not yet passed by the output.
   std::priority_queue<int64_t, std::vector<int64_t>, std::greater<int64_t>>
       pending_pts_;
   bool pts_numbering_ = true;
   int64_t frames_before_ = 0;  // Packets whose pts precede the last output.
 
-  // Sampling state.
+  // Sampling state. The interval grid is grid_origin_ + k * interval.
   bool have_first_ = false;
-  double first_ts_ = 0;
+  bool have_grid_ = false;
+  double grid_origin_ = 0;
   double next_sample_ts_ = 0;
   bool have_last_thumb_ = false;
   Thumb last_thumb_{};
@@ -327,6 +353,11 @@ absl::Status Decoder::OpenCodec() {
     ctx->skip_frame = AVDISCARD_NONREF;
   }
   if (options_.skip_loop_filter) ctx->skip_loop_filter = AVDISCARD_ALL;
+  if (options_.skip_unsampled_gops && options_.sample_interval_seconds > 0) {
+    for (absl::string_view name : absl::StrSplit(kGopSkipCodecs, ',')) {
+      if (name == codec_name) plan_gops_ = true;
+    }
+  }
   err = avcodec_open2(ctx, codec, nullptr);
   if (err < 0) return MapError(err, "opening the decoder");
 
@@ -436,8 +467,7 @@ absl::Status Decoder::OnDecoded(AVFrame* frame, SampledFrameCallback on_frame) {
 
   double ts;
   if (pts != AV_NOPTS_VALUE) {
-    const int64_t origin = start_pts_ != AV_NOPTS_VALUE ? start_pts_ : 0;
-    ts = static_cast<double>(pts - origin) * av_q2d(time_base_);
+    ts = Seconds(pts);
   } else {
     ts = static_cast<double>(number) / fps_;
   }
@@ -452,14 +482,19 @@ absl::Status Decoder::OnDecoded(AVFrame* frame, SampledFrameCallback on_frame) {
   bool sample_interval = false;
   if (!have_first_) {
     have_first_ = true;
-    first_ts_ = ts;
+    if (!have_grid_) {
+      have_grid_ = true;
+      grid_origin_ = ts;
+    }
     sample_interval = true;
-  } else if (interval <= 0 || ts >= next_sample_ts_) {
+  } else if (interval <= 0 || ts >= next_sample_ts_ - kTimeEpsilon) {
     sample_interval = true;
   }
   if (sample_interval && interval > 0) {
     next_sample_ts_ =
-        first_ts_ + interval * (std::floor((ts - first_ts_) / interval) + 1);
+        grid_origin_ +
+        interval *
+            (std::floor((ts - grid_origin_ + kTimeEpsilon) / interval) + 1);
   }
 
   const bool scene_on = options_.scene_change_threshold > 0;
@@ -489,6 +524,7 @@ absl::Status Decoder::OnDecoded(AVFrame* frame, SampledFrameCallback on_frame) {
 
 absl::Status Decoder::Feed(const AVPacket* packet,
                            SampledFrameCallback on_frame) {
+  if (input_.PastDeadline()) return DeadlineError();
   int err = avcodec_send_packet(codec_.get(), packet);
   if (err < 0 && err != AVERROR(EAGAIN) && err != AVERROR_EOF) {
     // A damaged packet: keep going; the end checks that something decoded.
@@ -509,6 +545,71 @@ absl::Status Decoder::Feed(const AVPacket* packet,
     av_frame_unref(frame.get());
     RETURN_IF_ERROR(s);
   }
+  return absl::OkStatus();
+}
+
+// Decodes the buffered GOP, or only the part of it that sampling needs: the
+// keyframe (for scene detection) and every packet up to, in decode order, the
+// last frame that is the first at or after an interval sample time. Leading
+// pictures (shown before the keyframe) are left out when the previous GOP was
+// cut short, since they may predict from it.
+absl::Status Decoder::FlushGop(bool feed_all, SampledFrameCallback on_frame) {
+  if (gop_.empty()) return absl::OkStatus();
+  const size_t n = gop_.size();
+  std::vector<bool> feed(n, true);
+  const bool starts_with_key = (gop_[0].packet->flags & AV_PKT_FLAG_KEY) != 0;
+  double end = -1e300;
+  double begin = 1e300;
+  for (const QueuedPacket& q : gop_) {
+    end = std::max(end, Seconds(q.pts));
+    begin = std::min(begin, Seconds(q.pts));
+  }
+  if (!have_grid_) {
+    have_grid_ = true;
+    grid_origin_ = begin;
+  }
+  if (!feed_all && starts_with_key) {
+    const double interval = options_.sample_interval_seconds;
+    const double key_ts = Seconds(gop_[0].pts);
+    int64_t k =
+        covered_until_ < grid_origin_
+            ? 0
+            : static_cast<int64_t>(std::floor(
+                  (covered_until_ - grid_origin_ + kTimeEpsilon) / interval)) +
+                  1;
+    // Index (decode order) of the last packet needed; -1 for none.
+    int64_t last = options_.scene_change_threshold > 0 ? 0 : -1;
+    for (;; ++k) {
+      const double sample = grid_origin_ + static_cast<double>(k) * interval;
+      if (sample > end + kTimeEpsilon) break;
+      int64_t best = -1;
+      double best_ts = 0;
+      for (size_t i = 0; i < n; ++i) {
+        const double t = Seconds(gop_[i].pts);
+        if (t >= sample - kTimeEpsilon && (best < 0 || t < best_ts)) {
+          best = static_cast<int64_t>(i);
+          best_ts = t;
+        }
+      }
+      last = std::max(last, best);
+    }
+    for (size_t i = 0; i < n; ++i) {
+      const bool leading = i > 0 && Seconds(gop_[i].pts) < key_ts;
+      feed[i] =
+          static_cast<int64_t>(i) <= last && !(leading && !prev_gop_complete_);
+    }
+  }
+  bool complete = true;
+  for (size_t i = 0; i < n; ++i) {
+    if (!feed[i]) {
+      complete = false;
+      continue;
+    }
+    RETURN_IF_ERROR(Feed(gop_[i].packet.get(), on_frame));
+  }
+  prev_gop_complete_ = complete;
+  covered_until_ = std::max(covered_until_, end);
+  gop_.clear();
   return absl::OkStatus();
 }
 
@@ -544,10 +645,32 @@ absl::StatusOr<VideoInfo> Decoder::Run(SampledFrameCallback on_frame) {
     } else {
       pending_pts_.push(key);
     }
-    absl::Status s = Feed(packet.get(), on_frame);
-    av_packet_unref(packet.get());
-    RETURN_IF_ERROR(s);
+    if (plan_gops_ && key == AV_NOPTS_VALUE) {
+      // Cannot place this packet in time: decode everything from here on.
+      RETURN_IF_ERROR(FlushGop(/*feed_all=*/true, on_frame));
+      plan_gops_ = false;
+    }
+    if (!plan_gops_) {
+      absl::Status s = Feed(packet.get(), on_frame);
+      av_packet_unref(packet.get());
+      RETURN_IF_ERROR(s);
+      continue;
+    }
+    if ((packet->flags & AV_PKT_FLAG_KEY) && !gop_.empty()) {
+      RETURN_IF_ERROR(FlushGop(/*feed_all=*/false, on_frame));
+    }
+    QueuedPacket q{std::unique_ptr<AVPacket, PacketDeleter>(av_packet_alloc()),
+                   key};
+    if (q.packet == nullptr) {
+      return absl::ResourceExhaustedError("out of memory");
+    }
+    av_packet_move_ref(q.packet.get(), packet.get());
+    gop_.push_back(std::move(q));
+    if (gop_.size() >= kMaxGopPackets) {
+      RETURN_IF_ERROR(FlushGop(/*feed_all=*/true, on_frame));
+    }
   }
+  RETURN_IF_ERROR(FlushGop(/*feed_all=*/false, on_frame));
   RETURN_IF_ERROR(Feed(nullptr, on_frame));
   if (info_.frames_decoded == 0) {
     return absl::InvalidArgumentError(

@@ -19,7 +19,8 @@
 // looked at through 4096 luma samples. With skip_nonref_frames, frames that
 // no other frame references are not decoded at all, so an interval sample can
 // land up to a few frames later than the exact multiple (the timestamp is
-// always the frame's own).
+// always the frame's own); with skip_unsampled_gops, the rest of a GOP after
+// the last frame that sampling needs from it is not decoded either.
 //
 // Accepted containers: mp4/mov (and 3gp), matroska/webm, avi, gif. Anything
 // else (an image, a playlist, raw streams) is refused before any demuxer
@@ -81,6 +82,14 @@ struct VideoDecodeOptions {
   // Do not decode frames that no other frame references (AVDISCARD_NONREF)
   // when interval sampling is on (sample_interval_seconds > 0). true.
   bool skip_nonref_frames = true;
+  // Decode only the part of each GOP (keyframe to keyframe) that sampling
+  // needs when interval sampling is on: the keyframe (when scene detection
+  // is on) and the packets up to the last frame that is an interval sample.
+  // With keyframes every second, aligned with the samples, only keyframes
+  // are decoded. Scene changes in the parts left out are not seen. Only for
+  // codecs whose keyframes reset prediction (h264, hevc, vp8, vp9, av1,
+  // mpeg4, mpeg1/2, msmpeg4, h263, mjpeg). true.
+  bool skip_unsampled_gops = true;
   // Skip the in-loop deblocking filter of every frame (AVDISCARD_ALL). Faster
   // but the decoded pixels, and so the hashes, differ from a normal decode
   // (small PDQ distances; see docs/performance.md). false.

@@ -84,14 +84,17 @@ TEST_P(ContainerTest, DecodesOneFramePerSecond) {
 INSTANTIATE_TEST_SUITE_P(
     Formats, ContainerTest,
     ::testing::Values(
-        Format{"mp4_h264", "c.mp4", "-c:v libx264 -pix_fmt yuv420p", "h264"},
+        Format{"mp4_h264", "c.mp4",
+               "-c:v libx264 -preset veryfast -pix_fmt yuv420p", "h264"},
         Format{"webm_vp8", "c8.webm", "-c:v libvpx -b:v 300k", "vp8"},
         Format{"webm_vp9", "c9.webm",
                "-c:v libvpx-vp9 -b:v 300k -deadline realtime -cpu-used 8",
                "vp9"},
-        Format{"mkv_h264", "c.mkv", "-c:v libx264 -pix_fmt yuv420p", "h264"},
+        Format{"mkv_h264", "c.mkv",
+               "-c:v libx264 -preset veryfast -pix_fmt yuv420p", "h264"},
         Format{"avi_mpeg4", "c.avi", "-c:v mpeg4 -q:v 4", "mpeg4"},
-        Format{"mov_h264", "c.mov", "-c:v libx264 -pix_fmt yuv420p", "h264"},
+        Format{"mov_h264", "c.mov",
+               "-c:v libx264 -preset veryfast -pix_fmt yuv420p", "h264"},
         Format{"gif", "c.gif", "", "gif"}),
     [](const ::testing::TestParamInfo<Format>& p) {
       return std::string(p.param.name);
@@ -102,8 +105,9 @@ INSTANTIATE_TEST_SUITE_P(
 TEST(VideoDecoderTest, SceneChangesAtCuts) {
   HM_REQUIRE_CLIPS();
   const std::string bytes =
-      clips.Make("slides.mp4", clips.SlideshowArgs({0, 1, 2}, {2.5, 3.0, 2.5},
-                                                   10, "-c:v libx264 -crf 20"));
+      clips.Make("slides.mp4",
+                 clips.SlideshowArgs({0, 1, 2}, {2.5, 3.0, 2.5}, 10,
+                                     "-c:v libx264 -preset veryfast -crf 20"));
   ASSERT_FALSE(bytes.empty());
   std::vector<Sample> samples;
   absl::StatusOr<VideoInfo> info = Collect(bytes, {}, &samples);
@@ -139,9 +143,9 @@ TEST(VideoDecoderTest, FramePdqEqualsPhotoPdq) {
   HM_REQUIRE_CLIPS();
   for (int photo : {0, 1, 2}) {
     const std::string name = "still" + std::to_string(photo) + ".mp4";
-    const std::string bytes =
-        clips.Make(name, "-loop 1 -framerate 5 -t 1 -i " + clips.Photo(photo) +
-                             " -c:v libx264 -crf 12 -pix_fmt yuv420p");
+    const std::string bytes = clips.Make(
+        name, "-loop 1 -framerate 5 -t 1 -i " + clips.Photo(photo) +
+                  " -c:v libx264 -preset veryfast -crf 12 -pix_fmt yuv420p");
     ASSERT_FALSE(bytes.empty());
     absl::StatusOr<DecodedImage> image =
         DecodeImage(video_test::ReadAll(clips.Photo(photo)), DecodeOptions{});
@@ -162,15 +166,86 @@ TEST(VideoDecoderTest, FramePdqEqualsPhotoPdq) {
   }
 }
 
+// A 6 s pan over a photo at 10 fps with a keyframe every `gop` frames.
+std::string PanClip(ClipMaker& clips, int gop) {
+  return clips.Make(
+      "gop" + std::to_string(gop) + ".mp4",
+      "-loop 1 -framerate 10 -t 6 -i " + clips.Photo(1) +
+          " -vf crop=w=480:h=270:x='20*t':y='10*t',setsar=1 -r 10 "
+          "-c:v libx264 -preset veryfast -pix_fmt yuv420p -x264-params "
+          "keyint=" +
+          std::to_string(gop) + ":min-keyint=" + std::to_string(gop) +
+          ":scenecut=0");
+}
+
+struct HashedSample {
+  int64_t frame_number;
+  double ts;
+  Hash256 pdq;
+};
+
+absl::StatusOr<VideoInfo> HashSamples(const std::string& bytes,
+                                      const VideoDecodeOptions& o,
+                                      std::vector<HashedSample>* out) {
+  PdqHasher hasher;
+  return DecodeVideo(bytes, o, [&](const SampledFrame& f) {
+    out->push_back(HashedSample{f.frame_number, f.timestamp_seconds,
+                                hasher.Hash(f.image).hash});
+    return absl::OkStatus();
+  });
+}
+
+// Leaving out the GOP parts that sampling does not need samples the same
+// frames (same numbers, times and pixels) as decoding everything, and decodes
+// fewer: with a keyframe every second only the 6 keyframes. (Skipping
+// non-reference frames, on by default, can move a sample to the next frame:
+// off here.)
+TEST(VideoDecoderTest, SkipsOnlyWhatSamplingDoesNotNeed) {
+  HM_REQUIRE_CLIPS();
+  for (const auto& [gop, want_decoded] :
+       std::vector<std::pair<int, int>>{{10, 6}, {20, -1}, {25, -1}}) {
+    const std::string bytes = PanClip(clips, gop);
+    ASSERT_FALSE(bytes.empty());
+    VideoDecodeOptions all;
+    all.scene_change_threshold = 0;
+    all.skip_nonref_frames = false;
+    all.skip_unsampled_gops = false;
+    VideoDecodeOptions fast;  // Non-reference frames are still decoded.
+    fast.scene_change_threshold = 0;
+    fast.skip_nonref_frames = false;
+    std::vector<HashedSample> want, got;
+    absl::StatusOr<VideoInfo> full = HashSamples(bytes, all, &want);
+    absl::StatusOr<VideoInfo> part = HashSamples(bytes, fast, &got);
+    ASSERT_TRUE(full.ok()) << full.status();
+    ASSERT_TRUE(part.ok()) << part.status();
+    EXPECT_EQ(full->frames_decoded, 60);
+    if (want_decoded >= 0) {
+      EXPECT_EQ(part->frames_decoded, want_decoded) << "gop " << gop;
+    } else {
+      EXPECT_LT(part->frames_decoded, 50) << "gop " << gop;
+    }
+    std::printf("gop %d: %lld of 60 frames decoded\n", gop,
+                static_cast<long long>(part->frames_decoded));
+    ASSERT_EQ(want.size(), 6u);
+    ASSERT_EQ(got.size(), want.size()) << "gop " << gop;
+    for (size_t i = 0; i < want.size(); ++i) {
+      EXPECT_EQ(got[i].frame_number, want[i].frame_number) << "gop " << gop;
+      EXPECT_EQ(got[i].frame_number, static_cast<int64_t>(10 * i));
+      EXPECT_DOUBLE_EQ(got[i].ts, want[i].ts);
+      EXPECT_EQ(got[i].pdq, want[i].pdq) << "gop " << gop << " sample " << i;
+    }
+  }
+}
+
 class LimitsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ClipMaker& clips = ClipMaker::Get();
     if (!clips.Available()) GTEST_SKIP() << clips.WhyUnavailable();
-    bytes_ =
-        clips.Make("c.mp4", "-loop 1 -framerate 10 -t 3 -i " + clips.Photo(0) +
-                                " -vf scale=320:180,setsar=1 -r 10 "
-                                "-c:v libx264 -pix_fmt yuv420p");
+    bytes_ = clips.Make("c.mp4",
+                        "-loop 1 -framerate 10 -t 3 -i " + clips.Photo(0) +
+                            " -vf scale=320:180,setsar=1 -r 10 "
+                            "-c:v libx264 -preset veryfast -pix_fmt yuv420p");
     ASSERT_FALSE(bytes_.empty());
   }
   absl::Status Decode(const VideoDecodeOptions& o) {
@@ -281,7 +356,7 @@ TEST(VideoDecoderTest, BadInputIsInvalidArgument) {
   const std::string mp4 =
       clips.Make("c.mp4", "-loop 1 -framerate 10 -t 3 -i " + clips.Photo(0) +
                               " -vf scale=320:180,setsar=1 -r 10 "
-                              "-c:v libx264 -pix_fmt yuv420p");
+                              "-c:v libx264 -preset veryfast -pix_fmt yuv420p");
   ASSERT_FALSE(mp4.empty());
   for (size_t cut : {size_t{16}, mp4.size() / 2, mp4.size() - 200}) {
     s = decode(mp4.substr(0, cut));

@@ -17,8 +17,9 @@ namespace {
 TEST(VideoHasherTest, SlideshowKeepsOneFramePerPhoto) {
   HM_REQUIRE_CLIPS();
   const std::string bytes =
-      clips.Make("slides.mp4", clips.SlideshowArgs({0, 1, 2}, {2.5, 3.0, 2.5},
-                                                   10, "-c:v libx264 -crf 20"));
+      clips.Make("slides.mp4",
+                 clips.SlideshowArgs({0, 1, 2}, {2.5, 3.0, 2.5}, 10,
+                                     "-c:v libx264 -preset veryfast -crf 20"));
   ASSERT_FALSE(bytes.empty());
   absl::StatusOr<VideoHashResult> r = HashVideo(bytes, {});
   ASSERT_TRUE(r.ok()) << r.status();
@@ -54,8 +55,10 @@ TEST(VideoHasherTest, SlideshowKeepsOneFramePerPhoto) {
 // Flat frames have PDQ quality 0: all dropped by the gate, kept with 0.
 TEST(VideoHasherTest, QualityGate) {
   HM_REQUIRE_CLIPS();
-  const std::string bytes = clips.Make(
-      "gray.mp4", "-f lavfi -i color=c=gray:s=320x180:r=10:d=2 -c:v libx264");
+  const std::string bytes =
+      clips.Make("gray.mp4",
+                 "-f lavfi -i color=c=gray:s=320x180:r=10:d=2 -c:v libx264 "
+                 "-preset veryfast");
   ASSERT_FALSE(bytes.empty());
   absl::StatusOr<VideoHashResult> r = HashVideo(bytes, {});
   ASSERT_TRUE(r.ok()) << r.status();

@@ -40,8 +40,9 @@ inline std::string ReadAll(const std::string& path) {
   return ss.str();
 }
 
-// Process-wide temp dir with the photos pre-scaled to 640x360 PNGs
-// (photo0.png ...), made once.
+// Process-wide temp dir with the photos scaled to 640x360 PNGs
+// (photo0.png ...) and the clips, each made once. x264 encodes in the tests
+// use -preset veryfast to keep the suite fast.
 class ClipMaker {
  public:
   static ClipMaker& Get() {
@@ -52,9 +53,19 @@ class ClipMaker {
   bool Available() const { return why_.empty(); }
   const std::string& WhyUnavailable() const { return why_; }
   const std::string& dir() const { return dir_; }
-  // Path of the i-th pre-scaled photo (640x360 PNG).
-  std::string Photo(int i) const {
-    return dir_ + "/photo" + std::to_string(i) + ".png";
+  // Path of the i-th photo scaled to 640x360 (a PNG made on first use; ""
+  // and a test failure when ffmpeg fails).
+  std::string Photo(int i) {
+    const std::string path = dir_ + "/photo" + std::to_string(i) + ".png";
+    if (scaled_.count(i) == 0) {
+      if (!Run("-i " + std::string(kPhotoDir) + PhotoNames().at(i) +
+               " -vf scale=640:360,setsar=1 -frames:v 1 " + path)) {
+        ADD_FAILURE() << "ffmpeg could not scale " << PhotoNames().at(i);
+        return "";
+      }
+      scaled_[i] = true;
+    }
+    return path;
   }
   std::string Path(const std::string& name) const { return dir_ + "/" + name; }
 
@@ -82,7 +93,7 @@ class ClipMaker {
   // all), 640x360 at `fps`, encoded with `codec_args` (e.g. "-c:v libx264").
   std::string SlideshowArgs(const std::vector<int>& indices,
                             const std::vector<double>& seconds, int fps,
-                            const std::string& codec_args) const {
+                            const std::string& codec_args) {
     std::string in, filter, labels;
     for (size_t k = 0; k < indices.size(); ++k) {
       in += " -loop 1 -framerate " + std::to_string(fps) + " -t " +
@@ -125,19 +136,12 @@ class ClipMaker {
       return;
     }
     dir_ = tmpl;
-    for (size_t i = 0; i < PhotoNames().size(); ++i) {
-      if (!Run("-i " + std::string(kPhotoDir) + PhotoNames()[i] +
-               " -vf scale=640:360,setsar=1 -frames:v 1 " +
-               Photo(static_cast<int>(i)))) {
-        why_ = "ffmpeg could not scale " + PhotoNames()[i];
-        return;
-      }
-    }
   }
 
   std::string dir_;
   std::string why_;
   std::map<std::string, bool> made_;
+  std::map<int, bool> scaled_;
 };
 
 #define HM_REQUIRE_CLIPS()                       \

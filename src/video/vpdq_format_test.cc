@@ -115,8 +115,9 @@ TEST(VpdqFormatTest, ErrorsNameTheLine) {
 TEST(VpdqFormatTest, HashedClipRoundTrip) {
   HM_REQUIRE_CLIPS();
   const std::string bytes =
-      clips.Make("slides.mp4", clips.SlideshowArgs({0, 1, 2}, {2.5, 3.0, 2.5},
-                                                   10, "-c:v libx264 -crf 20"));
+      clips.Make("slides.mp4",
+                 clips.SlideshowArgs({0, 1, 2}, {2.5, 3.0, 2.5}, 10,
+                                     "-c:v libx264 -preset veryfast -crf 20"));
   ASSERT_FALSE(bytes.empty());
   absl::StatusOr<VideoHashResult> r = HashVideo(bytes, {});
   ASSERT_TRUE(r.ok()) << r.status();
