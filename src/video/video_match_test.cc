@@ -233,9 +233,9 @@ INSTANTIATE_TEST_SUITE_P(
       return std::string(p.param.name);
     });
 
-// PDQ is not robust to cropping: cutting 5% from each side moves it by 66-102
-// bits on these frames (2.5% per side: 26-48 bits on the photos alone), so a
-// 10% crop does not match. Pinned so that a change in that is noticed.
+// PDQ is not robust to cropping: cutting 5% from each side of the photos
+// themselves moves it by 70-92 bits (2.5%: 48-74), so a 10% crop does not
+// match (docs/video.md). Pinned so that a change in that is noticed.
 TEST(VideoMatchClipTest, Crop10PercentDefeatsPdq) {
   HM_REQUIRE_CLIPS();
   const std::string base = clips.Make(
