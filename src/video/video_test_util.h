@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 
 namespace hashmatch {
@@ -96,16 +97,15 @@ class ClipMaker {
                             const std::string& codec_args) {
     std::string in, filter, labels;
     for (size_t k = 0; k < indices.size(); ++k) {
-      in += " -loop 1 -framerate " + std::to_string(fps) + " -t " +
-            std::to_string(seconds[k]) + " -i " + Photo(indices[k]);
-      filter +=
-          "[" + std::to_string(k) + ":v]setsar=1[v" + std::to_string(k) + "];";
-      labels += "[v" + std::to_string(k) + "]";
+      absl::StrAppend(&in, " -loop 1 -framerate ", fps, " -t ", seconds[k],
+                      " -i ", Photo(indices[k]));
+      absl::StrAppend(&filter, "[", k, ":v]setsar=1[v", k, "];");
+      absl::StrAppend(&labels, "[v", k, "]");
     }
-    filter += labels + "concat=n=" + std::to_string(indices.size()) +
-              ":v=1:a=0,format=yuv420p[out]";
-    return in + " -filter_complex \"" + filter + "\" -map \"[out]\" -r " +
-           std::to_string(fps) + " " + codec_args;
+    absl::StrAppend(&filter, labels, "concat=n=", indices.size(),
+                    ":v=1:a=0,format=yuv420p[out]");
+    return absl::StrCat(in, " -filter_complex \"", filter,
+                        "\" -map \"[out]\" -r ", fps, " ", codec_args);
   }
 
   ~ClipMaker() {
