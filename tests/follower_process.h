@@ -87,6 +87,7 @@ class FollowerProcess {
         process_.WaitForPortFile(dir_ + "/metrics_port");
     if (!metrics.ok()) return metrics.status();
     metrics_port_ = *metrics;
+    address_ = absl::StrCat("127.0.0.1:", *port);
     channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", *port),
                                    grpc::InsecureChannelCredentials());
     match_ = hashmatch::v1::MatchService::NewStub(channel_);
@@ -193,6 +194,9 @@ class FollowerProcess {
   }
 
   ServerProcess& process() { return process_; }
+  // The match server's HOST:PORT once started, and its channel.
+  const std::string& address() const { return address_; }
+  std::shared_ptr<grpc::Channel> channel() const { return channel_; }
   const std::string& db() const { return dir_; }
 
  private:
@@ -201,6 +205,7 @@ class FollowerProcess {
   std::string token_;
   ServerProcess process_;
   int metrics_port_ = 0;
+  std::string address_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<hashmatch::v1::MatchService::Stub> match_;
   std::unique_ptr<grpc::health::v1::Health::Stub> health_;

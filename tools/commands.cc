@@ -76,7 +76,7 @@ constexpr char kUsage[] = R"(usage:
       The db commands never create a store: a missing DIR is an error.
   hashmatch match --server ADDR [--token T | --token_file F] [--tls_ca F [--tls_cert F
                   --tls_key F] [--tls_server_name N]] [--hashes] [--json]
-                  [--timeout_ms N] [--max_file_bytes N] FILE...
+                  [--timeout_ms N] [--max_file_bytes N] [--video] FILE...
       Asks a match_server (ADDR host:port) about each file, in order:
       MatchImage with the file's bytes, or with --hashes MatchHashes with
       its PDQ, MD5 and SHA-256 computed here (no media is sent). Prints one
@@ -87,7 +87,11 @@ constexpr char kUsage[] = R"(usage:
       $HASHMATCH_TOKEN. TLS when --tls_ca is given; --tls_cert/--tls_key
       add a client certificate (mTLS). Errors per file on stderr with the
       gRPC code name. Timeout per RPC 30000 ms; files over 64 MiB are not
-      read. Exit 0: all answered, none MATCH; 1: some file failed, none
+      read. --video: each file is a video, streamed with MatchVideo in 1 MiB
+      chunks (with --hashes: sampled and hashed here, only its vPDQ frame
+      hashes sent); the line then ends "frames=N index_sequence=N" and the
+      best match shows query=P% compared=P% for a video entry.
+      Exit 0: all answered, none MATCH; 1: some file failed, none
       MATCH; 3: at least one MATCH.
   hashmatch import --format csv|jsonl|hashmatch [--dry_run] [--server ADDR
                    CLIENT_FLAGS] [--batch_size N] [--max_file_bytes N]

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <optional>
@@ -20,6 +21,8 @@
 #include "proto/hashmatch/v1/ingest.grpc.pb.h"
 #include "src/common/file_util.h"
 #include "src/hashlist/hash_list_format.h"
+#include "src/match/video_matcher.h"
+#include "src/video/vpdq_format.h"
 #include "tools/client_flags.h"
 #include "tools/commands.h"
 #include "tools/db_commands.h"
@@ -124,6 +127,86 @@ v1::Submission ToSubmission(ParsedEntry& p) {
   return s;
 }
 
+// `import --format vpdq FILE`: one video entry from a vPDQ hash file (the
+// lines of `hashmatch hash --video` or ThreatExchange's vpdq tools).
+int ImportVpdq(const ParsedFlags& flags, std::ostream& out, std::ostream& err) {
+  if (flags.positional().size() != 1) {
+    return UsageError(err, "import", "give exactly one FILE");
+  }
+  const std::string& path = flags.positional()[0];
+  const bool dry_run = flags.Has("dry_run");
+  std::optional<ClientFlags> client;
+  if (!dry_run || flags.Has("server")) {
+    absl::StatusOr<ClientFlags> c = ClientFlagsFrom(flags);
+    if (!c.ok()) return UsageError(err, "import", c.status().message());
+    client = *std::move(c);
+  }
+  absl::StatusOr<int64_t> max_bytes =
+      flags.GetInt("max_file_bytes", 1, kMaxMaxFileBytes, kDefaultMaxFileBytes);
+  absl::StatusOr<int64_t> max_rows = flags.GetInt(
+      "max_rows", 1, kMaxVideoFramesPerEntry, kMaxVideoFramesPerEntry);
+  for (const auto* v : {&max_bytes, &max_rows}) {
+    if (!v->ok()) return UsageError(err, "import", v->status().message());
+  }
+  std::string external_id = flags.Get("external_id").value_or("");
+  if (external_id.empty()) {
+    external_id = std::filesystem::path(path).stem().string();
+  }
+  absl::StatusOr<std::string> data =
+      ReadFileToString(path, static_cast<size_t>(*max_bytes));
+  if (!data.ok()) {
+    err << "hashmatch: import: " << path << ": " << data.status()
+        << "; nothing was submitted\n";
+    return kExitFailure;
+  }
+  VpdqParseOptions options;
+  options.max_frames = *max_rows;
+  absl::StatusOr<std::vector<VideoFrameHash>> frames =
+      ParseVpdq(*data, options);
+  if (!frames.ok()) {
+    err << "hashmatch: import: " << path << ": " << frames.status().message()
+        << "; nothing was submitted\n";
+    return kExitFailure;
+  }
+  v1::SubmitRequest request;
+  v1::Submission* sub = request.add_submissions();
+  sub->set_external_id(external_id);
+  sub->set_classification(flags.Get("classification").value_or(""));
+  sub->set_note(flags.Get("note").value_or(""));
+  for (const VideoFrameHash& f : *frames) {
+    *sub->mutable_video_hashes()->add_frames() = ToProto(f);
+  }
+  if (dry_run) {
+    out << path << ": 1 video entry of " << frames->size()
+        << " frames valid; nothing submitted (--dry_run)\n";
+    return kExitOk;
+  }
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      NewClientChannel(*client);
+  if (!channel.ok()) {
+    err << "hashmatch: import: TLS files: " << channel.status() << "\n";
+    return kExitUsage;
+  }
+  grpc::ClientContext context;
+  PrepareContext(*client, /*deadline=*/true, &context);
+  v1::SubmitResponse response;
+  const grpc::Status status = v1::IngestService::NewStub(*channel)->Submit(
+      &context, request, &response);
+  if (!status.ok() || response.entries_size() != 1) {
+    err << "hashmatch: import: " << path << ": Submit failed: "
+        << (status.ok() ? std::string("INTERNAL: no entry in the response")
+                        : GrpcCodeName(status.error_code()) + ": " +
+                              status.error_message())
+        << "\n";
+    return kExitFailure;
+  }
+  out << path << ": video entry " << response.entries(0).id() << " ("
+      << external_id << ", " << frames->size() << " frames, "
+      << StateShortName(response.entries(0).state()) << "; store sequence "
+      << response.sequence() << ")\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunImport(const std::vector<std::string>& args, std::ostream& out,
@@ -137,11 +220,23 @@ int RunImport(const std::vector<std::string>& args, std::ostream& out,
   parser.AddValue("max_file_bytes");
   parser.AddValue("max_rows");
   parser.AddValue("max_errors");
+  parser.AddValue("external_id");
+  parser.AddValue("classification");
+  parser.AddValue("note");
   absl::StatusOr<ParsedFlags> flags = parser.Parse(args);
   if (!flags.ok()) return UsageError(err, "import", flags.status().message());
   if (flags->Has("help")) {
     PrintUsage(out);
     return kExitOk;
+  }
+  if (flags->Get("format") == "vpdq") return ImportVpdq(*flags, out, err);
+  for (const char* video_only : {"external_id", "classification", "note"}) {
+    if (flags->Get(video_only).has_value()) {
+      return UsageError(err, "import",
+                        absl::StrCat("--", video_only,
+                                     " is for --format vpdq (the other "
+                                     "formats carry it per row)"));
+    }
   }
   absl::StatusOr<HashListFormat> format = FormatFlag(*flags);
   if (!format.ok()) return UsageError(err, "import", format.status().message());

@@ -10,11 +10,14 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/hashmatch/v1/match.grpc.pb.h"
 #include "src/common/file_util.h"
 #include "src/hashing/image_hasher.h"
+#include "src/match/video_matcher.h"
+#include "src/video/video_hasher.h"
 #include "tools/client_flags.h"
 #include "tools/commands.h"
 #include "tools/flags.h"
@@ -34,6 +37,7 @@ struct MatchFlags {
   ClientFlags client;
   bool hashes = false;
   bool json = false;
+  bool video = false;
   size_t max_file_bytes = kDefaultMaxFileBytes;
 };
 
@@ -50,6 +54,7 @@ absl::StatusOr<MatchFlags> MatchFlagsFrom(const ParsedFlags& flags) {
   m.client = *std::move(client);
   m.hashes = flags.Has("hashes");
   m.json = flags.Has("json");
+  m.video = flags.Has("video");
   absl::StatusOr<int64_t> max_bytes =
       flags.GetInt("max_file_bytes", 1, kMaxFileBytes, kDefaultMaxFileBytes);
   if (!max_bytes.ok()) return max_bytes.status();
@@ -109,6 +114,61 @@ std::string FormatJsonError(absl::string_view path, absl::string_view code,
                       ",\"message\":", JsonString(message), "}}\n");
 }
 
+std::string FormatVideoLine(absl::string_view path,
+                            const v1::MatchVideoResponse& r) {
+  std::string best = "-";
+  if (!r.matches().empty()) {
+    const v1::VideoEntryMatch& m = r.matches(0);
+    best = absl::StrCat(
+        "entry=", m.entry_id(), " signal=",
+        EnumSuffix(v1::SignalType_Name(m.signal_type()), "SIGNAL_TYPE_", true),
+        " distance=", m.distance());
+    if (m.signal_type() == v1::SIGNAL_TYPE_VPDQ) {
+      absl::StrAppend(&best, absl::StrFormat(" query=%.1f%% compared=%.1f%%",
+                                             m.query_match_percent(),
+                                             m.compared_match_percent()));
+    }
+  }
+  return absl::StrCat(
+      path, "\t", EnumSuffix(v1::Verdict_Name(r.verdict()), "VERDICT_", false),
+      "\t", EnumSuffix(v1::DecisionRule_Name(r.rule()), "DECISION_RULE_", true),
+      "\t", best, "\tframes=", r.query_frames(),
+      "\tindex_sequence=", r.index_sequence(), "\n");
+}
+
+std::string FormatJsonVideo(absl::string_view path, v1::MatchVideoResponse r) {
+  r.clear_query_frame_hashes();  // `hashmatch hash --video` prints them.
+  std::string json;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(r, &json, options).ok()) {
+    json = "{}";
+  }
+  return absl::StrCat("{\"path\":", JsonString(path), ",\"response\":", json,
+                      "}\n");
+}
+
+// MatchVideo: the header, then the bytes in 1 MiB chunks (or, with
+// `frames`, the header alone carrying them).
+grpc::Status CallMatchVideo(v1::MatchService::Stub& stub,
+                            grpc::ClientContext* context,
+                            const v1::MatchVideoHeader& header,
+                            absl::string_view bytes,
+                            v1::MatchVideoResponse* response) {
+  constexpr size_t kChunk = size_t{1} << 20;
+  std::unique_ptr<grpc::ClientWriter<v1::MatchVideoRequest>> writer =
+      stub.MatchVideo(context, response);
+  v1::MatchVideoRequest request;
+  *request.mutable_header() = header;
+  bool ok = writer->Write(request);
+  for (size_t at = 0; ok && at < bytes.size(); at += kChunk) {
+    request.set_chunk(std::string(bytes.substr(at, kChunk)));
+    ok = writer->Write(request);
+  }
+  writer->WritesDone();
+  return writer->Finish();
+}
+
 // Builds a MatchHashes request from the file's local PDQ, MD5 and SHA-256.
 absl::StatusOr<v1::MatchHashesRequest> LocalHashesRequest(
     ImageHasher& hasher, absl::string_view bytes, size_t max_bytes) {
@@ -146,6 +206,7 @@ int RunMatch(const std::vector<std::string>& args, std::ostream& out,
   parser.AddBool("help");
   parser.AddBool("hashes");
   parser.AddBool("json");
+  parser.AddBool("video");
   AddClientFlags(parser);
   parser.AddValue("max_file_bytes");
   absl::StatusOr<ParsedFlags> flags = parser.Parse(args);
@@ -185,6 +246,37 @@ int RunMatch(const std::vector<std::string>& args, std::ostream& out,
     }
     grpc::ClientContext context;
     PrepareContext(m->client, /*deadline=*/true, &context);
+    if (m->video) {
+      v1::MatchVideoHeader header;
+      header.set_total_bytes(static_cast<int64_t>(bytes->size()));
+      if (m->hashes) {
+        // Hashed here; only the frame hashes are sent.
+        VideoHashOptions options;
+        options.decode.max_bytes = m->max_file_bytes;
+        absl::StatusOr<VideoHashResult> hashed = HashVideo(*bytes, options);
+        bytes->clear();
+        if (!hashed.ok()) {
+          fail(absl::StatusCodeToString(hashed.status().code()),
+               absl::StrCat("hashing locally: ", hashed.status().message()));
+          continue;
+        }
+        header.set_total_bytes(0);
+        for (const VideoFrameHash& f : hashed->frames) {
+          *header.add_frames() = ToProto(f);
+        }
+      }
+      v1::MatchVideoResponse response;
+      grpc::Status status =
+          CallMatchVideo(*stub, &context, header, *bytes, &response);
+      if (!status.ok()) {
+        fail(GrpcCodeName(status.error_code()), status.error_message());
+        continue;
+      }
+      if (response.verdict() == v1::VERDICT_MATCH) any_match = true;
+      out << (m->json ? FormatJsonVideo(path, std::move(response))
+                      : FormatVideoLine(path, response));
+      continue;
+    }
     v1::MatchResponse response;
     grpc::Status status;
     if (m->hashes) {

@@ -20,6 +20,7 @@
 #include "src/hashing/image_hasher.h"
 #include "src/hashlist/hash_list_format.h"
 #include "src/ingest/authz.h"
+#include "src/video/video_hasher.h"
 
 namespace hashmatch {
 namespace ingest {
@@ -79,12 +80,50 @@ struct Item {
   std::optional<int32_t> quality;
   std::string classification;
   std::string note;
+  // VPDQ: the frames (`hash` is their VideoFramesDigest).
+  google::protobuf::RepeatedPtrField<v1::VideoFrame> frames;
 };
+
+// A VPDQ item from frames: each 32-byte PDQ with quality 0..100, 1..max.
+absl::StatusOr<Item> VideoItem(
+    const google::protobuf::RepeatedPtrField<v1::VideoFrame>& frames,
+    int max_frames) {
+  if (frames.empty()) {
+    return absl::InvalidArgumentError("a video entry needs at least 1 frame");
+  }
+  if (frames.size() > max_frames) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("video has ", frames.size(), " frames, over the limit of ",
+                     max_frames));
+  }
+  for (int i = 0; i < frames.size(); ++i) {
+    if (frames[i].pdq().size() != 32) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("video frame ", i, ": PDQ hash must be 32 bytes, got ",
+                       frames[i].pdq().size()));
+    }
+    if (frames[i].quality() < 0 || frames[i].quality() > 100) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("video frame ", i, ": quality must be in 0..100, got ",
+                       frames[i].quality()));
+    }
+  }
+  Item item;
+  item.signal = v1::SIGNAL_TYPE_VPDQ;
+  item.frames = frames;
+  item.hash = VideoFramesDigest(frames);
+  return item;
+}
 
 absl::StatusOr<Item> HashItem(const v1::Submission& s) {
   const v1::SubmittedHash& h = s.hash();
   Item item;
   item.signal = h.signal_type();
+  if (h.signal_type() == v1::SIGNAL_TYPE_VPDQ) {
+    return absl::InvalidArgumentError(
+        "a VPDQ (video) entry is submitted with video_hashes (its frames), "
+        "not as one hash");
+  }
   const size_t want = HashLengthForSignal(h.signal_type());
   if (want == 0) {
     return absl::InvalidArgumentError(
@@ -289,9 +328,54 @@ absl::StatusOr<v1::SubmitResponse> IngestCore::Submit(
         }
         break;
       }
+      case v1::Submission::kVideoHashes: {
+        absl::StatusOr<Item> item =
+            VideoItem(s.video_hashes().frames(), options_.max_video_frames);
+        if (!item.ok()) return Prefixed(item.status(), where);
+        item->external_id = s.external_id();
+        produced.push_back(*std::move(item));
+        break;
+      }
+      case v1::Submission::kVideo: {
+        if (!caller.may_submit_media()) {
+          return absl::PermissionDeniedError(absl::StrCat(
+              where, "principal \"", agency,
+              "\" may not submit videos (may_submit_media is off); submit "
+              "video_hashes instead"));
+        }
+        if (s.video().empty()) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(where, "video is empty"));
+        }
+        absl::StatusOr<VideoHashResult> hashed =
+            HashVideo(s.video(), options_.video_hash);
+        if (!hashed.ok()) {
+          return Prefixed(hashed.status(), absl::StrCat(where, "video: "));
+        }
+        google::protobuf::RepeatedPtrField<v1::VideoFrame> frames;
+        for (const VideoFrameHash& f : hashed->frames) {
+          v1::VideoFrame* p = frames.Add();
+          p->set_pdq(std::string(
+              reinterpret_cast<const char*>(f.pdq.bytes().data()), 32));
+          p->set_quality(f.quality);
+          p->set_frame_number(f.frame_number);
+          p->set_timestamp_seconds(f.timestamp_seconds);
+        }
+        if (frames.empty()) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              where, "video: no frame of PDQ quality >= ",
+              options_.video_hash.min_quality, " to make an entry of"));
+        }
+        absl::StatusOr<Item> item =
+            VideoItem(frames, options_.max_video_frames);
+        if (!item.ok()) return Prefixed(item.status(), where);
+        item->external_id = s.external_id();
+        produced.push_back(*std::move(item));
+        break;
+      }
       default:
-        return absl::InvalidArgumentError(
-            absl::StrCat(where, "neither hash nor image is set"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            where, "none of hash, image, video_hashes and video is set"));
     }
     for (Item& item : produced) {
       item.submission = static_cast<size_t>(i);
@@ -364,6 +448,7 @@ absl::StatusOr<v1::SubmitResponse> IngestCore::Submit(
     v1::Entry e;
     e.set_signal_type(item.signal);
     e.set_hash(item.hash);
+    *e.mutable_video_frames() = item.frames;
     if (item.quality.has_value()) e.set_quality(*item.quality);
     e.set_source_agency(agency);
     e.set_external_id(item.external_id);

@@ -96,6 +96,7 @@
 #include "src/hashing/image_decoder.h"
 #include "src/ingest/audit_sink.h"
 #include "src/ingest/page_token.h"
+#include "src/video/video_hasher.h"
 
 namespace hashmatch {
 namespace ingest {
@@ -133,6 +134,19 @@ struct IngestOptions {
   // Limits for submitted images (encoded bytes, declared pixels); over them
   // is RESOURCE_EXHAUSTED. Default: the decoder's (32 MiB, 64 MP).
   DecodeOptions image_decode;
+  // Most frames of one video entry (video_hashes, or kept from a video);
+  // more is RESOURCE_EXHAUSTED. At most kMaxVideoFramesPerEntry. Default
+  // 16384.
+  int max_video_frames = kMaxVideoFramesPerEntry;
+  // Decoding limits and sampling for submitted videos (video_hasher.h).
+  // Default: video_hasher.h's, but one frame every 0.5 s: an entry sampled
+  // twice as densely as the 1 s queries has a frame near every query frame
+  // even on fast pans (docs/video.md).
+  VideoHashOptions video_hash = [] {
+    VideoHashOptions o;
+    o.decode.sample_interval_seconds = 0.5;
+    return o;
+  }();
   // Key of the page-token HMAC. Default (empty): 32 random bytes drawn at
   // construction, so tokens do not survive a restart.
   std::string page_token_key;

@@ -720,6 +720,77 @@ TEST_F(IngestCoreTest, GetAndExport) {
             absl::StatusCode::kCancelled);
 }
 
+v1::Submission VideoSub(const std::string& ext, int frames, int seed) {
+  v1::Submission s;
+  s.set_external_id(ext);
+  for (int i = 0; i < frames; ++i) {
+    v1::VideoFrame* f = s.mutable_video_hashes()->add_frames();
+    f->set_pdq(Pdq(seed + i));
+    f->set_quality(80);
+    f->set_frame_number(i * 12);
+    f->set_timestamp_seconds(i * 0.5);
+  }
+  s.set_classification("V1");
+  return s;
+}
+
+TEST_F(IngestCoreTest, VideoEntriesFromFrameHashes) {
+  absl::StatusOr<v1::SubmitResponse> r =
+      core_->Submit(a_, Req({VideoSub("video-1", 4, 10)}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->entries_size(), 1);
+  const Entry e = Stored(r->entries(0).id());
+  EXPECT_EQ(e.signal_type(), v1::SIGNAL_TYPE_VPDQ);
+  EXPECT_EQ(e.state(), v1::VETTING_STATE_ACTIVE);
+  ASSERT_EQ(e.video_frames_size(), 4);
+  EXPECT_EQ(e.video_frames(3).pdq(), Pdq(13));
+  EXPECT_DOUBLE_EQ(e.video_frames(3).timestamp_seconds(), 1.5);
+  EXPECT_EQ(e.hash(), VideoFramesDigest(e.video_frames()));
+  // The same frames again: the same entry, unchanged; other frames under
+  // the same external id: ALREADY_EXISTS.
+  r = core_->Submit(a_, Req({VideoSub("video-1", 4, 10)}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->entries(0).id(), e.id());
+  EXPECT_EQ(
+      core_->Submit(a_, Req({VideoSub("video-1", 3, 10)})).status().code(),
+      absl::StatusCode::kAlreadyExists);
+  // Another agency submitting the same frames endorses the same video.
+  r = core_->Submit(b_, Req({VideoSub("their-id", 4, 10)}));
+  ASSERT_TRUE(r.ok()) << r.status();
+
+  auto code = [&](v1::Submission s, const v1::Principal& who) {
+    return core_->Submit(who, Req({std::move(s)})).status();
+  };
+  EXPECT_EQ(code(VideoSub("empty", 0, 1), a_).code(),
+            absl::StatusCode::kInvalidArgument);
+  v1::Submission short_pdq = VideoSub("short", 2, 1);
+  short_pdq.mutable_video_hashes()->mutable_frames(1)->set_pdq("abc");
+  absl::Status st = code(short_pdq, a_);
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(st.message().find("video frame 1: PDQ hash must be 32 bytes"),
+            std::string::npos)
+      << st;
+  v1::Submission bad_quality = VideoSub("q", 2, 1);
+  bad_quality.mutable_video_hashes()->mutable_frames(0)->set_quality(-1);
+  EXPECT_EQ(code(bad_quality, a_).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(code(HashSub("one-hash", Pdq(1), v1::SIGNAL_TYPE_VPDQ), a_).code(),
+            absl::StatusCode::kInvalidArgument);
+  // Video bytes: only with may_submit_media, and they must be a video.
+  v1::Submission bytes;
+  bytes.set_external_id("clip");
+  bytes.set_video(std::string(3000, 'v'));
+  EXPECT_EQ(code(bytes, a_).code(), absl::StatusCode::kPermissionDenied);
+  st = code(bytes, Agency("media-agency", /*media=*/true));
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_NE(st.message().find("submission 0: video: "), std::string::npos)
+      << st;
+  IngestOptions few;
+  few.max_video_frames = 3;
+  Open(few);
+  EXPECT_EQ(code(VideoSub("long", 4, 50), a_).code(),
+            absl::StatusCode::kResourceExhausted);
+}
+
 TEST_F(IngestCoreTest, LimitsGiveSpecificErrors) {
   IngestOptions o;
   o.max_batch = 3;

@@ -470,6 +470,9 @@ absl::Status RegisterIngestServices(IngestServer* server) {
   ingest_options.max_disputes_per_entry =
       static_cast<size_t>(config.max_disputes_per_entry);
   ingest_options.max_page_size = config.max_page_size;
+  ingest_options.max_video_frames = config.max_video_frames;
+  ingest_options.video_hash.decode.max_bytes =
+      static_cast<size_t>(config.max_request_bytes);
   ingest_options.default_page_size =
       std::min(ingest_options.default_page_size, config.max_page_size);
   IngestServiceOptions service_options;
@@ -554,6 +557,7 @@ int RunIngestServer(const IngestServerConfig& config) {
       .Int("max_report_matches", config.max_report_matches)
       .Int("max_content_ref_bytes", config.max_content_ref_bytes)
       .Int("max_report_streams", config.max_report_streams)
+      .Int("max_video_frames", config.max_video_frames)
       .Str("tls", config.tls_client_ca.empty()
                       ? (config.tls_cert.empty() ? "off" : "tls")
                       : "mtls")

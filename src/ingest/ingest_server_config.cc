@@ -90,6 +90,8 @@ FlagSet BindFlags(IngestServerConfig* c) {
         "match report");
   f.Int("max_report_streams", &c->max_report_streams, 1, 10000,
         "WatchReports streams open at once");
+  f.Int("max_video_frames", &c->max_video_frames, 1, 16384,
+        "frames of one video entry (video_hashes, or kept from a video)");
   return f;
 }
 

@@ -77,6 +77,7 @@ struct IngestServerConfig {
   int max_report_matches = 256;
   int max_content_ref_bytes = 1024;
   int max_report_streams = 16;
+  int max_video_frames = 16384;
   int worker_threads = 2;
 };
 

@@ -79,6 +79,7 @@ TEST(IngestServerConfigTest, LimitDefaultsAreTheServicesOwn) {
   EXPECT_EQ(c->max_content_ref_bytes, reports.max_content_ref_bytes);
   EXPECT_EQ(c->max_report_streams, reports.max_streams);
   EXPECT_EQ(c->max_page_size, reports.max_page_size);
+  EXPECT_EQ(c->max_video_frames, ingest.max_video_frames);
 
   c = ParseIngestServerConfig({"--data=/d", "--max_page_size=7",
                                "--max_note_bytes=9", "--max_watch_streams=2"},

@@ -210,7 +210,8 @@ struct Matcher::Impl {
       : store(store),
         index(index),
         options(options),
-        hashers(std::max(2u, std::thread::hardware_concurrency())) {}
+        hashers(std::max(2u, std::thread::hardware_concurrency())),
+        video(store, index, options.video) {}
 
   absl::StatusOr<MatchResponse> Match(const std::vector<Query>& queries,
                                       const Resolved& resolved,
@@ -222,6 +223,7 @@ struct Matcher::Impl {
   const VettedIndex* const index;
   const MatcherOptions options;
   mutable HasherPool hashers;
+  const VideoMatcher video;
 
   // GetIndexInfo's MD5/SHA-256 counts: HashStore::Stats scans every entry,
   // so it runs only when the store moved and the counts are older than
@@ -507,6 +509,7 @@ absl::StatusOr<std::unique_ptr<Matcher>> Matcher::Create(
   if (options.default_signals.empty()) {
     return absl::InvalidArgumentError("default_signals is empty");
   }
+  RETURN_IF_ERROR(VideoMatcher::Validate(options.video));
   for (SignalType s : options.default_signals) {
     if (!IsLaneSignal(s)) {
       return absl::InvalidArgumentError(
@@ -521,6 +524,8 @@ Matcher::Matcher(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Matcher::~Matcher() = default;
 
 const MatcherOptions& Matcher::options() const { return impl_->options; }
+
+const VideoMatcher& Matcher::video() const { return impl_->video; }
 
 absl::StatusOr<MatchResponse> Matcher::MatchImage(
     const MatchImageRequest& request) const {
@@ -675,6 +680,9 @@ IndexInfo Matcher::GetIndexInfo() const {
   info.set_max_batch(o.max_batch);
   info.set_max_hashes(o.max_hashes);
   info.set_server_version(o.server_version);
+  info.set_video_frames(o.video_frames);
+  info.set_max_video_bytes(static_cast<int64_t>(o.video.hash.decode.max_bytes));
+  info.set_max_video_frames(o.video.max_query_frames);
   return info;
 }
 

@@ -43,6 +43,7 @@
 #include "index/vetted/vetted_index.h"
 #include "proto/hashmatch/v1/match.pb.h"
 #include "src/hashing/image_decoder.h"
+#include "src/match/video_matcher.h"
 
 namespace hashmatch {
 
@@ -83,6 +84,8 @@ struct MatcherOptions {
   int exact_counts_max_age_ms = 5000;
   // Reported in IndexInfo.server_version.
   std::string server_version;
+  // MatchVideo's defaults and limits (video_matcher.h).
+  VideoMatcherOptions video;
 };
 
 class Matcher {
@@ -126,6 +129,9 @@ class Matcher {
   hashmatch::v1::IndexInfo GetIndexInfo() const;
 
   const MatcherOptions& options() const;
+
+  // MatchVideo (video_matcher.h), over the same store and index.
+  const VideoMatcher& video() const;
 
  private:
   struct Impl;

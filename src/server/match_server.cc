@@ -204,6 +204,12 @@ int RunMatchServer(const ServerConfig& config) {
       .Int("pdq_threshold", config.pdq_threshold)
       .Int("pdq_quality_gate", config.pdq_quality_gate)
       .Bool("dihedral", config.dihedral)
+      .Bool("video_frames", config.video_frames)
+      .Int("max_video_bytes", config.max_video_bytes)
+      .Int("max_video_seconds", config.max_video_seconds)
+      .Int("max_video_decode_seconds", config.max_video_decode_seconds)
+      .Int("max_video_frames", config.max_video_frames)
+      .Int("max_concurrent_videos", config.max_concurrent_videos)
       .Bool("auth_tokens", !config.tokens_file.empty())
       .Str("tls", config.tls_client_ca.empty()
                       ? (config.tls_cert.empty() ? "off" : "tls")
@@ -231,6 +237,14 @@ int RunMatchServer(const ServerConfig& config) {
   matcher_options.max_batch = config.max_batch;
   matcher_options.max_hashes = config.max_hashes;
   matcher_options.server_version = HASHMATCH_VERSION;
+  matcher_options.video_frames = config.video_frames;
+  VideoMatcherOptions& video = matcher_options.video;
+  video.hash.decode.max_bytes = static_cast<size_t>(config.max_video_bytes);
+  video.hash.decode.max_duration_seconds = config.max_video_seconds;
+  video.hash.decode.max_decode_seconds = config.max_video_decode_seconds;
+  video.max_query_frames = config.max_video_frames;
+  video.query_match_percent = config.video_query_match_percent;
+  video.compared_match_percent = config.video_compared_match_percent;
 
   std::unique_ptr<TokenTable> tokens;
   if (!config.tokens_file.empty()) {
@@ -287,6 +301,7 @@ int RunMatchServer(const ServerConfig& config) {
 
   MatchServiceOptions service_options;
   service_options.max_concurrent_rpcs = config.max_concurrent_rpcs;
+  service_options.max_concurrent_videos = config.max_concurrent_videos;
   std::unique_ptr<MatchReports> reports;  // outlives `service`
   if (!config.report_to.empty()) {
     absl::StatusOr<std::unique_ptr<MatchReports>> started =

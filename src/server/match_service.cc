@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "src/common/status_util.h"
@@ -97,6 +98,7 @@ MatchServiceImpl::MatchServiceImpl(const MatchServiceOptions& options,
       metrics_(metrics),
       tokens_(tokens),
       limiter_(options.max_concurrent_rpcs),
+      video_limiter_(options.max_concurrent_videos),
       pool_(std::make_unique<WorkerPool>(std::max(1, options.worker_threads))) {
   if (options_.on_match) {
     on_match_pool_ =
@@ -132,9 +134,12 @@ void MatchServiceImpl::RecordResponse(const v1::MatchResponse& response,
 struct MatchServiceImpl::Call {
   absl::string_view rpc;
   grpc::CallbackServerContext* context;
-  grpc::ServerUnaryReactor* reactor;
+  grpc::ServerUnaryReactor* reactor = nullptr;
+  // MatchVideo's reactor (then `reactor` is null).
+  grpc::ServerReadReactor<v1::MatchVideoRequest>* video_reactor = nullptr;
   std::chrono::steady_clock::time_point start;
   ConcurrencyLimiter::Permit permit;
+  ConcurrencyLimiter::Permit video_permit;
   CallLog log;
 };
 
@@ -170,8 +175,30 @@ void MatchServiceImpl::Finish(Call* call, const grpc::Status& status) {
     call->permit.Release();
     metrics_->AddInflight(-1);
   }
-  call->reactor->Finish(status);
+  call->video_permit.Release();
+  if (call->reactor != nullptr) {
+    call->reactor->Finish(status);
+  } else {
+    call->video_reactor->Finish(status);
+  }
   active_calls_.fetch_sub(1);
+}
+
+void MatchServiceImpl::Complete(std::shared_ptr<Call> call,
+                                const grpc::Status& status) {
+  if (!call->log.matched.empty()) {
+    // The answer waits for its reports (which may wait for an fsync), on
+    // the on_match pool so this thread goes on at once.
+    on_match_pool_->Submit([this, call, status] {
+      for (const v1::MatchResponse& r : call->log.matched) {
+        options_.on_match(r, call->log.principal);
+      }
+      call->log.matched.clear();
+      Finish(call.get(), status);
+    });
+    return;
+  }
+  Finish(call.get(), status);
 }
 
 grpc::Status MatchServiceImpl::Admit(Call* call) {
@@ -236,19 +263,7 @@ grpc::ServerUnaryReactor* MatchServiceImpl::Handle(
                                     "cancelled while matching");
       }
     }
-    if (!call->log.matched.empty()) {
-      // The answer waits for its reports (which may wait for an fsync),
-      // on the on_match pool so this thread goes on at once.
-      on_match_pool_->Submit([this, call, status] {
-        for (const v1::MatchResponse& r : call->log.matched) {
-          options_.on_match(r, call->log.principal);
-        }
-        call->log.matched.clear();
-        Finish(call.get(), status);
-      });
-      return;
-    }
-    Finish(call.get(), status);
+    Complete(call, status);
   };
   if (offload) {
     pool_->Submit(std::move(run));
@@ -333,6 +348,201 @@ grpc::ServerUnaryReactor* MatchServiceImpl::GetIndexInfo(
                   *response = matcher.GetIndexInfo();
                   return grpc::Status::OK;
                 });
+}
+
+v1::MatchResponse ReportableVideoMatch(const v1::MatchVideoResponse& video,
+                                       int max_hashes) {
+  v1::MatchResponse r;
+  r.set_content_ref(video.content_ref());
+  r.set_verdict(video.verdict());
+  r.set_rule(video.rule());
+  r.set_rule_detail(video.rule_detail());
+  r.set_index_sequence(video.index_sequence());
+  r.set_matches_truncated(video.matches_truncated());
+  for (const v1::VideoEntryMatch& m : video.matches()) {
+    v1::EntryMatch* e = r.add_matches();
+    e->set_entry_id(m.entry_id());
+    e->set_signal_type(m.signal_type());
+    e->set_distance(m.distance());
+    e->set_classification(m.classification());
+    e->set_source_agency(m.source_agency());
+    e->set_state(m.state());
+  }
+  // Query frames that matched first (by their time), then the others.
+  std::vector<double> matched_times;
+  for (const v1::VideoEntryMatch& m : video.matches()) {
+    for (const v1::MatchedFrame& f : m.frames()) {
+      matched_times.push_back(f.query_timestamp_seconds());
+    }
+  }
+  std::vector<const v1::VideoFrame*> frames;
+  for (const v1::VideoFrame& f : video.query_frame_hashes()) {
+    if (std::find(matched_times.begin(), matched_times.end(),
+                  f.timestamp_seconds()) != matched_times.end()) {
+      frames.push_back(&f);
+    }
+  }
+  for (const v1::VideoFrame& f : video.query_frame_hashes()) {
+    if (std::find(frames.begin(), frames.end(), &f) == frames.end()) {
+      frames.push_back(&f);
+    }
+  }
+  for (const v1::VideoFrame* f : frames) {
+    if (r.query_hashes_size() >= max_hashes) break;
+    v1::ComputedHash* h = r.add_query_hashes();
+    h->set_signal_type(v1::SIGNAL_TYPE_PDQ);
+    h->set_hex(absl::BytesToHexString(f->pdq()));
+    h->set_quality(f->quality());
+  }
+  return r;
+}
+
+// MatchVideo: reads the header and the chunks, then matches on the pool.
+class MatchServiceImpl::VideoReactor
+    : public grpc::ServerReadReactor<v1::MatchVideoRequest> {
+ public:
+  VideoReactor(MatchServiceImpl* service, std::shared_ptr<Call> call,
+               v1::MatchVideoResponse* response)
+      : service_(service), call_(std::move(call)), response_(response) {}
+
+  void Start() { StartRead(&request_); }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {
+      // The client half-closed (or the call ended): match what arrived.
+      if (!have_header_) {
+        return Fail(grpc::StatusCode::INVALID_ARGUMENT,
+                    "MatchVideo needs a header message first");
+      }
+      return Run();
+    }
+    const Matcher& matcher = *service_->matcher_.load();
+    const size_t max_bytes = matcher.options().video.hash.decode.max_bytes;
+    if (!have_header_) {
+      if (request_.part_case() != v1::MatchVideoRequest::kHeader) {
+        return Fail(grpc::StatusCode::INVALID_ARGUMENT,
+                    "the first MatchVideo message must be a header");
+      }
+      header_ = std::move(*request_.mutable_header());
+      have_header_ = true;
+      call_->log.content_ref = header_.content_ref();
+      if (header_.total_bytes() < 0) {
+        return Fail(grpc::StatusCode::INVALID_ARGUMENT,
+                    "header.total_bytes is negative");
+      }
+      if (static_cast<uint64_t>(header_.total_bytes()) > max_bytes) {
+        return Fail(
+            grpc::StatusCode::RESOURCE_EXHAUSTED,
+            absl::StrCat("video is ", header_.total_bytes(),
+                         " bytes, over the limit of ", max_bytes, " bytes"));
+      }
+    } else {
+      if (request_.part_case() != v1::MatchVideoRequest::kChunk) {
+        return Fail(grpc::StatusCode::INVALID_ARGUMENT,
+                    "only the first MatchVideo message may be a header");
+      }
+      if (header_.frames_size() > 0) {
+        return Fail(grpc::StatusCode::INVALID_ARGUMENT,
+                    "a MatchVideo header with frames takes no video chunks");
+      }
+      if (bytes_.size() + request_.chunk().size() > max_bytes) {
+        return Fail(
+            grpc::StatusCode::RESOURCE_EXHAUSTED,
+            absl::StrCat("video is over the limit of ", max_bytes, " bytes"));
+      }
+      bytes_.append(request_.chunk());
+    }
+    request_.Clear();
+    StartRead(&request_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  void Fail(grpc::StatusCode code, const std::string& message) {
+    bytes_.clear();
+    bytes_.shrink_to_fit();
+    service_->Finish(call_.get(), grpc::Status(code, message));
+  }
+
+  void Run() {
+    service_->pool_->Submit([this] {
+      grpc::CallbackServerContext* ctx = call_->context;
+      grpc::Status status;
+      if (ctx->deadline() <= std::chrono::system_clock::now()) {
+        status = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                              "deadline exceeded before matching");
+      } else if (ctx->IsCancelled()) {
+        status = grpc::Status(grpc::StatusCode::CANCELLED,
+                              "cancelled before matching");
+      } else {
+        const VideoMatcher& matcher = service_->matcher_.load()->video();
+        absl::StatusOr<v1::MatchVideoResponse> r =
+            header_.frames_size() > 0 ? matcher.MatchFrames(header_)
+                                      : matcher.MatchBytes(header_, bytes_);
+        // The upload is dropped as soon as it is hashed.
+        bytes_.clear();
+        bytes_.shrink_to_fit();
+        if (!r.ok()) {
+          status = ToGrpcStatus(r.status());
+        } else {
+          *response_ = *std::move(r);
+          const std::string verdict = VerdictName(response_->verdict());
+          const std::string rule = RuleName(response_->rule());
+          service_->metrics_->CountVerdict(verdict, rule);
+          call_->log.verdict = verdict;
+          call_->log.rule = rule;
+          call_->log.items = response_->query_frames();
+          if (service_->options_.on_match &&
+              response_->verdict() == v1::VERDICT_MATCH) {
+            call_->log.matched.push_back(
+                ReportableVideoMatch(*response_, kReportedVideoHashes));
+          }
+        }
+      }
+      service_->Complete(call_, status);
+    });
+  }
+
+  // Query frame hashes a report carries (ReportService's default limit is
+  // 64 per report).
+  static constexpr int kReportedVideoHashes = 16;
+
+  MatchServiceImpl* const service_;
+  const std::shared_ptr<Call> call_;
+  v1::MatchVideoResponse* const response_;
+  v1::MatchVideoRequest request_;
+  v1::MatchVideoHeader header_;
+  bool have_header_ = false;
+  std::string bytes_;
+};
+
+grpc::ServerReadReactor<v1::MatchVideoRequest>* MatchServiceImpl::MatchVideo(
+    grpc::CallbackServerContext* context, v1::MatchVideoResponse* response) {
+  active_calls_.fetch_add(1);
+  auto call = std::make_shared<Call>();
+  call->rpc = "MatchVideo";
+  call->context = context;
+  call->start = std::chrono::steady_clock::now();
+  auto* reactor = new VideoReactor(this, call, response);
+  call->video_reactor = reactor;
+  grpc::Status admitted = Admit(call.get());
+  if (admitted.ok()) {
+    call->video_permit = video_limiter_.TryAcquire();
+    if (!call->video_permit) {
+      metrics_->CountRejected("video_capacity");
+      admitted = grpc::Status(
+          grpc::StatusCode::RESOURCE_EXHAUSTED,
+          absl::StrCat("server at video capacity (", video_limiter_.in_flight(),
+                       " videos in flight)"));
+    }
+  }
+  if (!admitted.ok()) {
+    Finish(call.get(), admitted);
+    return reactor;
+  }
+  reactor->Start();
+  return reactor;
 }
 
 }  // namespace server

@@ -77,7 +77,16 @@ struct MatchServiceOptions {
   // share one fsync in the report queue, so more threads mean larger
   // groups. Default 16.
   int on_match_threads = 16;
+  // MatchVideo calls at once (each buffers its upload in memory, up to the
+  // Matcher's video max_bytes); more are RESOURCE_EXHAUSTED. Default 4.
+  int max_concurrent_videos = 4;
 };
+
+// A MatchVideo MATCH as a MatchResponse for on_match (match reports): the
+// matched entries (lane VPDQ, or PDQ for a still image) and, as query
+// hashes, the PDQ of up to `max_hashes` query frames (matched ones first).
+hashmatch::v1::MatchResponse ReportableVideoMatch(
+    const hashmatch::v1::MatchVideoResponse& video, int max_hashes);
 
 // The decode-failure metric's reason for a MatchImage error, or "" when the
 // error is not about the image (e.g. a bad option). Reasons: "empty",
@@ -123,10 +132,18 @@ class MatchServiceImpl final
       grpc::CallbackServerContext* context,
       const hashmatch::v1::GetIndexInfoRequest* request,
       hashmatch::v1::IndexInfo* response) override;
+  // Admission as the others (plus max_concurrent_videos) when the call
+  // starts; the chunks are gathered in memory on the callback threads (over
+  // the limit: RESOURCE_EXHAUSTED at once), then decoded and matched on the
+  // worker pool.
+  grpc::ServerReadReactor<hashmatch::v1::MatchVideoRequest>* MatchVideo(
+      grpc::CallbackServerContext* context,
+      hashmatch::v1::MatchVideoResponse* response) override;
 
  private:
   struct CallLog;
   struct Call;
+  class VideoReactor;
   // Admission (drain, loading, auth, capacity) on the gRPC thread, then,
   // inline or on the worker pool (`offload`), the deadline/cancellation
   // check and `work`; Finish logs, records metrics and finishes the reactor.
@@ -136,6 +153,9 @@ class MatchServiceImpl final
                                    bool offload, Work work);
   grpc::Status Admit(Call* call);
   void Finish(Call* call, const grpc::Status& status);
+  // Hands the call's MATCH responses to on_match (on its pool) and then
+  // finishes it; or finishes it at once.
+  void Complete(std::shared_ptr<Call> call, const grpc::Status& status);
   void RecordResponse(const hashmatch::v1::MatchResponse& response,
                       CallLog* log);
 
@@ -143,6 +163,7 @@ class MatchServiceImpl final
   ServerMetrics* const metrics_;
   const TokenTable* const tokens_;
   ConcurrencyLimiter limiter_;
+  ConcurrencyLimiter video_limiter_;
   std::atomic<const Matcher*> matcher_{nullptr};
   std::atomic<bool> draining_{false};
   std::atomic<int64_t> active_calls_{0};

@@ -104,6 +104,23 @@ FlagSet BindFlags(ServerConfig* c) {
         "PDQ quality under which an undecided query is LOW_QUALITY");
   f.Bool("dihedral", &c->dihedral,
          "look up the 8 rotations/flips of PDQ hashes by default");
+  f.Bool("video_frames", &c->video_frames,
+         "search PDQ query hashes among the frames of video entries too by "
+         "default (a still image that is a frame of a vetted video)");
+  f.Int("max_video_bytes", &c->max_video_bytes, 1, int64_t{1} << 40,
+        "largest MatchVideo upload, all chunks together (256 MiB)");
+  f.Int("max_video_seconds", &c->max_video_seconds, 1, 86400 * 7,
+        "longest video MatchVideo decodes (2 h)");
+  f.Int("max_video_decode_seconds", &c->max_video_decode_seconds, 1, 86400,
+        "wall time one MatchVideo decode may take (DEADLINE_EXCEEDED)");
+  f.Int("max_video_frames", &c->max_video_frames, 1, 1 << 24,
+        "most query frames of one MatchVideo (sent, or kept from a decode)");
+  f.Int("max_concurrent_videos", &c->max_concurrent_videos, 1, 10000,
+        "MatchVideo calls at once (each holds its upload in memory)");
+  f.Int("video_query_match_percent", &c->video_query_match_percent, 0, 100,
+        "default share of the upload's frames that must match a video entry");
+  f.Int("video_compared_match_percent", &c->video_compared_match_percent, 0,
+        100, "default share of the entry's frames the upload must match");
   f.String("tokens_file", &c->tokens_file,
            "per-platform API tokens: lines \"PLATFORM SHA256_HEX_OF_TOKEN\"; "
            "when set, MatchService RPCs need \"authorization: Bearer TOKEN\"");

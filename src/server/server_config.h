@@ -52,6 +52,16 @@ struct ServerConfig {
   int pdq_threshold = 31;
   int pdq_quality_gate = 50;
   bool dihedral = true;
+  // PDQ query hashes also searched among video entries' frames by default.
+  bool video_frames = true;
+  // MatchVideo (VideoMatcherOptions / VideoDecodeOptions defaults).
+  int64_t max_video_bytes = int64_t{256} << 20;
+  int max_video_seconds = 7200;
+  int max_video_decode_seconds = 120;
+  int max_video_frames = 20000;
+  int max_concurrent_videos = 4;
+  int video_query_match_percent = 80;
+  int video_compared_match_percent = 0;
   std::string tokens_file;
   std::string tls_cert;
   std::string tls_key;
