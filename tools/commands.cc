@@ -163,6 +163,29 @@ constexpr char kUsage[] = R"(usage:
       its own entries). export follows every page; list prints one and
       the next page token on stderr. csv: a header, one row per matched
       entry. Exit 1 when the RPC fails.
+  hashmatch eval accuracy (--corpus DIR[,DIR...] | --manifest FILE)
+                  --out DIR [--hashers LIST] [--transforms LIST] [--limit N]
+                  [--threads N] [--max_side N] [--seed N]
+                  [--target_precision P] [--also_ungated LIST|none]
+                  [--write_manifest FILE]
+      Accuracy of the hashers on benign photos (docs/accuracy.md): each
+      photo and 23 transforms of it; half the photos (by a hash of the
+      path) are vetted. Writes DIR/accuracy.json, accuracy.md,
+      accuracy.html, roc.svg, hist_*.svg (and manifest.tsv with --corpus).
+      --corpus scans directories; --write_manifest FILE (also
+      --write-manifest) writes the manifest (md5, size, group, package,
+      path) and, without --out, stops there; --manifest FILE checks every
+      file's MD5 (a mismatch is an error). LIST: comma-separated or all
+      (default): hashers pdq, pdq-cli512, pdq-fast, phash, dhash,
+      pdq+dihedral, pdq+trim, pdq+trim+dihedral; transforms identity,
+      resize50, resize25, jpeg90, jpeg50, jpeg30, crop5, crop10,
+      pad20_solid, pad20_blur, rotate4, rotate90, hflip, gamma,
+      brightness_contrast, blur, noise, vignette, text_overlay, grayscale,
+      aspect, screenshot, combo. --limit N: a fixed sample of N photos;
+      --max_side 1024: photos are downscaled to it first; --seed 1;
+      --target_precision 0.9999; threads default to the CPU count. PDQ
+      queries of quality under 50 match nothing (the service's gate);
+      --also_ungated (default pdq) also scores those methods without it.
   hashmatch help | --help
   hashmatch version
 

@@ -11,6 +11,7 @@
 #include "tools/commands.h"
 #include "tools/db_commands.h"
 #include "tools/entry_command.h"
+#include "tools/eval_command.h"
 #include "tools/import_export.h"
 #include "tools/match_command.h"
 #include "tools/reports_command.h"
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   if (command == "audit") return RunAudit(args, std::cout, std::cerr);
   if (command == "admin") return RunAdmin(args, std::cout, std::cerr);
   if (command == "entry") return RunEntry(args, std::cout, std::cerr);
+  if (command == "eval") return RunEval(args, std::cout, std::cerr);
   if (command == "reports") return RunReports(args, std::cout, std::cerr);
   if (command == "help" || command == "--help" || command == "-h") {
     PrintUsage(std::cout);

@@ -1,0 +1,257 @@
+#include "src/eval/evaluation.h"
+
+#include <filesystem>
+
+#include "gtest/gtest.h"
+#include "src/common/file_util.h"
+#include "src/eval/test_corpus.h"
+#include "src/hashing/bit_hash.h"
+
+namespace hashmatch {
+namespace eval {
+namespace {
+
+using testing_util::FreshDir;
+using testing_util::WriteSyntheticCorpus;
+
+EvalOptions Options(const std::string& methods, const std::string& transforms) {
+  EvalOptions o;
+  o.methods = *ParseMethodList(methods);
+  o.transforms = *ParseTransformList(transforms);
+  o.threads = 2;
+  return o;
+}
+
+const TransformScore& ScoreOf(const MethodScore& m, const std::string& t) {
+  for (const TransformScore& s : m.transforms) {
+    if (s.transform == t) return s;
+  }
+  ADD_FAILURE() << "no transform " << t;
+  return m.all;
+}
+
+// 6 generated photos, 3 vetted: identity copies are found at distance 0 by
+// every hasher, and the counts of queries and pairs are the protocol's.
+TEST(EvaluationTest, IdentityRecallIsOneAndCountsAreExact) {
+  const std::string dir = FreshDir("eval_identity");
+  const std::vector<ManifestEntry> manifest = WriteSyntheticCorpus(dir, 6, 3);
+  absl::StatusOr<AccuracyResult> r = RunAccuracy(
+      manifest, Options("pdq,pdq-cli512,pdq-fast,phash,dhash,pdq+dihedral",
+                        "identity,jpeg50,rotate90"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->originals, 6);
+  EXPECT_EQ(r->vetted, 3);
+  EXPECT_EQ(r->innocent, 3);
+  EXPECT_EQ(r->groups, 6);
+  EXPECT_TRUE(r->failures.empty());
+  ASSERT_EQ(r->methods.size(), 7u);  // And "pdq (no gate)".
+  EXPECT_EQ(r->methods[6].method, "pdq (no gate)");
+  for (const MethodScore& m : r->methods) {
+    SCOPED_TRACE(m.method);
+    const TransformScore& id = ScoreOf(m, "identity");
+    ASSERT_EQ(id.distances.positives.size(), 3u);
+    ASSERT_EQ(id.distances.negatives.size(), 3u);
+    for (const QueryDistances& q : id.distances.positives) {
+      EXPECT_EQ(q.own, 0);
+      EXPECT_GT(q.other, 0);
+    }
+    EXPECT_DOUBLE_EQ(id.at_default.recall, 1.0);
+    EXPECT_GE(id.at_target.threshold, 0);
+    EXPECT_DOUBLE_EQ(id.at_target.recall, 1.0);
+    // Pooled: 3 transforms x 3 positives, 3 x 3 negatives, C(6,2) pairs.
+    EXPECT_EQ(m.all.distances.positives.size(), 9u);
+    EXPECT_EQ(m.all.distances.negatives.size(), 9u);
+    EXPECT_EQ(m.all.distances.pairs.size(), 15u);
+    EXPECT_EQ(m.all.at_default.positives, 9);
+    EXPECT_EQ(m.all.at_default.pairs, 15);
+  }
+  // Dihedral lookup finds the 90-degree rotation; plain PDQ is far from it.
+  const TransformScore& rot = ScoreOf(r->methods[5], "rotate90");
+  const TransformScore& rot_plain = ScoreOf(r->methods[0], "rotate90");
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_LE(rot.distances.positives[i].own, 31);
+    EXPECT_GT(rot_plain.distances.positives[i].own, 31);
+  }
+}
+
+// The distance the evaluation records for a query equals the distance of the
+// hasher's own hex hashes of the same two files.
+TEST(EvaluationTest, KnownPairDistanceEqualsTheHashersDistance) {
+  const std::string dir = FreshDir("eval_pair");
+  const std::vector<ManifestEntry> manifest = WriteSyntheticCorpus(dir, 2, 1);
+  EvalOptions options = Options("pdq,phash,dhash", "jpeg30,crop10");
+  absl::StatusOr<CorpusCodes> codes = HashCorpus(manifest, options);
+  ASSERT_TRUE(codes.ok()) << codes.status();
+  ImageHasher hasher;
+  int total = 0;
+  for (size_t i = 0; i < manifest.size(); ++i) {
+    const std::string original = *ReadFileToString(manifest[i].path, 1 << 24);
+    // The corpus keeps the path order of the manifest it was given, sorted.
+    size_t ci = 0;
+    while (codes->originals[ci].path != manifest[i].path) ++ci;
+    cv::Mat pixels = DecodeImage(original, {})->pixels;
+    for (size_t t = 0; t < options.transforms.size(); ++t) {
+      const TransformSpec& spec = *options.transforms[t];
+      const TransformedImage q = *ApplyTransform(
+          spec, pixels, TransformSeed(manifest[i].path, spec.name, 1));
+      for (size_t m = 0; m < options.methods.size(); ++m) {
+        const Algorithm a = options.methods[m]->algorithm;
+        const std::string ho =
+            hasher.HashBytes(original, {a}, {})->results[0].hex;
+        const std::string hq =
+            hasher.HashBytes(q.bytes, {a}, {})->results[0].hex;
+        int expected;
+        if (a == Algorithm::kPdq) {
+          expected =
+              HammingDistance(*Hash256::FromHex(ho), *Hash256::FromHex(hq));
+        } else {
+          expected =
+              HammingDistance(*Hash64::FromHex(ho), *Hash64::FromHex(hq));
+        }
+        const int got = SetDistance(codes->query[m][t][ci]->query,
+                                    codes->original[m][ci].entry);
+        EXPECT_EQ(got, expected)
+            << spec.name << " " << options.methods[m]->name;
+        total += got;
+      }
+    }
+  }
+  EXPECT_GT(total, 0);  // Lossy transforms change some hashes.
+  // And the score of the vetted one's query is that distance.
+  const AccuracyResult r = ScoreCorpus(*codes, options);
+  size_t vi = codes->originals[0].vetted ? 0 : 1;
+  EXPECT_EQ(
+      r.methods[0].transforms[0].distances.positives[0].own,
+      SetDistance(codes->query[0][0][vi]->query, codes->original[0][vi].entry));
+}
+
+TEST(EvaluationTest, ManifestMismatchStopsTheRun) {
+  const std::string dir = FreshDir("eval_mismatch");
+  std::vector<ManifestEntry> manifest = WriteSyntheticCorpus(dir, 2, 1);
+  manifest[1].md5 = "0123456789abcdef0123456789abcdef";
+  absl::StatusOr<AccuracyResult> r =
+      RunAccuracy(manifest, Options("pdq", "identity"));
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(r.status().message().find("md5 mismatch"), std::string::npos);
+}
+
+TEST(EvaluationTest, UndecodableOriginalIsSkippedAndListed) {
+  const std::string dir = FreshDir("eval_bad");
+  std::vector<ManifestEntry> manifest = WriteSyntheticCorpus(dir, 2, 1);
+  const std::string junk = "not an image at all";
+  {
+    FILE* f = fopen((dir + "/junk.png").c_str(), "wb");
+    fwrite(junk.data(), 1, junk.size(), f);
+    fclose(f);
+  }
+  manifest.push_back({Md5Hex(junk), static_cast<int64_t>(junk.size()), "junk",
+                      "-", dir + "/junk.png"});
+  absl::StatusOr<AccuracyResult> r =
+      RunAccuracy(manifest, Options("pdq", "identity"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->originals, 2);
+  ASSERT_EQ(r->failures.size(), 1u);
+  EXPECT_NE(r->failures[0].find("junk.png"), std::string::npos);
+}
+
+TEST(EvaluationTest, OptionsAndNamesAreChecked) {
+  EXPECT_FALSE(ParseMethodList("pdq,md5").ok());
+  EXPECT_EQ(ParseMethodList("all")->size(), AllMethods().size());
+  EvalOptions o = Options("pdq", "identity");
+  o.threads = 0;
+  EXPECT_EQ(HashCorpus({}, o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(DefaultThreshold(*(*ParseMethodList("pdq-fast"))[0]), 31);
+  EXPECT_EQ(DefaultThreshold(*(*ParseMethodList("dhash"))[0]), 10);
+  EXPECT_EQ(MethodBits(*(*ParseMethodList("phash"))[0]), 64);
+}
+
+}  // namespace
+}  // namespace eval
+}  // namespace hashmatch
+
+namespace hashmatch {
+namespace eval {
+namespace {
+
+// A flat photo has PDQ quality 0: its copies are never matched by PDQ (the
+// service's quality gate), but still counted as missed positives; the 64-bit
+// hashes have no gate.
+TEST(EvaluationTest, LowQualityPdqQueriesMatchNothing) {
+  const std::string dir = FreshDir("eval_gate");
+  std::vector<ManifestEntry> manifest = WriteSyntheticCorpus(dir, 2, 1);
+  std::string group = "flat-0";
+  for (int k = 1; !IsVettedGroup(group); ++k) group = absl::StrCat("flat-", k);
+  const std::string path = dir + "/flat.png";
+  cv::imwrite(path, cv::Mat(180, 240, CV_8UC3, cv::Scalar(90, 120, 150)));
+  const std::string bytes = *ReadFileToString(path, 1 << 20);
+  manifest.push_back(
+      {Md5Hex(bytes), static_cast<int64_t>(bytes.size()), group, "-", path});
+  absl::StatusOr<AccuracyResult> r =
+      RunAccuracy(manifest, Options("pdq,phash", "identity"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  const TransformScore& pdq = r->methods[0].transforms[0];
+  const TransformScore& phash = r->methods[1].transforms[0];
+  ASSERT_EQ(pdq.distances.positives.size(), 2u);
+  EXPECT_DOUBLE_EQ(pdq.at_default.recall, 0.5);
+  EXPECT_DOUBLE_EQ(phash.at_default.recall, 1.0);
+  int gated = 0;
+  for (const QueryDistances& q : pdq.distances.positives) {
+    gated += q.own == kNoDistance;
+  }
+  EXPECT_EQ(gated, 1);
+  // Scored with the gate off (the default twin of pdq), PDQ finds it too.
+  ASSERT_EQ(r->methods.size(), 3u);
+  EXPECT_EQ(r->methods[2].method, "pdq (no gate)");
+  EXPECT_DOUBLE_EQ(r->methods[2].transforms[0].at_default.recall, 1.0);
+  EvalOptions no_gate = Options("pdq", "identity");
+  no_gate.pdq_quality_gate = 0;
+  r = RunAccuracy(manifest, no_gate);
+  ASSERT_TRUE(r.ok());
+  ASSERT_EQ(r->methods.size(), 1u);
+  EXPECT_DOUBLE_EQ(r->methods[0].transforms[0].at_default.recall, 1.0);
+}
+
+}  // namespace
+}  // namespace eval
+}  // namespace hashmatch
+
+namespace hashmatch {
+namespace eval {
+namespace {
+
+// Trimming adds the content rectangle's hash to the whole image's: never
+// farther than plain PDQ, and nearer on padded copies.
+TEST(EvaluationTest, TrimNeverLosesAndFindsPads) {
+  const std::string dir = FreshDir("eval_trim");
+  const std::vector<ManifestEntry> manifest = WriteSyntheticCorpus(dir, 4, 3);
+  absl::StatusOr<AccuracyResult> r = RunAccuracy(
+      manifest, Options("pdq,pdq+trim", "pad20_solid,pad20_blur,jpeg50"));
+  ASSERT_TRUE(r.ok()) << r.status();
+  int plain_sum = 0, trim_sum = 0;
+  for (size_t t = 0; t < 3; ++t) {
+    const DistanceSet& plain = r->methods[0].transforms[t].distances;
+    const DistanceSet& trim = r->methods[1].transforms[t].distances;
+    ASSERT_EQ(plain.positives.size(), 3u);
+    ASSERT_EQ(trim.positives.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) {
+      EXPECT_LE(trim.positives[i].own, plain.positives[i].own);
+      if (t < 2) {
+        plain_sum += plain.positives[i].own;
+        trim_sum += trim.positives[i].own;
+        // Solid pads are found within the default threshold; blurred ones
+        // (the border is harder to delimit) at least get nearer.
+        if (t == 0) {
+          EXPECT_LE(trim.positives[i].own, 31) << i;
+        } else {
+          EXPECT_LT(trim.positives[i].own, plain.positives[i].own) << i;
+        }
+      }
+    }
+  }
+  EXPECT_LT(trim_sum, plain_sum);
+}
+
+}  // namespace
+}  // namespace eval
+}  // namespace hashmatch

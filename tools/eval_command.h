@@ -1,0 +1,32 @@
+// The `hashmatch eval` subcommands: the auditors' accuracy evaluation over a
+// corpus of benign photos (src/eval/evaluation.h; docs/accuracy.md).
+//
+//   hashmatch eval accuracy --corpus DIR[,DIR...] --write_manifest FILE
+//   hashmatch eval accuracy (--corpus DIR[,DIR...] | --manifest FILE)
+//       --out DIR [--hashers LIST] [--transforms LIST] [--limit N]
+//       [--threads N] [--max_side N] [--seed N] [--target_precision P]
+//
+// Exit codes as in commands.h: 0 done, 1 the corpus could not be read (a
+// missing directory or file names its Debian package; an MD5 mismatch with
+// the manifest names the file and both digests) or the report could not be
+// written, 2 usage.
+//
+// Thread safety: as commands.h.
+#ifndef HASHMATCH_TOOLS_EVAL_COMMAND_H_
+#define HASHMATCH_TOOLS_EVAL_COMMAND_H_
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace hashmatch {
+namespace cli {
+
+// `args` are the arguments after `eval`.
+int RunEval(const std::vector<std::string>& args, std::ostream& out,
+            std::ostream& err);
+
+}  // namespace cli
+}  // namespace hashmatch
+
+#endif  // HASHMATCH_TOOLS_EVAL_COMMAND_H_
