@@ -68,8 +68,11 @@ std::string PackageForPath(absl::string_view path);
 // The group of a corpus file: "wallpapers/NAME" for a Plasma wallpaper
 // (every resolution, light or dark); the path without the "-l"/"-d" suffix
 // for a GNOME background; the path without a "_<W>x<H>" resolution suffix
-// before the extension (mate's Elephants_3840x2160.jpg); the path itself
-// otherwise.
+// before the extension (mate's Elephants_3840x2160.jpg); a fixed name for a
+// few known sets of one scene under several names (opencv-doc's consecutive
+// video frames basketball1/2 and rubberwhale1/2, skimage's chessboard_* in
+// several formats, mate's Ubuntu-Mate-*-no-logo colour variants); the path
+// itself otherwise.
 std::string GroupForPath(absl::string_view path);
 
 // Scans `dirs` recursively (in sorted path order) for .jpg, .jpeg, .png,

@@ -145,6 +145,12 @@ TEST(ManifestTest, GroupsAndPackages) {
                          "Elephants_3840x2160.jpg"),
             "/usr/share/backgrounds/mate/abstract/Elephants.jpg");
   EXPECT_EQ(GroupForPath("/x/a_b.jpg"), "/x/a_b.jpg");
+  EXPECT_EQ(
+      GroupForPath("/usr/share/doc/opencv-doc/examples/data/rubberwhale2.png"),
+      "opencv-doc/rubberwhale");
+  EXPECT_EQ(GroupForPath("/usr/lib/python3/dist-packages/skimage/data/"
+                         "chessboard_GRAY_U16B.tif"),
+            "skimage/chessboard");
   EXPECT_EQ(GroupForPath("/x_1x2/a.jpg"), "/x_1x2/a.jpg");
   EXPECT_EQ(PackageForPath("/usr/share/backgrounds/mate/nature/Storm.jpg"),
             "mate-backgrounds");
