@@ -1,6 +1,7 @@
 #include "src/eval/report.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -183,7 +184,7 @@ Table PerTransformTable(const AccuracyResult& r, F cell) {
 }
 
 std::string TargetCell(const TransformScore& s) {
-  return Pct(s.at_pooled.recall);
+  return s.at_pooled.threshold < 0 ? std::string("-") : Pct(s.at_pooled.recall);
 }
 
 std::string ThresholdRow(const AccuracyResult& r) {
@@ -461,7 +462,12 @@ absl::Status WriteAccuracyReport(const AccuracyResult& result,
       {"roc.svg", RocSvg(result)},
   };
   for (const MethodScore& m : result.methods) {
-    std::string name = absl::StrReplaceAll(m.method, {{"+", "_"}});
+    std::string name = m.method;  // "pdq+trim (no gate)" -> pdq_trim_no_gate
+    for (char& c : name) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') c = '_';
+    }
+    name = absl::StrReplaceAll(name, {{"__", "_"}});
+    while (!name.empty() && name.back() == '_') name.pop_back();
     files.emplace_back(absl::StrCat("hist_", name, ".svg"), HistogramSvg(m));
   }
   for (const auto& [name, text] : files) {

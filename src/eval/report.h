@@ -4,7 +4,8 @@
 //
 //   RETURN_IF_ERROR(WriteAccuracyReport(result, "build/accuracy", command));
 //   // build/accuracy/accuracy.json, accuracy.md, accuracy.html, roc.svg,
-//   // hist_<method>.svg
+//   // hist_<method>.svg (method name with every character other than a
+//   // letter, digit or '-' turned into '_': hist_pdq_no_gate.svg)
 //
 // The Markdown opens with `command` (the exact command line that produced
 // the result) so docs/accuracy.md says how to reproduce itself.
