@@ -16,7 +16,9 @@ namespace eval {
 namespace {
 
 constexpr const char* kColours[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd",
-                                    "#ff7f0e", "#8c564b", "#e377c2", "#17becf"};
+                                    "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
+                                    "#000000", "#bcbd22", "#7f7f7f", "#aec7e8"};
+constexpr size_t kNumColours = sizeof(kColours) / sizeof(kColours[0]);
 
 std::string JsonString(absl::string_view s) {
   std::string out = "\"";
@@ -332,7 +334,7 @@ std::string RocSvg(const AccuracyResult& r) {
           kL + pw / 2, kH - 10, kT + ph / 2, kT + ph / 2));
   for (size_t m = 0; m < r.methods.size(); ++m) {
     const MethodScore& s = r.methods[m];
-    const char* colour = kColours[m % 8];
+    const char* colour = kColours[m % kNumColours];
     std::string points;
     for (const OperatingPoint& p : Curve(s.all.distances)) {
       absl::StrAppend(&points, absl::StrFormat("%.1f,%.1f ", x_of(PooledFpr(p)),
@@ -403,25 +405,24 @@ std::string HistogramSvg(const MethodScore& s) {
   };
   bars(match_hist, "#1f77b4");
   bars(non_hist, "#d62728");
-  auto marker = [&](int t, const char* colour, const char* label) {
+  auto marker = [&](int t, const char* colour, const char* label, int dy) {
     if (t < 0) return;
     absl::StrAppend(
-        &out, absl::StrFormat("<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" "
-                              "y2=\"%.1f\" stroke=\"%s\" stroke-dasharray=\"4 "
-                              "3\"/><text x=\"%.1f\" y=\"%d\" fill=\"%s\">%s "
-                              "%d</text>\n",
-                              x_of(t + 0.5), kT, x_of(t + 0.5), kT + ph, colour,
-                              x_of(t + 0.5) + 3, kT + 12, colour, label, t));
+        &out,
+        absl::StrFormat("<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" "
+                        "y2=\"%.1f\" stroke=\"%s\" stroke-dasharray=\"4 "
+                        "3\"/><text x=\"%.1f\" y=\"%d\" fill=\"%s\">%s "
+                        "%d</text>\n",
+                        x_of(t + 0.5), kT, x_of(t + 0.5), kT + ph, colour,
+                        x_of(t + 0.5) + 3, kT + 12 + dy, colour, label, t));
   };
-  marker(s.default_threshold, "#555", "default");
-  marker(s.all.at_target.threshold, "#2ca02c", "T*");
+  marker(s.default_threshold, "#555", "default", 0);
+  marker(s.all.at_target.threshold, "#2ca02c", "T*", 16);
   absl::StrAppend(
-      &out,
-      absl::StrFormat("<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">"
-                      "Hamming distance (blue: copies of vetted photos to "
-                      "their own entry; red: innocent queries and "
-                      "pairs)</text>\n",
-                      kL + pw / 2, kH - 8));
+      &out, absl::StrFormat("<text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">"
+                            "distance (blue: vetted copies to their own entry; "
+                            "red: innocent queries and pairs)</text>\n",
+                            kL + pw / 2, kH - 8));
   return out + "</svg>\n";
 }
 
