@@ -49,19 +49,21 @@ Code CodeFromHash(const Hash256& h) { return CodeFromHex(h.ToHex()); }
 
 const std::vector<MethodSpec>& AllMethods() {
   static const auto* methods = new std::vector<MethodSpec>{
-      {"pdq", Algorithm::kPdq, false, false, "PDQ, full resolution"},
-      {"pdq-cli512", Algorithm::kPdqCli512, false, false,
+      {"pdq", Algorithm::kPdq, false, false, false, "PDQ, full resolution"},
+      {"pdq-cli512", Algorithm::kPdqCli512, false, false, false,
        "PDQ after the reference tool's 512x512 squash"},
-      {"pdq-fast", Algorithm::kPdqFast, false, false,
+      {"pdq-fast", Algorithm::kPdqFast, false, false, false,
        "PDQ of a reduced JPEG decode"},
-      {"phash", Algorithm::kPhash, false, false, "64-bit DCT hash"},
-      {"dhash", Algorithm::kDhash, false, false, "64-bit gradient hash"},
-      {"pdq+dihedral", Algorithm::kPdq, true, false,
+      {"phash", Algorithm::kPhash, false, false, false, "64-bit DCT hash"},
+      {"dhash", Algorithm::kDhash, false, false, false, "64-bit gradient hash"},
+      {"pdq+dihedral", Algorithm::kPdq, true, false, false,
        "PDQ, the query's 8 dihedral variants looked up"},
-      {"pdq+trim", Algorithm::kPdq, false, true,
+      {"pdq+trim", Algorithm::kPdq, false, true, false,
        "PDQ after trimming flat borders (entry and query)"},
-      {"pdq+trim+dihedral", Algorithm::kPdq, true, true,
+      {"pdq+trim+dihedral", Algorithm::kPdq, true, true, false,
        "trimmed PDQ, dihedral variants looked up"},
+      {"pdq+regions", Algorithm::kPdq, false, false, true,
+       "PDQ, entries also indexed by 6 windows"},
   };
   return *methods;
 }
@@ -113,13 +115,18 @@ int SetDistance(const std::vector<Code>& query,
 
 absl::StatusOr<std::vector<ImageCodes>> HashImage(
     ImageHasher& hasher, absl::string_view bytes,
-    const std::vector<const MethodSpec*>& methods, const EvalOptions& options) {
+    const std::vector<const MethodSpec*>& methods, const EvalOptions& options,
+    bool as_entry) {
   std::vector<Algorithm> algos;
-  bool dihedral = false, trim = false;
+  bool dihedral = false, trim = false, regions = false;
   for (const MethodSpec* m : methods) {
     if (m->trim) {
       trim = true;
       continue;
+    }
+    if (m->regions) {
+      regions = as_entry;
+      if (!as_entry) continue;  // The query's one hash: the plain one.
     }
     if (std::find(algos.begin(), algos.end(), m->algorithm) == algos.end()) {
       algos.push_back(m->algorithm);
@@ -136,8 +143,23 @@ absl::StatusOr<std::vector<ImageCodes>> HashImage(
   std::optional<DecodedImage> image;
   PdqDihedralHashes full, trimmed;
   bool has_trimmed = false;
-  if (trim) {
+  if (trim || regions) {
     ASSIGN_OR_RETURN(image, DecodeImage(bytes, options.decode));
+  }
+  std::vector<Hash256> windows;
+  if (regions) {
+    const int w = image->pixels.cols, h = image->pixels.rows;
+    for (const RegionWindow& r : kRegions) {
+      const cv::Rect rect(static_cast<int>(std::lround(r.x * w)),
+                          static_cast<int>(std::lround(r.y * h)),
+                          std::max(1, static_cast<int>(std::lround(r.w * w))),
+                          std::max(1, static_cast<int>(std::lround(r.h * h))));
+      const cv::Mat roi = image->pixels(rect & cv::Rect(0, 0, w, h));
+      windows.push_back(
+          hasher.HashPdq(ViewOfMat(roi), Algorithm::kPdq, false).hashes[0]);
+    }
+  }
+  if (trim) {
     full = hasher.HashPdq(image->view(), Algorithm::kPdq, true);
     const cv::Rect keep = FindContentRect(image->pixels, options.trim);
     if (keep != cv::Rect(0, 0, image->pixels.cols, image->pixels.rows)) {
@@ -168,6 +190,18 @@ absl::StatusOr<std::vector<ImageCodes>> HashImage(
       if (has_trimmed) add_pdq(trimmed.hashes, trimmed.quality);
       continue;
     }
+    if (m.regions && !as_entry) {
+      // The plain PDQ hash, from the pdq result when hashed, else decoded.
+      const auto it = std::find(algos.begin(), algos.end(), Algorithm::kPdq);
+      if (it == algos.end()) {
+        ASSIGN_OR_RETURN(DecodedImage img, DecodeImage(bytes, options.decode));
+        PdqDihedralHashes h =
+            hasher.HashPdq(img.view(), Algorithm::kPdq, false);
+        add_pdq(h.hashes, h.quality);
+        c.quality = h.quality;
+        continue;
+      }
+    }
     const size_t a = static_cast<size_t>(
         std::find(algos.begin(), algos.end(), m.algorithm) - algos.begin());
     const HashResult& r = plain.results[a];
@@ -180,6 +214,9 @@ absl::StatusOr<std::vector<ImageCodes>> HashImage(
       }
       c.quality = *r.quality;
       add_pdq(hashes, *r.quality);
+      if (m.regions && as_entry) {
+        for (const Hash256& h : windows) c.entry.push_back(CodeFromHash(h));
+      }
     } else {
       c.entry.push_back(CodeFromHex(r.hex));
       c.query = c.entry;
@@ -292,7 +329,8 @@ absl::StatusOr<CorpusCodes> HashCorpus(
     info.height = pixels.rows;
     ImageHasher hasher;
     absl::StatusOr<std::vector<ImageCodes>> codes =
-        HashImage(hasher, original_bytes, options.methods, options);
+        HashImage(hasher, original_bytes, options.methods, options,
+                  /*as_entry=*/true);
     if (!codes.ok()) {
       failures.push_back(absl::StrCat(e.path, ": ", codes.status().message()));
       finish(absl::OkStatus());
@@ -305,7 +343,8 @@ absl::StatusOr<CorpusCodes> HashCorpus(
       absl::StatusOr<TransformedImage> q = ApplyTransform(
           spec, pixels, TransformSeed(e.path, spec.name, options.seed));
       absl::StatusOr<std::vector<ImageCodes>> qc =
-          q.ok() ? HashImage(hasher, q->bytes, options.methods, options)
+          q.ok() ? HashImage(hasher, q->bytes, options.methods, options,
+                             /*as_entry=*/false)
                  : absl::StatusOr<std::vector<ImageCodes>>(q.status());
       if (!qc.ok()) {
         failures.push_back(

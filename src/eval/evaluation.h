@@ -71,17 +71,31 @@ namespace eval {
 // (border_trim.h). A trim method gives the entry and the query two hashes
 // each, of the whole image and of its content rectangle (one when nothing
 // was trimmed), so trimming can only add matches: it cannot lose one that
-// the untrimmed hash finds.
+// the untrimmed hash finds. A regions method indexes each entry under
+// kNumRegions + 1 hashes: the whole image and the windows of kRegions (90% of
+// each side at the centre and at the four corners, 80% at the centre); the
+// query keeps one hash.
 struct MethodSpec {
   const char* name;
   Algorithm algorithm;
   bool dihedral;
   bool trim;
+  bool regions;
   const char* description;
 };
 
+// Windows of the regions methods: x, y, width, height as fractions of the
+// image's width and height.
+struct RegionWindow {
+  double x, y, w, h;
+};
+inline constexpr RegionWindow kRegions[] = {
+    {0.05, 0.05, 0.9, 0.9}, {0.0, 0.0, 0.9, 0.9}, {0.1, 0.0, 0.9, 0.9},
+    {0.0, 0.1, 0.9, 0.9},   {0.1, 0.1, 0.9, 0.9}, {0.1, 0.1, 0.8, 0.8}};
+inline constexpr int kNumRegions = 6;
+
 // pdq, pdq-cli512, pdq-fast, phash, dhash, then the experiments
-// pdq+dihedral, pdq+trim, pdq+trim+dihedral.
+// pdq+dihedral, pdq+trim, pdq+trim+dihedral, pdq+regions.
 const std::vector<MethodSpec>& AllMethods();
 // Comma-separated names (duplicates kept once) or "all"; INVALID_ARGUMENT
 // naming an unknown one and listing the valid ones.
@@ -152,10 +166,13 @@ struct EvalOptions {
 };
 
 // Codes of one image (encoded bytes) for every method in `methods`, in that
-// order. Errors are the decoder's.
+// order. `as_entry`: the image is an original, so regions methods also hash
+// its windows (a query's entry codes are never used). Errors are the
+// decoder's.
 absl::StatusOr<std::vector<ImageCodes>> HashImage(
     ImageHasher& hasher, absl::string_view bytes,
-    const std::vector<const MethodSpec*>& methods, const EvalOptions& options);
+    const std::vector<const MethodSpec*>& methods, const EvalOptions& options,
+    bool as_entry);
 
 struct OriginalInfo {
   std::string path;

@@ -255,3 +255,41 @@ TEST(EvaluationTest, TrimNeverLosesAndFindsPads) {
 }  // namespace
 }  // namespace eval
 }  // namespace hashmatch
+
+namespace hashmatch {
+namespace eval {
+namespace {
+
+// Region hashes: an entry carries its whole-image hash and 6 windows, a query
+// one hash; crops come nearer, nothing gets farther than plain PDQ.
+TEST(EvaluationTest, RegionsIndexWindowsOfEntries) {
+  const std::string dir = FreshDir("eval_regions");
+  const std::vector<ManifestEntry> manifest = WriteSyntheticCorpus(dir, 3, 3);
+  const EvalOptions options = Options("pdq,pdq+regions", "crop10,jpeg50");
+  absl::StatusOr<CorpusCodes> codes = HashCorpus(manifest, options);
+  ASSERT_TRUE(codes.ok()) << codes.status();
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(codes->original[1][i].entry.size(), 1u + kNumRegions);
+    EXPECT_EQ(codes->original[1][i].entry[0], codes->original[0][i].entry[0]);
+    EXPECT_EQ(codes->query[1][0][i]->query, codes->query[0][0][i]->query);
+  }
+  const AccuracyResult r = ScoreCorpus(*codes, options);
+  int plain_sum = 0, regions_sum = 0;
+  for (size_t t = 0; t < 2; ++t) {
+    const DistanceSet& plain = r.methods[0].transforms[t].distances;
+    const DistanceSet& regions = r.methods[1].transforms[t].distances;
+    ASSERT_EQ(regions.positives.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) {
+      EXPECT_LE(regions.positives[i].own, plain.positives[i].own);
+      if (t == 0) {
+        plain_sum += plain.positives[i].own;
+        regions_sum += regions.positives[i].own;
+      }
+    }
+  }
+  EXPECT_LT(regions_sum, plain_sum);
+}
+
+}  // namespace
+}  // namespace eval
+}  // namespace hashmatch
