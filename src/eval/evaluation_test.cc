@@ -293,3 +293,32 @@ TEST(EvaluationTest, RegionsIndexWindowsOfEntries) {
 }  // namespace
 }  // namespace eval
 }  // namespace hashmatch
+
+namespace hashmatch {
+namespace eval {
+namespace {
+
+// --limit takes the same pseudo-random sample every time, whatever the
+// manifest's order.
+TEST(EvaluationTest, LimitTakesAFixedSample) {
+  const std::string dir = FreshDir("eval_limit");
+  std::vector<ManifestEntry> manifest = WriteSyntheticCorpus(dir, 5, 2);
+  EvalOptions options = Options("dhash", "identity");
+  options.limit = 3;
+  absl::StatusOr<CorpusCodes> a = HashCorpus(manifest, options);
+  std::reverse(manifest.begin(), manifest.end());
+  absl::StatusOr<CorpusCodes> b = HashCorpus(manifest, options);
+  ASSERT_TRUE(a.ok() && b.ok());
+  ASSERT_EQ(a->originals.size(), 3u);
+  ASSERT_EQ(b->originals.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(a->originals[i].path, b->originals[i].path);
+    if (i > 0) {
+      EXPECT_LT(a->originals[i - 1].path, a->originals[i].path);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace eval
+}  // namespace hashmatch

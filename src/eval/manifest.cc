@@ -274,7 +274,9 @@ absl::Status WriteManifestFile(const std::vector<ManifestEntry>& entries,
 
 absl::StatusOr<std::vector<ManifestEntry>> ReadManifestFile(
     const std::string& path, const ManifestOptions& options) {
-  ASSIGN_OR_RETURN(std::string text, ReadFileToString(path, size_t{256} << 20));
+  ASSIGN_OR_RETURN(
+      std::string text,
+      ReadFileToString(path, static_cast<size_t>(options.max_manifest_bytes)));
   return ParseManifest(text, options);
 }
 

@@ -7,7 +7,7 @@
 //   RETURN_IF_ERROR(WriteManifestFile(entries, "corpus.tsv"));
 //   ...
 //   ASSIGN_OR_RETURN(entries, ReadManifestFile("corpus.tsv", {}));
-//   RETURN_IF_ERROR(VerifyManifestEntry(entries[0], bytes));
+//   ASSIGN_OR_RETURN(std::string bytes, ReadVerified(entries[0]));
 //
 // File format (text, one entry per line, tab-separated, '\n' line ends):
 //   # hashmatch corpus manifest v1
@@ -58,6 +58,9 @@ struct ManifestOptions {
   // ReadManifest refuses manifests with more entries (RESOURCE_EXHAUSTED).
   // Default 100000.
   int64_t max_entries = 100000;
+  // ReadManifestFile refuses a larger file (RESOURCE_EXHAUSTED). Default
+  // 64 MiB.
+  int64_t max_manifest_bytes = int64_t{64} << 20;
 };
 
 // The Debian package that installs files under `path`'s corpus directory
