@@ -497,8 +497,20 @@ absl::Status RegisterIngestServices(IngestServer* server) {
   ReplicationServiceImpl* feed = replication.get();
   server->AddCommitListener(
       [feed](uint64_t sequence) { feed->NotifyCommitted(sequence); });
-  server->AddService(v1::ReplicationService::service_full_name(),
-                     std::move(replication), [feed] { feed->StartDraining(); });
+  // Draining ends every watch stream with UNAVAILABLE "server draining" (so
+  // followers know to reconnect elsewhere); wait, briefly, until those
+  // statuses are out before gRPC's shutdown would cancel them instead.
+  server->AddService(
+      v1::ReplicationService::service_full_name(), std::move(replication),
+      [feed] {
+        feed->StartDraining();
+        const auto until =
+            std::chrono::steady_clock::now() + std::chrono::seconds(2);
+        while (feed->active_streams() > 0 &&
+               std::chrono::steady_clock::now() < until) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        }
+      });
   ReportServiceOptions report_options;
   report_options.max_reports_per_call = config.max_reports_per_call;
   report_options.max_hashes_per_report = config.max_report_hashes;
