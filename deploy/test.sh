@@ -18,8 +18,14 @@ clang-format --dry-run -Werror "${SOURCES[@]}"
 echo "== tests (Release)"
 ctest --test-dir build --output-on-failure -j"$JOBS"
 
+# Sanitizer builds at -O1 -g1 (line tables only): half the compile time of
+# -O2 -g (measured on src/server/match_service.cc: 28 s vs 62 s), and the
+# reports still name file and line.
+SANITIZER_FLAGS="-O1 -g1 -DNDEBUG"
+
 echo "== tests under ASan + UBSan"
 cmake -S "$ROOT" -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHASHMATCH_WERROR=ON \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$SANITIZER_FLAGS" \
   -DHASHMATCH_SANITIZE=ON -DHASHMATCH_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan -j"$JOBS"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -28,6 +34,7 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:ha
 echo "== concurrency tests under ThreadSanitizer"
 # Only the targets of the tsan-labelled tests (about 2.5 min on 2 cores).
 cmake -S "$ROOT" -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHASHMATCH_WERROR=ON \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$SANITIZER_FLAGS" \
   -DHASHMATCH_TSAN=ON -DHASHMATCH_BUILD_BENCH=OFF >/dev/null
 cmake --build build-tsan -j"$JOBS" --target vetted_concurrency_test
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
