@@ -96,15 +96,10 @@ absl::Status ValidateVideoFrames(const Entry& e) {
                      " video_frames, got ", e.video_frames_size()));
   }
   for (int i = 0; i < e.video_frames_size(); ++i) {
-    const v1::VideoFrame& f = e.video_frames(i);
-    if (f.pdq().size() != 32) {
+    absl::Status frame = ValidateVideoFrame(e.video_frames(i));
+    if (!frame.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("video frame ", i, ": PDQ hash must be 32 bytes, got ",
-                       f.pdq().size()));
-    }
-    if (f.quality() < 0 || f.quality() > 100) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "video frame ", i, ": quality ", f.quality(), " is outside 0..100"));
+          absl::StrCat("video frame ", i, ": ", frame.message()));
     }
   }
   if (e.hash() != VideoFramesDigest(e.video_frames())) {
@@ -1065,6 +1060,18 @@ size_t HashLengthForSignal(SignalType signal_type) {
     default:
       return 0;
   }
+}
+
+absl::Status ValidateVideoFrame(const v1::VideoFrame& frame) {
+  if (frame.pdq().size() != 32) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PDQ hash must be 32 bytes, got ", frame.pdq().size()));
+  }
+  if (frame.quality() < 0 || frame.quality() > 100) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("quality ", frame.quality(), " is outside 0..100"));
+  }
+  return absl::OkStatus();
 }
 
 std::string VideoFramesDigest(

@@ -20,6 +20,7 @@
 #include "src/hashing/image_hasher.h"
 #include "src/hashlist/hash_list_format.h"
 #include "src/ingest/authz.h"
+#include "src/match/video_matcher.h"
 #include "src/video/video_hasher.h"
 
 namespace hashmatch {
@@ -97,15 +98,9 @@ absl::StatusOr<Item> VideoItem(
                      max_frames));
   }
   for (int i = 0; i < frames.size(); ++i) {
-    if (frames[i].pdq().size() != 32) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("video frame ", i, ": PDQ hash must be 32 bytes, got ",
-                       frames[i].pdq().size()));
-    }
-    if (frames[i].quality() < 0 || frames[i].quality() > 100) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("video frame ", i, ": quality must be in 0..100, got ",
-                       frames[i].quality()));
+    absl::Status frame = ValidateVideoFrame(frames[i]);
+    if (!frame.ok()) {
+      return Prefixed(frame, absl::StrCat("video frame ", i, ": "));
     }
   }
   Item item;
@@ -354,12 +349,7 @@ absl::StatusOr<v1::SubmitResponse> IngestCore::Submit(
         }
         google::protobuf::RepeatedPtrField<v1::VideoFrame> frames;
         for (const VideoFrameHash& f : hashed->frames) {
-          v1::VideoFrame* p = frames.Add();
-          p->set_pdq(std::string(
-              reinterpret_cast<const char*>(f.pdq.bytes().data()), 32));
-          p->set_quality(f.quality);
-          p->set_frame_number(f.frame_number);
-          p->set_timestamp_seconds(f.timestamp_seconds);
+          *frames.Add() = ToProto(f);
         }
         if (frames.empty()) {
           return absl::InvalidArgumentError(absl::StrCat(

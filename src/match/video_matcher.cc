@@ -179,16 +179,12 @@ absl::StatusOr<v1::MatchVideoResponse> VideoMatcher::MatchFrames(
   std::vector<VideoFrameHash> frames;
   frames.reserve(header.frames_size());
   for (int i = 0; i < header.frames_size(); ++i) {
-    const v1::VideoFrame& f = header.frames(i);
-    if (f.pdq().size() != 32) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "frames[", i, "]: PDQ hash must be 32 bytes, got ", f.pdq().size()));
+    absl::Status frame = ValidateVideoFrame(header.frames(i));
+    if (!frame.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("frames[", i, "]: ", frame.message()));
     }
-    if (f.quality() < 0 || f.quality() > 100) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "frames[", i, "]: quality ", f.quality(), " is outside 0..100"));
-    }
-    frames.push_back(FromProto(f));
+    frames.push_back(FromProto(header.frames(i)));
   }
   return Match(frames, resolved, header);
 }
