@@ -37,6 +37,25 @@ struct ImageHit {
   std::vector<v1::MatchedFrame> frames;
 };
 
+absl::StatusOr<v1::Entry> ReadMatchedEntry(const HashStore& store,
+                                           uint64_t id) {
+  absl::StatusOr<v1::Entry> entry = store.Get(id);
+  if (!entry.ok()) {
+    return absl::InternalError(absl::StrCat(
+        "reading matched entry ", id, " failed: ", entry.status().ToString()));
+  }
+  return entry;
+}
+
+// The entry's identity and labels in a match.
+void Describe(const v1::Entry& entry, v1::VideoEntryMatch* m) {
+  m->set_entry_id(entry.id());
+  m->set_signal_type(entry.signal_type());
+  m->set_classification(entry.classification());
+  m->set_source_agency(entry.source_agency());
+  m->set_state(entry.state());
+}
+
 }  // namespace
 
 struct VideoMatcher::Resolved {
@@ -245,42 +264,18 @@ absl::StatusOr<v1::MatchVideoResponse> VideoMatcher::Match(
   }
 
   std::vector<v1::VideoEntryMatch> matches;
-  auto fill_entry = [&](uint64_t id, v1::VideoEntryMatch* m) -> absl::Status {
-    absl::StatusOr<v1::Entry> entry = store_->Get(id);
-    if (!entry.ok()) {
-      return absl::InternalError(
-          absl::StrCat("reading matched entry ", id,
-                       " failed: ", entry.status().ToString()));
-    }
-    m->set_entry_id(id);
-    m->set_signal_type(entry->signal_type());
-    m->set_classification(entry->classification());
-    m->set_source_agency(entry->source_agency());
-    m->set_state(entry->state());
-    return absl::OkStatus();
-  };
-  std::string decisive_detail;
   for (const auto& [id, hits] : candidates) {
-    absl::StatusOr<v1::Entry> entry = store_->Get(id);
-    if (!entry.ok()) {
-      return absl::InternalError(
-          absl::StrCat("reading matched entry ", id,
-                       " failed: ", entry.status().ToString()));
-    }
+    ASSIGN_OR_RETURN(const v1::Entry entry, ReadMatchedEntry(*store_, id));
     std::vector<VideoFrameHash> entry_frames;
-    entry_frames.reserve(entry->video_frames_size());
-    for (const v1::VideoFrame& f : entry->video_frames()) {
+    entry_frames.reserve(entry.video_frames_size());
+    for (const v1::VideoFrame& f : entry.video_frames()) {
       entry_frames.push_back(FromProto(f));
     }
     const VideoMatchScore score =
         ScoreVideoMatch(frames, entry_frames, resolved.match);
     if (score.query_frames_matched == 0) continue;
     v1::VideoEntryMatch m;
-    m.set_entry_id(id);
-    m.set_signal_type(v1::SIGNAL_TYPE_VPDQ);
-    m.set_classification(entry->classification());
-    m.set_source_agency(entry->source_agency());
-    m.set_state(entry->state());
+    Describe(entry, &m);
     m.set_query_match_percent(score.query_match_percent);
     m.set_compared_match_percent(score.compared_match_percent);
     int best = 1 << 30;
@@ -298,8 +293,9 @@ absl::StatusOr<v1::MatchVideoResponse> VideoMatcher::Match(
     matches.push_back(std::move(m));
   }
   for (auto& [id, hit] : image_hits) {
+    ASSIGN_OR_RETURN(const v1::Entry entry, ReadMatchedEntry(*store_, id));
     v1::VideoEntryMatch m;
-    RETURN_IF_ERROR(fill_entry(id, &m));
+    Describe(entry, &m);
     m.set_distance(hit.distance);
     m.set_decisive(true);
     for (v1::MatchedFrame& f : hit.frames) {
