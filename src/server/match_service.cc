@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -51,6 +52,20 @@ std::string AuthorizationHeader(const grpc::CallbackServerContext& context) {
   auto it = md.find("authorization");
   if (it == md.end()) return "";
   return std::string(it->second.data(), it->second.size());
+}
+
+// DEADLINE_EXCEEDED or CANCELLED when the caller no longer waits for an
+// answer, else OK: checked before a call's work starts.
+grpc::Status StillWanted(const grpc::CallbackServerContext& context) {
+  if (context.deadline() <= std::chrono::system_clock::now()) {
+    return grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                        "deadline exceeded before matching");
+  }
+  if (context.IsCancelled()) {
+    return grpc::Status(grpc::StatusCode::CANCELLED,
+                        "cancelled before matching");
+  }
+  return grpc::Status::OK;
 }
 
 }  // namespace
@@ -245,14 +260,8 @@ grpc::ServerUnaryReactor* MatchServiceImpl::Handle(
   }
   auto run = [this, call, work]() {
     grpc::CallbackServerContext* ctx = call->context;
-    grpc::Status status;
-    if (ctx->deadline() <= std::chrono::system_clock::now()) {
-      status = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                            "deadline exceeded before matching");
-    } else if (ctx->IsCancelled()) {
-      status = grpc::Status(grpc::StatusCode::CANCELLED,
-                            "cancelled before matching");
-    } else {
+    grpc::Status status = StillWanted(*ctx);
+    if (status.ok()) {
       status = work(*matcher_.load(), &call->log);
       // The client no longer waits for an answer computed too late.
       if (status.ok() && ctx->IsCancelled()) {
@@ -368,27 +377,24 @@ v1::MatchResponse ReportableVideoMatch(const v1::MatchVideoResponse& video,
     e->set_source_agency(m.source_agency());
     e->set_state(m.state());
   }
-  // Query frames that matched first (by their time), then the others.
-  std::vector<double> matched_times;
+  // Query frames that matched first (by their time), then the others; only
+  // the first max_hashes are needed.
+  absl::flat_hash_set<double> matched_times;
   for (const v1::VideoEntryMatch& m : video.matches()) {
     for (const v1::MatchedFrame& f : m.frames()) {
-      matched_times.push_back(f.query_timestamp_seconds());
+      matched_times.insert(f.query_timestamp_seconds());
     }
   }
   std::vector<const v1::VideoFrame*> frames;
-  for (const v1::VideoFrame& f : video.query_frame_hashes()) {
-    if (std::find(matched_times.begin(), matched_times.end(),
-                  f.timestamp_seconds()) != matched_times.end()) {
-      frames.push_back(&f);
-    }
-  }
-  for (const v1::VideoFrame& f : video.query_frame_hashes()) {
-    if (std::find(frames.begin(), frames.end(), &f) == frames.end()) {
-      frames.push_back(&f);
+  for (bool matched : {true, false}) {
+    for (const v1::VideoFrame& f : video.query_frame_hashes()) {
+      if (frames.size() >= static_cast<size_t>(max_hashes)) break;
+      if (matched_times.contains(f.timestamp_seconds()) == matched) {
+        frames.push_back(&f);
+      }
     }
   }
   for (const v1::VideoFrame* f : frames) {
-    if (r.query_hashes_size() >= max_hashes) break;
     v1::ComputedHash* h = r.add_query_hashes();
     h->set_signal_type(v1::SIGNAL_TYPE_PDQ);
     h->set_hex(absl::BytesToHexString(f->pdq()));
@@ -467,15 +473,8 @@ class MatchServiceImpl::VideoReactor
 
   void Run() {
     service_->pool_->Submit([this] {
-      grpc::CallbackServerContext* ctx = call_->context;
-      grpc::Status status;
-      if (ctx->deadline() <= std::chrono::system_clock::now()) {
-        status = grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
-                              "deadline exceeded before matching");
-      } else if (ctx->IsCancelled()) {
-        status = grpc::Status(grpc::StatusCode::CANCELLED,
-                              "cancelled before matching");
-      } else {
+      grpc::Status status = StillWanted(*call_->context);
+      if (status.ok()) {
         const VideoMatcher& matcher = service_->matcher_.load()->video();
         absl::StatusOr<v1::MatchVideoResponse> r =
             header_.frames_size() > 0 ? matcher.MatchFrames(header_)
