@@ -11,12 +11,12 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/hashmatch/v1/ingest.grpc.pb.h"
 #include "tools/client_flags.h"
 #include "tools/commands.h"
 #include "tools/flags.h"
+#include "tools/output.h"
 
 namespace hashmatch {
 namespace cli {
@@ -75,22 +75,6 @@ std::string RoleNames(const v1::Principal& p) {
   return absl::StrJoin(names, ",");
 }
 
-std::string Time(int64_t micros) {
-  if (micros == 0) return "-";
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMicros(micros),
-                          absl::UTCTimeZone());
-}
-
-std::string Json(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  if (!google::protobuf::util::MessageToJsonString(m, &out, options).ok()) {
-    return "{}";
-  }
-  return out;
-}
-
 std::string PrincipalLine(const v1::Principal& p) {
   std::vector<std::string> auth;
   if (p.has_token()) auth.push_back("token");
@@ -99,10 +83,10 @@ std::string PrincipalLine(const v1::Principal& p) {
   for (char& c : note) {
     if (c == '\t' || c == '\n' || c == '\r') c = ' ';
   }
-  return absl::StrCat(p.name(), "\t", RoleNames(p), "\t",
-                      absl::StrJoin(auth, ","), "\t",
-                      Time(p.created_at_micros()), "\t",
-                      Time(p.revoked_at_micros()), "\t", note, "\n");
+  return absl::StrCat(
+      p.name(), "\t", RoleNames(p), "\t", absl::StrJoin(auth, ","), "\t",
+      FormatUtcSeconds(p.created_at_micros()), "\t",
+      FormatUtcSeconds(p.revoked_at_micros()), "\t", note, "\n");
 }
 
 }  // namespace
@@ -186,7 +170,7 @@ int RunAdmin(const std::vector<std::string>& args, std::ostream& out,
     grpc::Status s = stub->AddPrincipal(&context, add, &response);
     if (!s.ok()) return RpcFailed(err, s);
     if (json) {
-      out << Json(response) << "\n";
+      out << ProtoJson(response) << "\n";
     } else {
       if (!response.token().empty()) out << response.token() << "\n";
       err << "hashmatch: admin: added principal " << response.principal().name()
@@ -205,7 +189,7 @@ int RunAdmin(const std::vector<std::string>& args, std::ostream& out,
     grpc::Status s = stub->ListPrincipals(&context, request, &response);
     if (!s.ok()) return RpcFailed(err, s);
     if (json) {
-      out << Json(response) << "\n";
+      out << ProtoJson(response) << "\n";
     } else {
       for (const v1::Principal& p : response.principals()) {
         out << PrincipalLine(p);
@@ -216,7 +200,7 @@ int RunAdmin(const std::vector<std::string>& args, std::ostream& out,
   v1::Principal response;
   grpc::Status s = stub->RevokePrincipal(&context, revoke, &response);
   if (!s.ok()) return RpcFailed(err, s);
-  out << (json ? Json(response) + "\n" : PrincipalLine(response));
+  out << (json ? ProtoJson(response) + "\n" : PrincipalLine(response));
   return kExitOk;
 }
 

@@ -11,13 +11,13 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
-#include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/hashmatch/v1/ingest.grpc.pb.h"
 #include "src/hashlist/hash_list_format.h"
 #include "tools/client_flags.h"
 #include "tools/commands.h"
 #include "tools/flags.h"
+#include "tools/output.h"
 
 namespace hashmatch {
 namespace cli {
@@ -58,12 +58,6 @@ int RpcFailed(std::ostream& err, const grpc::Status& status) {
   return kExitFailure;
 }
 
-std::string Time(int64_t micros) {
-  if (micros == 0) return "-";
-  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMicros(micros),
-                          absl::UTCTimeZone());
-}
-
 // Tabs and line breaks in free text would break the line format.
 std::string OneLine(std::string s) {
   for (char& c : s) {
@@ -72,30 +66,21 @@ std::string OneLine(std::string s) {
   return s.empty() ? "-" : s;
 }
 
-std::string Json(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  if (!google::protobuf::util::MessageToJsonString(m, &out, options).ok()) {
-    return "{}";
-  }
-  return out;
-}
-
 std::string Details(const v1::Entry& e) {
   std::string out;
   for (const v1::Endorsement& en : e.endorsements()) {
     absl::StrAppend(&out, "  endorsed\t", en.agency(), "\t",
-                    Time(en.at_micros()), "\t", OneLine(en.note()), "\n");
+                    FormatUtcSeconds(en.at_micros()), "\t", OneLine(en.note()),
+                    "\n");
   }
   for (const v1::Dispute& d : e.disputes()) {
     absl::StrAppend(&out, "  dispute\t", d.platform(), "\t",
-                    Time(d.at_micros()), "\t", OneLine(d.reason()), "\t",
-                    OneLine(d.content_ref()),
+                    FormatUtcSeconds(d.at_micros()), "\t", OneLine(d.reason()),
+                    "\t", OneLine(d.content_ref()),
                     d.suspended() ? "\tsuspended" : "\tflagged");
     if (d.resolved_at_micros() != 0) {
       absl::StrAppend(&out, "\t", d.outcome(), " by ", d.resolved_by(), " ",
-                      Time(d.resolved_at_micros()), ": ",
+                      FormatUtcSeconds(d.resolved_at_micros()), ": ",
                       OneLine(d.resolution()));
     } else {
       out += "\topen";
@@ -104,8 +89,8 @@ std::string Details(const v1::Entry& e) {
   }
   if (e.has_retraction()) {
     absl::StrAppend(&out, "  retracted\t", e.retraction().retracted_by(), "\t",
-                    Time(e.retraction().retracted_at_micros()), "\t",
-                    OneLine(e.retraction().reason()), "\n");
+                    FormatUtcSeconds(e.retraction().retracted_at_micros()),
+                    "\t", OneLine(e.retraction().reason()), "\n");
   }
   return out;
 }
@@ -168,7 +153,7 @@ std::string EntryLine(const v1::Entry& e) {
       "\t", e.source_agency(), "\t", OneLine(e.external_id()), "\t",
       OneLine(e.classification()), "\t",
       endorsers.empty() ? "-" : absl::StrJoin(endorsers, ","), "\t", open, "/",
-      e.disputes_size(), "\t", Time(e.updated_at_micros()), "\n");
+      e.disputes_size(), "\t", FormatUtcSeconds(e.updated_at_micros()), "\n");
 }
 
 int RunEntry(const std::vector<std::string>& args, std::ostream& out,
@@ -278,7 +263,7 @@ int RunEntry(const std::vector<std::string>& args, std::ostream& out,
       v1::IngestService::NewStub(*channel);
   auto print_entry = [&](const v1::Entry& e, bool details) {
     if (json) {
-      out << Json(e) << "\n";
+      out << ProtoJson(e) << "\n";
     } else {
       out << EntryLine(e) << (details ? Details(e) : "");
     }

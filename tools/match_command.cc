@@ -11,7 +11,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/hashmatch/v1/match.grpc.pb.h"
 #include "src/common/file_util.h"
@@ -95,16 +94,11 @@ std::string FormatTextLine(absl::string_view path, const v1::MatchResponse& r) {
       "\t", best, "\tindex_sequence=", r.index_sequence(), "\n");
 }
 
+// {"path":PATH,"response":{...}} and a newline: the --json line of a file.
 std::string FormatJsonResponse(absl::string_view path,
-                               const v1::MatchResponse& r) {
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  if (!google::protobuf::util::MessageToJsonString(r, &json, options).ok()) {
-    json = "{}";  // Not expected: every field is printable.
-  }
-  return absl::StrCat("{\"path\":", JsonString(path), ",\"response\":", json,
-                      "}\n");
+                               const google::protobuf::Message& response) {
+  return absl::StrCat("{\"path\":", JsonString(path),
+                      ",\"response\":", ProtoJson(response), "}\n");
 }
 
 std::string FormatJsonError(absl::string_view path, absl::string_view code,
@@ -134,18 +128,6 @@ std::string FormatVideoLine(absl::string_view path,
       "\t", EnumSuffix(v1::DecisionRule_Name(r.rule()), "DECISION_RULE_", true),
       "\t", best, "\tframes=", r.query_frames(),
       "\tindex_sequence=", r.index_sequence(), "\n");
-}
-
-std::string FormatJsonVideo(absl::string_view path, v1::MatchVideoResponse r) {
-  r.clear_query_frame_hashes();  // `hashmatch hash --video` prints them.
-  std::string json;
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  if (!google::protobuf::util::MessageToJsonString(r, &json, options).ok()) {
-    json = "{}";
-  }
-  return absl::StrCat("{\"path\":", JsonString(path), ",\"response\":", json,
-                      "}\n");
 }
 
 // MatchVideo: the header, then the bytes in 1 MiB chunks (or, with
@@ -273,7 +255,9 @@ int RunMatch(const std::vector<std::string>& args, std::ostream& out,
         continue;
       }
       if (response.verdict() == v1::VERDICT_MATCH) any_match = true;
-      out << (m->json ? FormatJsonVideo(path, std::move(response))
+      // `hashmatch hash --video` prints the frame hashes; not repeated here.
+      response.clear_query_frame_hashes();
+      out << (m->json ? FormatJsonResponse(path, response)
                       : FormatVideoLine(path, response));
       continue;
     }

@@ -5,6 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/time.h"
+#include "google/protobuf/util/json_util.h"
 
 namespace hashmatch {
 namespace cli {
@@ -118,6 +120,22 @@ std::string FormatJsonLine(absl::string_view path, const ImageHashes& hashes) {
     out += '}';
   }
   out += "]}\n";
+  return out;
+}
+
+std::string FormatUtcSeconds(int64_t micros) {
+  if (micros == 0) return "-";
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixMicros(micros),
+                          absl::UTCTimeZone());
+}
+
+std::string ProtoJson(const google::protobuf::Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  if (!google::protobuf::util::MessageToJsonString(m, &out, options).ok()) {
+    return "{}";
+  }
   return out;
 }
 

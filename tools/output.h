@@ -22,6 +22,7 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "google/protobuf/message.h"
 #include "src/hashing/image_hasher.h"
 
 namespace hashmatch {
@@ -33,6 +34,14 @@ std::string FormatJsonLine(absl::string_view path, const ImageHashes& hashes);
 // `s` as a JSON string literal, quotes included: '"', '\\' and control
 // characters are escaped, and bytes that are not valid UTF-8 become U+FFFD.
 std::string JsonString(absl::string_view s);
+
+// Microseconds since the epoch as "2026-11-29T06:07:08Z" (UTC, seconds);
+// "-" for 0 (never).
+std::string FormatUtcSeconds(int64_t micros);
+
+// `m` as one line of protobuf JSON with the proto field names ("{}" if it
+// cannot be printed, which a well-formed message never is).
+std::string ProtoJson(const google::protobuf::Message& m);
 
 }  // namespace cli
 }  // namespace hashmatch
