@@ -540,9 +540,11 @@ int RunMatchServer(const ServerConfig& config) {
       .Int("in_flight", service.in_flight())
       .Int("drain_seconds", config.drain_seconds)
       .Emit();
+  // Refuse new RPCs before health says NOT_SERVING: a client that sees
+  // NOT_SERVING and calls at once must get UNAVAILABLE, not a served call.
+  service.StartDraining();
   health->Shutdown();  // Every service NOT_SERVING from now on.
   metrics->SetReady(false);
-  service.StartDraining();
   // Wait for the MatchService calls in flight (new ones are refused), then
   // shut gRPC down at once: that also ends streams that would otherwise hold
   // the drain to its deadline, like health Watch. Calls still running at the
