@@ -65,7 +65,11 @@ TEST(VideoMatchTest, VideoEntryFromVpdqFileMatchesACopyOnAFollower) {
   const std::string other = clips.Make(
       "e2e_other.mp4",
       clips.SlideshowArgs({3, 4, 5}, {3, 3, 3}, 10, "-c:v libx264 -crf 30"));
-  ASSERT_FALSE(orig.empty() || copy.empty() || other.empty());
+  // 90% of each side, centred.
+  const std::string crop =
+      clips.Make("e2e_crop.mp4", "-i " + clips.Path("e2e_orig.mp4") +
+                                     " -vf crop=iw*0.9:ih*0.9 -c:v libx264");
+  ASSERT_FALSE(orig.empty() || copy.empty() || other.empty() || crop.empty());
 
   testing_util::TempDir dir("video_match_test");
   ASSERT_FALSE(dir.path().empty());
@@ -166,6 +170,13 @@ TEST(VideoMatchTest, VideoEntryFromVpdqFileMatchesACopyOnAFollower) {
   EXPECT_EQ(response.verdict(), v1::VERDICT_NO_MATCH);
   EXPECT_EQ(response.content_ref(), "u1");
 
+  // The cropped copy: the vPDQ entry has whole-frame hashes only.
+  const std::string crop_path = clips.Path("e2e_crop.mp4");
+  r = RunBinary(HASHMATCH_BINARY, {"match", "--video", "--server",
+                                   follower.address(), crop_path});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "\tNO_MATCH\t")) << r.out;
+
   // Retracted: the copy no longer matches on the follower.
   r = RunBinary(HASHMATCH_BINARY,
                 {"entry", "retract", entry_id, "--reason", "test", "--server",
@@ -176,6 +187,37 @@ TEST(VideoMatchTest, VideoEntryFromVpdqFileMatchesACopyOnAFollower) {
                                    follower.address(), copy_path});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_TRUE(absl::StrContains(r.out, "\tNO_MATCH\t")) << r.out;
+
+  // The same clip imported from the video itself (import --format video:
+  // hashed here with each frame's centre windows): the cropped copy
+  // MATCHes it, streamed and hash-only.
+  r = RunBinary(HASHMATCH_BINARY,
+                {"import", "--format", "video", "--external_id", "clip-8",
+                 clips.Path("e2e_orig.mp4"), "--server", ingest.address(),
+                 "--token", agency});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(absl::StrContains(r.out, "(clip-8, ")) << r.out;
+  const std::string windowed_id =
+      r.out.substr(r.out.find("video entry ") + 12,
+                   r.out.find(" (") - r.out.find("video entry ") - 12);
+  ASSERT_TRUE(follower.WaitApplied(ingest.LastSequence()));
+  for (bool hashes_only : {false, true}) {
+    std::vector<std::string> args = {"match", "--video", "--server",
+                                     follower.address(), crop_path};
+    if (hashes_only) args.push_back("--hashes");
+    r = RunBinary(HASHMATCH_BINARY, args);
+    EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
+    EXPECT_TRUE(absl::StrContains(
+        r.out,
+        "\tMATCH\tvideo_frames_percent\tentry=" + windowed_id + " signal=vpdq"))
+        << r.out;
+  }
+  // Bad input: not a video.
+  r = RunBinary(HASHMATCH_BINARY,
+                {"import", "--format", "video", junk, "--server",
+                 ingest.address(), "--token", agency});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_TRUE(absl::StrContains(r.err, "nothing was submitted")) << r.err;
 
   EXPECT_EQ(follower.process().Stop(SIGTERM), 0) << follower.process().Stderr();
   // No media in the logs: the junk bytes never appear.

@@ -105,6 +105,15 @@ constexpr char kUsage[] = R"(usage:
       completes it without duplicates. From a hashmatch (lossless) file,
       retracted entries are skipped; ids, times, states and agencies are
       the server's. --dry_run validates only. Limits: 1 GiB file, 10M rows.
+  hashmatch import --format vpdq|video [--dry_run] [--server ADDR
+                   CLIENT_FLAGS] [--external_id ID] [--classification C]
+                   [--note N] [--max_file_bytes N] [--max_rows N] FILE
+      One video entry (docs/video.md). vpdq: FILE holds vPDQ lines
+      (`hashmatch hash --video` or ThreatExchange's tools). video: FILE is
+      the video, hashed here (a frame every 0.5 s, plus each frame's
+      central 90% and 80% windows so that copies cropped by up to ~10%
+      match); only the hashes are sent. External id: ID or FILE's stem.
+      --max_rows bounds the frames (16384).
   hashmatch export --format csv|jsonl|hashmatch (--server ADDR CLIENT_FLAGS |
                    --db DIR) [--out FILE] [--signal_types LIST]
                    [--states LIST] [--agency NAME] [--updated_since T]

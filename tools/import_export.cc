@@ -22,6 +22,7 @@
 #include "src/common/file_util.h"
 #include "src/hashlist/hash_list_format.h"
 #include "src/match/video_matcher.h"
+#include "src/video/video_hasher.h"
 #include "src/video/vpdq_format.h"
 #include "tools/client_flags.h"
 #include "tools/commands.h"
@@ -129,7 +130,11 @@ v1::Submission ToSubmission(ParsedEntry& p) {
 
 // `import --format vpdq FILE`: one video entry from a vPDQ hash file (the
 // lines of `hashmatch hash --video` or ThreatExchange's vpdq tools).
-int ImportVpdq(const ParsedFlags& flags, std::ostream& out, std::ostream& err) {
+// `import --format video FILE`: one video entry from the video itself,
+// hashed here (EntryVideoHashOptions: a frame every 0.5 s, centre windows)
+// so that only hashes leave the machine.
+int ImportVideoEntry(const ParsedFlags& flags, bool from_video,
+                     std::ostream& out, std::ostream& err) {
   if (flags.positional().size() != 1) {
     return UsageError(err, "import", "give exactly one FILE");
   }
@@ -159,10 +164,30 @@ int ImportVpdq(const ParsedFlags& flags, std::ostream& out, std::ostream& err) {
         << "; nothing was submitted\n";
     return kExitFailure;
   }
-  VpdqParseOptions options;
-  options.max_frames = *max_rows;
-  absl::StatusOr<std::vector<VideoFrameHash>> frames =
-      ParseVpdq(*data, options);
+  absl::StatusOr<std::vector<VideoFrameHash>> frames;
+  if (from_video) {
+    VideoHashOptions options = EntryVideoHashOptions();
+    options.decode.max_bytes = static_cast<size_t>(*max_bytes);
+    absl::StatusOr<VideoHashResult> hashed = HashVideo(*data, options);
+    if (hashed.ok() && hashed->frames.empty()) {
+      hashed = absl::InvalidArgumentError(
+          "no frame of the video reaches PDQ quality " +
+          std::to_string(options.min_quality));
+    }
+    if (hashed.ok() && hashed->frames.size() > static_cast<size_t>(*max_rows)) {
+      hashed = absl::ResourceExhaustedError(absl::StrCat(
+          hashed->frames.size(), " frames kept, over --max_rows ", *max_rows));
+    }
+    if (hashed.ok()) {
+      frames = std::move(hashed->frames);
+    } else {
+      frames = hashed.status();
+    }
+  } else {
+    VpdqParseOptions options;
+    options.max_frames = *max_rows;
+    frames = ParseVpdq(*data, options);
+  }
   if (!frames.ok()) {
     err << "hashmatch: import: " << path << ": " << frames.status().message()
         << "; nothing was submitted\n";
@@ -229,13 +254,15 @@ int RunImport(const std::vector<std::string>& args, std::ostream& out,
     PrintUsage(out);
     return kExitOk;
   }
-  if (flags->Get("format") == "vpdq") return ImportVpdq(*flags, out, err);
+  if (flags->Get("format") == "vpdq" || flags->Get("format") == "video") {
+    return ImportVideoEntry(*flags, flags->Get("format") == "video", out, err);
+  }
   for (const char* video_only : {"external_id", "classification", "note"}) {
     if (flags->Get(video_only).has_value()) {
       return UsageError(err, "import",
                         absl::StrCat("--", video_only,
-                                     " is for --format vpdq (the other "
-                                     "formats carry it per row)"));
+                                     " is for --format vpdq or video (the "
+                                     "other formats carry it per row)"));
     }
   }
   absl::StatusOr<HashListFormat> format = FormatFlag(*flags);

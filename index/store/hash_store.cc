@@ -1071,6 +1071,18 @@ absl::Status ValidateVideoFrame(const v1::VideoFrame& frame) {
     return absl::InvalidArgumentError(
         absl::StrCat("quality ", frame.quality(), " is outside 0..100"));
   }
+  if (frame.window_pdq_size() > kMaxVideoFrameWindows) {
+    return absl::InvalidArgumentError(absl::StrCat(frame.window_pdq_size(),
+                                                   " window hashes, at most ",
+                                                   kMaxVideoFrameWindows));
+  }
+  for (int k = 0; k < frame.window_pdq_size(); ++k) {
+    if (frame.window_pdq(k).size() != 32) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("window hash ", k, " must be 32 bytes, got ",
+                       frame.window_pdq(k).size()));
+    }
+  }
   return absl::OkStatus();
 }
 

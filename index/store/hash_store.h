@@ -167,9 +167,14 @@ size_t HashLengthForSignal(hashmatch::v1::SignalType signal_type);
 // Most frames of one video (VPDQ) entry.
 inline constexpr int kMaxVideoFramesPerEntry = 16384;
 
-// One video frame as the store accepts it: a 32-byte PDQ and quality 0..100.
-// INVALID_ARGUMENT "PDQ hash must be 32 bytes, got N" or "quality N is
-// outside 0..100" (callers prefix the frame's position).
+// Most central-window hashes per video frame (VideoFrame.window_pdq).
+inline constexpr int kMaxVideoFrameWindows = 2;
+
+// One video frame as the store accepts it: a 32-byte PDQ, quality 0..100 and
+// at most kMaxVideoFrameWindows window hashes of 32 bytes.
+// INVALID_ARGUMENT "PDQ hash must be 32 bytes, got N", "quality N is outside
+// 0..100", "N window hashes, at most 2" or "window hash K must be 32 bytes,
+// got N" (callers prefix the frame's position).
 absl::Status ValidateVideoFrame(const hashmatch::v1::VideoFrame& frame);
 
 // The `hash` of a VPDQ entry: SHA-256 of the frames' PDQ bytes concatenated

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <filesystem>
 #include <iterator>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -84,8 +85,11 @@ absl::StatusOr<std::unique_ptr<VettedIndex>> VettedIndex::Open(
       }
     }
     if (info.from_snapshot && signal == hashmatch::v1::SIGNAL_TYPE_VPDQ) {
-      index->indexes_[slot]->ForEachLiveId(
-          [&](uint64_t id) { ++index->video_frames_[id >> kVideoFrameBits]; });
+      index->indexes_[slot]->ForEachLiveId([&](uint64_t id) {
+        VideoIds& v = index->video_ids_[VideoFrameIdEntry(id)];
+        v.frames = std::max(v.frames, VideoFrameIdFrame(id) + 1);
+        v.windows = std::max(v.windows, VideoFrameIdWindow(id));
+      });
     }
     if (!info.from_snapshot && signal == hashmatch::v1::SIGNAL_TYPE_VPDQ) {
       ASSIGN_OR_RETURN(info.sequence, index->LoadVideoFromStore());
@@ -226,35 +230,51 @@ absl::StatusOr<uint64_t> VettedIndex::LoadVideoFromStore() {
 
 absl::Status VettedIndex::ApplyVideo(const Entry& entry, bool active) {
   BinaryIndex* index = indexes_[SlotOf(hashmatch::v1::SIGNAL_TYPE_VPDQ)].get();
-  auto it = video_frames_.find(entry.id());
-  const int old_count = it == video_frames_.end() ? 0 : it->second;
-  const int new_count = active ? entry.video_frames_size() : 0;
-  if (new_count > (1 << kVideoFrameBits)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("video entry ", entry.id(), " has ", new_count,
-                     " frames, over ", 1 << kVideoFrameBits));
-  }
-  // Frames at ordinals both versions have are replaced in place (a search
-  // never misses them); the rest are added or removed.
-  for (int i = 0; i < new_count; ++i) {
-    const uint64_t id = VideoFrameId(entry.id(), i);
-    const auto code = Bytes(entry.video_frames(i).pdq());
-    if (i < old_count) {
-      RETURN_IF_ERROR(index->Replace(id, code));
-    } else {
-      absl::Status added = index->Add(id, code);
-      if (absl::IsAlreadyExists(added)) added = index->Replace(id, code);
-      RETURN_IF_ERROR(added);
+  auto it = video_ids_.find(entry.id());
+  const VideoIds old = it == video_ids_.end() ? VideoIds{} : it->second;
+  VideoIds now;
+  if (active) {
+    now.frames = entry.video_frames_size();
+    for (const hashmatch::v1::VideoFrame& f : entry.video_frames()) {
+      now.windows = std::max(now.windows, f.window_pdq_size());
     }
   }
-  for (int i = new_count; i < old_count; ++i) {
-    absl::Status removed = index->Remove(VideoFrameId(entry.id(), i));
-    if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
+  if (now.frames > (1 << kVideoFrameBits)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("video entry ", entry.id(), " has ", now.frames,
+                     " frames, over ", 1 << kVideoFrameBits));
   }
-  if (new_count == 0) {
-    if (it != video_frames_.end()) video_frames_.erase(it);
+  if (now.frames > 0 && entry.id() >= kMaxVideoEntryId) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("video entry id ", entry.id(), " is over the ",
+                     kMaxVideoEntryId, " the frame index can hold"));
+  }
+  // Hashes at ids both versions have are replaced in place (a search never
+  // misses them); the rest are added or removed.
+  for (int i = 0; i < now.frames; ++i) {
+    const hashmatch::v1::VideoFrame& f = entry.video_frames(i);
+    for (int w = 0; w <= f.window_pdq_size(); ++w) {
+      const uint64_t id = VideoFrameId(entry.id(), i, w);
+      const auto code = Bytes(w == 0 ? f.pdq() : f.window_pdq(w - 1));
+      const bool was = i < old.frames && w <= old.windows;
+      absl::Status s = was ? index->Replace(id, code) : index->Add(id, code);
+      if (was && absl::IsNotFound(s)) s = index->Add(id, code);
+      if (!was && absl::IsAlreadyExists(s)) s = index->Replace(id, code);
+      RETURN_IF_ERROR(s);
+    }
+  }
+  for (int i = 0; i < old.frames; ++i) {
+    const int kept = i < now.frames ? entry.video_frames(i).window_pdq_size()
+                                    : -1;  // -1: no hash of frame i is kept.
+    for (int w = kept + 1; w <= old.windows; ++w) {
+      absl::Status removed = index->Remove(VideoFrameId(entry.id(), i, w));
+      if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
+    }
+  }
+  if (now.frames == 0) {
+    if (it != video_ids_.end()) video_ids_.erase(it);
   } else {
-    video_frames_[entry.id()] = new_count;
+    video_ids_[entry.id()] = now;
   }
   return absl::OkStatus();
 }
@@ -303,12 +323,17 @@ absl::StatusOr<std::vector<VideoFrameMatch>> VettedIndex::SearchVideoFrames(
   std::vector<VideoFrameMatch> out;
   out.reserve(hits.size());
   for (const Match& m : hits) {
-    out.push_back(VideoFrameMatch{
-        m.id >> kVideoFrameBits,
-        static_cast<int>(m.id & ((uint64_t{1} << kVideoFrameBits) - 1)),
-        m.distance});
+    out.push_back(VideoFrameMatch{VideoFrameIdEntry(m.id),
+                                  VideoFrameIdFrame(m.id),
+                                  VideoFrameIdWindow(m.id), m.distance});
   }
-  // (distance, id) order of composite ids is (distance, entry, frame).
+  // (distance, id) order of composite ids is (distance, window, entry,
+  // frame); callers want (distance, entry, frame, window).
+  std::sort(out.begin(), out.end(),
+            [](const VideoFrameMatch& a, const VideoFrameMatch& b) {
+              return std::tie(a.distance, a.entry_id, a.frame, a.window) <
+                     std::tie(b.distance, b.entry_id, b.frame, b.window);
+            });
   return out;
 }
 
@@ -372,20 +397,23 @@ absl::StatusOr<SignalVerifyReport> VettedIndex::VerifyVideo(
     ASSIGN_OR_RETURN(Entry entry, store_->Get(id));
     bool complete = true;
     for (int i = 0; i < entry.video_frames_size() && complete; ++i) {
-      ASSIGN_OR_RETURN(
-          std::vector<Match> hits,
-          index.RangeSearch(Bytes(entry.video_frames(i).pdq()), 0));
-      bool present = false;
-      for (const Match& m : hits) {
-        present = present || m.id == VideoFrameId(id, i);
+      const hashmatch::v1::VideoFrame& f = entry.video_frames(i);
+      for (int w = 0; w <= f.window_pdq_size() && complete; ++w) {
+        ASSIGN_OR_RETURN(std::vector<Match> hits,
+                         index.RangeSearch(
+                             Bytes(w == 0 ? f.pdq() : f.window_pdq(w - 1)), 0));
+        bool present = false;
+        for (const Match& m : hits) {
+          present = present || m.id == VideoFrameId(id, i, w);
+        }
+        complete = present;
       }
-      complete = present;
     }
     if (!complete) s.missing.push_back(id);
   }
   std::vector<uint64_t> live;
   index.ForEachLiveId(
-      [&](uint64_t frame_id) { live.push_back(frame_id >> kVideoFrameBits); });
+      [&](uint64_t frame_id) { live.push_back(VideoFrameIdEntry(frame_id)); });
   std::sort(live.begin(), live.end());
   live.erase(std::unique(live.begin(), live.end()), live.end());
   s.indexed = live.size();

@@ -106,18 +106,35 @@ struct SignalVerifyReport {
   std::vector<uint64_t> extra;
 };
 
-// One indexed video frame within the radius of a query.
+// One indexed video frame hash within the radius of a query.
 struct VideoFrameMatch {
   uint64_t entry_id = 0;
-  int frame = 0;  // Ordinal in the entry's video_frames.
+  int frame = 0;   // Ordinal in the entry's video_frames.
+  int window = 0;  // 0: the frame's PDQ; k: its window_pdq(k - 1).
   int distance = 0;
 };
 
-// Index id of a video entry's frame: the entry id above 14 bits of frame
-// ordinal (kMaxVideoFramesPerEntry = 2^14).
+// Index id of one hash of a video entry's frame: bits 0-13 the frame ordinal
+// (kMaxVideoFramesPerEntry = 2^14), bits 14-59 the entry id (< 2^46), bits
+// 60-63 which hash of the frame: 0 its PDQ, k its window_pdq(k - 1). Ids of
+// window 0 are those of the layout without windows, so older snapshots load
+// as they are.
 inline constexpr int kVideoFrameBits = 14;
-inline uint64_t VideoFrameId(uint64_t entry_id, int frame) {
-  return (entry_id << kVideoFrameBits) | static_cast<uint64_t>(frame);
+inline constexpr int kVideoWindowShift = 60;
+inline constexpr uint64_t kMaxVideoEntryId =
+    uint64_t{1} << (kVideoWindowShift - kVideoFrameBits);
+inline uint64_t VideoFrameId(uint64_t entry_id, int frame, int window = 0) {
+  return (static_cast<uint64_t>(window) << kVideoWindowShift) |
+         (entry_id << kVideoFrameBits) | static_cast<uint64_t>(frame);
+}
+inline uint64_t VideoFrameIdEntry(uint64_t id) {
+  return (id >> kVideoFrameBits) & (kMaxVideoEntryId - 1);
+}
+inline int VideoFrameIdFrame(uint64_t id) {
+  return static_cast<int>(id & ((uint64_t{1} << kVideoFrameBits) - 1));
+}
+inline int VideoFrameIdWindow(uint64_t id) {
+  return static_cast<int>(id >> kVideoWindowShift);
 }
 
 struct VerifyReport {
@@ -209,8 +226,13 @@ class VettedIndex {
   HashStore* const store_;
   const VettedIndexOptions options_;
   std::array<std::unique_ptr<BinaryIndex>, kBinarySignals.size()> indexes_;
-  // Frames indexed per video entry. Written under catch_up_mu_ (and in Open).
-  std::unordered_map<uint64_t, int> video_frames_;
+  // What is indexed per video entry: ids VideoFrameId(entry, i, w) for some
+  // i < frames, w <= windows. Written under catch_up_mu_ (and in Open).
+  struct VideoIds {
+    int frames = 0;
+    int windows = 0;
+  };
+  std::unordered_map<uint64_t, VideoIds> video_ids_;
   std::atomic<uint64_t> applied_sequence_{0};
   mutable std::mutex catch_up_mu_;
   mutable std::mutex save_mu_;  // Serialises SaveSnapshot (one temp file).

@@ -593,6 +593,67 @@ TEST_F(VettedIndexTest, VideoFramesAreIndexedUpdatedAndRetracted) {
   EXPECT_TRUE(index->Verify()->consistent());
 }
 
+// MakeVideo with two centre windows per frame: Code(32, seed + 100 + 2i) and
+// Code(32, seed + 101 + 2i).
+Entry MakeWindowedVideo(uint8_t seed, int n, const std::string& external_id) {
+  Entry e = MakeVideo(seed, n, external_id);
+  for (int i = 0; i < n; ++i) {
+    for (int k = 0; k < 2; ++k) {
+      e.mutable_video_frames(i)->add_window_pdq(
+          Code(32, static_cast<uint8_t>(seed + 100 + 2 * i + k)));
+    }
+  }
+  return e;
+}
+
+TEST_F(VettedIndexTest, VideoFrameWindowsAreIndexedUpdatedAndRetracted) {
+  const uint64_t v = PutOne(MakeWindowedVideo(10, 3, "video-w"));
+  std::unique_ptr<VettedIndex> index = OpenIndex();
+  ASSERT_NE(index, nullptr);
+  EXPECT_EQ(index->size(hashmatch::v1::SIGNAL_TYPE_VPDQ), 9u);
+  // Frame 2's second window, 3 bits away.
+  auto hits = index->SearchVideoFrames(Bytes(Flip(Code(32, 115), 3)), 10);
+  ASSERT_TRUE(hits.ok()) << hits.status();
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ((*hits)[0].entry_id, v);
+  EXPECT_EQ((*hits)[0].frame, 2);
+  EXPECT_EQ((*hits)[0].window, 2);
+  EXPECT_EQ((*hits)[0].distance, 3);
+  // The frame's own PDQ is window 0.
+  hits = index->SearchVideoFrames(Bytes(Code(32, 11)), 0);
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ((*hits)[0].frame, 1);
+  EXPECT_EQ((*hits)[0].window, 0);
+  EXPECT_TRUE(index->Verify()->consistent());
+
+  // Resubmitted with 2 frames and no windows: every window id leaves.
+  EXPECT_EQ(PutOne(MakeVideo(10, 2, "video-w")), v);
+  ASSERT_TRUE(index->CatchUp().ok());
+  EXPECT_EQ(index->size(hashmatch::v1::SIGNAL_TYPE_VPDQ), 2u);
+  for (int c = 110; c < 116; ++c) {
+    EXPECT_TRUE(
+        index->SearchVideoFrames(Bytes(Code(32, static_cast<uint8_t>(c))), 0)
+            ->empty())
+        << c;
+  }
+  // And back with windows on 3 frames, one window changed.
+  Entry again = MakeWindowedVideo(10, 3, "video-w");
+  again.mutable_video_frames(0)->set_window_pdq(1, Code(32, 200));
+  EXPECT_EQ(PutOne(again), v);
+  ASSERT_TRUE(index->CatchUp().ok());
+  EXPECT_EQ(index->size(hashmatch::v1::SIGNAL_TYPE_VPDQ), 9u);
+  EXPECT_TRUE(index->SearchVideoFrames(Bytes(Code(32, 111)), 0)->empty());
+  hits = index->SearchVideoFrames(Bytes(Code(32, 200)), 0);
+  ASSERT_EQ(hits->size(), 1u);
+  EXPECT_EQ((*hits)[0].window, 2);
+  EXPECT_TRUE(index->Verify()->consistent());
+
+  ASSERT_TRUE(store_->Retract(v, "agency-a", "wrong video").ok());
+  ASSERT_TRUE(index->CatchUp().ok());
+  EXPECT_EQ(index->size(hashmatch::v1::SIGNAL_TYPE_VPDQ), 0u);
+  EXPECT_TRUE(index->Verify()->consistent());
+}
+
 TEST_F(VettedIndexTest, StoreRefusesMalformedVideoEntries) {
   Entry no_frames = MakeVideo(1, 1, "a");
   no_frames.clear_video_frames();
@@ -607,8 +668,13 @@ TEST_F(VettedIndexTest, StoreRefusesMalformedVideoEntries) {
       MakeEntry(hashmatch::v1::SIGNAL_TYPE_PDQ, Code(32, 1), "agency-a", "e");
   *frames_on_pdq.add_video_frames() = MakeVideo(1, 1, "x").video_frames(0);
   Entry too_many = MakeVideo(1, kMaxVideoFramesPerEntry + 1, "f");
-  for (const Entry& e : {no_frames, bad_digest, short_frame, bad_quality,
-                         frames_on_pdq, too_many}) {
+  Entry short_window = MakeWindowedVideo(1, 2, "g");
+  short_window.mutable_video_frames(1)->set_window_pdq(0, "abc");
+  Entry three_windows = MakeWindowedVideo(1, 2, "h");
+  three_windows.mutable_video_frames(0)->add_window_pdq(Code(32, 9));
+  for (const Entry& e :
+       {no_frames, bad_digest, short_frame, bad_quality, frames_on_pdq,
+        too_many, short_window, three_windows}) {
     auto stored = store_->Put({e});
     EXPECT_EQ(stored.status().code(), absl::StatusCode::kInvalidArgument)
         << e.external_id() << ": " << stored.status();
@@ -631,6 +697,26 @@ TEST_F(VettedSnapshotTest, VideoFramesSurviveASnapshotAndLaterChanges) {
   EXPECT_EQ(index->size(hashmatch::v1::SIGNAL_TYPE_VPDQ), 1u);
   EXPECT_TRUE(index->SearchVideoFrames(Bytes(Code(32, 43)), 0)->empty());
   EXPECT_EQ(index->SearchVideoFrames(Bytes(Code(32, 40)), 0)->size(), 1u);
+  EXPECT_TRUE(index->Verify()->consistent());
+}
+
+TEST_F(VettedSnapshotTest, VideoWindowsSurviveASnapshotAndLaterChanges) {
+  const uint64_t v = PutOne(MakeWindowedVideo(40, 4, "video-w"));
+  {
+    std::unique_ptr<VettedIndex> index = OpenWithSnapshots();
+    ASSERT_NE(index, nullptr);
+    ASSERT_TRUE(index->SaveSnapshot().ok());
+  }
+  // After the snapshot: 2 frames without windows. Opening from the
+  // snapshot must know which window ids to remove.
+  EXPECT_EQ(PutOne(MakeVideo(40, 2, "video-w")), v);
+  std::unique_ptr<VettedIndex> index = OpenWithSnapshots();
+  ASSERT_NE(index, nullptr);
+  EXPECT_TRUE(index->open_info()[3].from_snapshot)
+      << index->open_info()[3].snapshot_status;
+  EXPECT_EQ(index->size(hashmatch::v1::SIGNAL_TYPE_VPDQ), 2u);
+  EXPECT_TRUE(index->SearchVideoFrames(Bytes(Code(32, 140)), 0)->empty());
+  EXPECT_EQ(index->SearchVideoFrames(Bytes(Code(32, 41)), 0)->size(), 1u);
   EXPECT_TRUE(index->Verify()->consistent());
 }
 

@@ -5,6 +5,8 @@
 #ifndef HASHMATCH_SRC_EVAL_TEST_CORPUS_H_
 #define HASHMATCH_SRC_EVAL_TEST_CORPUS_H_
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <opencv2/core.hpp>
 #include <opencv2/imgcodecs.hpp>
@@ -43,7 +45,9 @@ inline cv::Mat SyntheticPhoto(uint64_t seed, int width, int height) {
 }
 
 inline std::string FreshDir(const std::string& name) {
-  const std::string dir = absl::StrCat(::testing::TempDir(), "/", name);
+  // The pid keeps concurrent runs (several build trees) apart.
+  const std::string dir =
+      absl::StrCat(::testing::TempDir(), "/", name, "_", getpid());
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   return dir;

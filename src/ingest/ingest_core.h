@@ -139,14 +139,11 @@ struct IngestOptions {
   // 16384.
   int max_video_frames = kMaxVideoFramesPerEntry;
   // Decoding limits and sampling for submitted videos (video_hasher.h).
-  // Default: video_hasher.h's, but one frame every 0.5 s: an entry sampled
-  // twice as densely as the 1 s queries has a frame near every query frame
-  // even on fast pans (docs/video.md).
-  VideoHashOptions video_hash = [] {
-    VideoHashOptions o;
-    o.decode.sample_interval_seconds = 0.5;
-    return o;
-  }();
+  // Default: EntryVideoHashOptions(), video_hasher.h's limits with one frame
+  // every 0.5 s (an entry sampled twice as densely as the 1 s queries has a
+  // frame near every query frame even on fast pans, docs/video.md) and the
+  // centre windows (so crops of up to ~10% match).
+  VideoHashOptions video_hash = EntryVideoHashOptions();
   // Key of the page-token HMAC. Default (empty): 32 random bytes drawn at
   // construction, so tokens do not survive a restart.
   std::string page_token_key;

@@ -73,6 +73,10 @@ v1::VideoFrame ToProto(const VideoFrameHash& f) {
   p.set_quality(f.quality);
   p.set_frame_number(f.frame_number);
   p.set_timestamp_seconds(f.timestamp_seconds);
+  for (const Hash256& w : f.windows) {
+    p.add_window_pdq(reinterpret_cast<const char*>(w.bytes().data()),
+                     w.bytes().size());
+  }
   return p;
 }
 
@@ -83,6 +87,11 @@ VideoFrameHash FromProto(const v1::VideoFrame& p) {
   f.quality = p.quality();
   f.frame_number = p.frame_number();
   f.timestamp_seconds = p.timestamp_seconds();
+  for (const std::string& w : p.window_pdq()) {
+    Hash256& h = f.windows.emplace_back();
+    std::memcpy(h.mutable_bytes().data(), w.data(),
+                std::min(w.size(), h.bytes().size()));
+  }
   return f;
 }
 

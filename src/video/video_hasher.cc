@@ -52,6 +52,30 @@ ImageView CropBlackBars(const ImageView& image) {
   return out;
 }
 
+VideoHashOptions EntryVideoHashOptions() {
+  VideoHashOptions o;
+  o.decode.sample_interval_seconds = 0.5;
+  o.centre_windows = true;
+  return o;
+}
+
+namespace {
+
+// The centred window of `image` with `fraction` of its width and height (at
+// least 1 pixel each).
+ImageView CentreWindow(const ImageView& image, double fraction) {
+  ImageView out = image;
+  out.width = std::max(1, static_cast<int>(image.width * fraction + 0.5));
+  out.height = std::max(1, static_cast<int>(image.height * fraction + 0.5));
+  const int left = (image.width - out.width) / 2;
+  const int top = (image.height - out.height) / 2;
+  out.data = image.data + image.row_stride * top +
+             static_cast<size_t>(left) * image.channels;
+  return out;
+}
+
+}  // namespace
+
 absl::StatusOr<VideoHashResult> HashVideo(absl::string_view bytes,
                                           const VideoHashOptions& options) {
   VideoHashResult result;
@@ -59,8 +83,9 @@ absl::StatusOr<VideoHashResult> HashVideo(absl::string_view bytes,
   ASSIGN_OR_RETURN(
       VideoInfo info,
       DecodeVideo(bytes, options.decode, [&](const SampledFrame& frame) {
-        const PdqHash h = hasher.Hash(
-            options.crop_black_bars ? CropBlackBars(frame.image) : frame.image);
+        const ImageView picture =
+            options.crop_black_bars ? CropBlackBars(frame.image) : frame.image;
+        const PdqHash h = hasher.Hash(picture);
         if (h.quality < options.min_quality) {
           ++result.frames_low_quality;
         } else if (!result.frames.empty() &&
@@ -68,8 +93,18 @@ absl::StatusOr<VideoHashResult> HashVideo(absl::string_view bytes,
                        options.near_duplicate_distance) {
           ++result.frames_near_duplicate;
         } else {
-          result.frames.push_back(VideoFrameHash{
-              frame.frame_number, frame.timestamp_seconds, h.hash, h.quality});
+          VideoFrameHash kept{frame.frame_number,
+                              frame.timestamp_seconds,
+                              h.hash,
+                              h.quality,
+                              {}};
+          if (options.centre_windows) {
+            for (double fraction : kCentreWindowFractions) {
+              kept.windows.push_back(
+                  hasher.Hash(CentreWindow(picture, fraction)).hash);
+            }
+          }
+          result.frames.push_back(std::move(kept));
         }
         return absl::OkStatus();
       }));

@@ -47,13 +47,34 @@ struct VideoHashOptions {
   // by a re-encode, the hash stays that of the picture. The vPDQ reference
   // does not do this (set false for its exact output). Default true.
   bool crop_black_bars = true;
+  // Also hash each kept frame's central windows (kCentreWindowFractions of
+  // its width and height, after black-bar cropping) into
+  // VideoFrameHash::windows. For entries, not queries: a query cropped by up
+  // to ~10% is close to the entry's 90% window (measured 2-8 bits where the
+  // whole frames differ by 50-96; docs/video.md). Costs two more PDQ per
+  // kept frame. Default false.
+  bool centre_windows = false;
 };
+
+// The central windows hashed with VideoHashOptions::centre_windows, as
+// fractions of the frame's width and height, in the order of
+// VideoFrameHash::windows.
+inline constexpr double kCentreWindowFractions[] = {0.9, 0.8};
+inline constexpr int kNumCentreWindows = 2;
+
+// Options for hashing a video into an entry: one frame every 0.5 s (twice as
+// dense as queries, so that every 1 s query sample is within 0.25 s of an
+// entry frame whatever the trim or frame rate) and centre_windows on.
+VideoHashOptions EntryVideoHashOptions();
 
 struct VideoFrameHash {
   int64_t frame_number = 0;  // Presentation-order index in the stream.
   double timestamp_seconds = 0;
   Hash256 pdq;
   int quality = 0;  // PDQ quality 0..100.
+  // PDQ of the central windows (see centre_windows): empty, or one per
+  // kCentreWindowFractions.
+  std::vector<Hash256> windows;
 };
 
 struct VideoHashResult {

@@ -1,5 +1,6 @@
 #include "src/video/video_match.h"
 
+#include <algorithm>
 #include <limits>
 
 namespace hashmatch {
@@ -34,7 +35,10 @@ VideoMatchScore ScoreVideoMatch(absl::Span<const VideoFrameHash> query,
     int best = std::numeric_limits<int>::max();
     size_t best_j = 0;
     for (size_t j = 0; j < e.size(); ++j) {
-      const int d = HammingDistance(qf->pdq, e[j]->pdq);
+      int d = HammingDistance(qf->pdq, e[j]->pdq);
+      for (const Hash256& w : e[j]->windows) {
+        d = std::min(d, HammingDistance(qf->pdq, w));
+      }
       if (d > options.distance_threshold) continue;
       entry_matched[j] = true;
       if (d < best) {

@@ -16,7 +16,9 @@
 // If either side has no frame left, both percentages are 0.
 // A frame pair matches when the PDQ distance is <= distance_threshold (the
 // README's pseudocode and PDQ's usual rule; the reference C++ uses < , so its
-// threshold 31 equals our 30).
+// threshold 31 equals our 30). An entry frame with centre windows
+// (VideoFrameHash::windows) is at the smallest distance of its PDQ and its
+// windows' PDQs from the query frame (the query's own windows are not used).
 //
 // Independent of any index: callers pass the candidate entries that an index
 // lookup of the query's frames found. Cost O(query frames * entry frames)
