@@ -172,7 +172,7 @@ constexpr char kUsage[] = R"(usage:
       its own entries). export follows every page; list prints one and
       the next page token on stderr. csv: a header, one row per matched
       entry. Exit 1 when the RPC fails.
-  hashmatch eval accuracy (--corpus DIR[,DIR...] | --manifest FILE)
+  hashmatch eval accuracy (--corpus DIR|RCC[,...] | --manifest FILE)
                   --out DIR [--hashers LIST] [--transforms LIST] [--limit N]
                   [--threads N] [--max_side N] [--seed N]
                   [--target_precision P] [--also_ungated LIST|none]
@@ -181,7 +181,9 @@ constexpr char kUsage[] = R"(usage:
       photo and 23 transforms of it; half the photos (by a hash of the
       path) are vetted. Writes DIR/accuracy.json, accuracy.md,
       accuracy.html, roc.svg, hist_*.svg (and manifest.tsv with --corpus).
-      --corpus scans directories; --write_manifest FILE (also
+      --corpus scans directories and Qt .rcc archives (their jpg, png,
+      webp members, opaque only, as ARCHIVE.rcc:/INNER; near duplicates
+      within PDQ 31 are one picture); --write_manifest FILE (also
       --write-manifest) writes the manifest (md5, size, group, package,
       path) and, without --out, stops there; --manifest FILE checks every
       file's MD5 (a mismatch is an error). LIST: comma-separated or all

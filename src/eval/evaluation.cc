@@ -277,6 +277,7 @@ absl::StatusOr<CorpusCodes> HashCorpus(
     OriginalInfo& info = out.originals[i];
     info.path = e.path;
     info.group = e.group;
+    info.package = e.package;
     info.vetted = IsVettedGroup(e.group);
     std::vector<std::string> failures;
     auto finish = [&](const absl::Status& status) {
@@ -427,6 +428,7 @@ AccuracyResult ScoreCorpus(const CorpusCodes& codes,
     score.default_threshold = DefaultThreshold(spec);
     score.all.transform = "all";
     score.all.distances.bits = score.bits;
+    std::map<std::string, DistanceSet> by_package;
     for (size_t t = 0; t < options.transforms.size(); ++t) {
       TransformScore ts;
       ts.transform = options.transforms[t]->name;
@@ -443,10 +445,14 @@ AccuracyResult ScoreCorpus(const CorpusCodes& codes,
             d.other = std::min(d.other, dist);
           }
         }
+        DistanceSet& package = by_package[codes.originals[i].package];
+        package.bits = score.bits;
         if (codes.originals[i].vetted) {
           ts.distances.positives.push_back(d);
+          package.positives.push_back(d);
         } else {
           ts.distances.negatives.push_back(std::min(d.own, d.other));
+          package.negatives.push_back(std::min(d.own, d.other));
         }
       }
       score.all.distances.positives.insert(score.all.distances.positives.end(),
@@ -474,6 +480,15 @@ AccuracyResult ScoreCorpus(const CorpusCodes& codes,
     score.all.at_pooled = score.all.at_target;
     for (TransformScore& ts : score.transforms) {
       ts.at_pooled = PointAt(ts.distances, score.all.at_target.threshold);
+    }
+    for (auto& [name, set] : by_package) {
+      TransformScore ps;
+      ps.transform = name;
+      ps.distances = std::move(set);
+      ps.at_target = PointAtPrecision(ps.distances, options.target_precision);
+      ps.at_default = PointAt(ps.distances, score.default_threshold);
+      ps.at_pooled = PointAt(ps.distances, score.all.at_target.threshold);
+      score.packages.push_back(std::move(ps));
     }
     result.methods.push_back(std::move(score));
   }

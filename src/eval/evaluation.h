@@ -177,6 +177,7 @@ absl::StatusOr<std::vector<ImageCodes>> HashImage(
 struct OriginalInfo {
   std::string path;
   std::string group;
+  std::string package;  // From the manifest ("-" when unknown).
   bool vetted = false;
   bool ok = false;  // Decoded and hashed.
   int width = 0;    // After downscaling.
@@ -220,6 +221,10 @@ struct MethodScore {
   int default_threshold = 0;
   std::vector<TransformScore> transforms;  // In options.transforms order.
   TransformScore all;
+  // Per Debian package of the originals (every transform's positives and
+  // negatives of that package's photos, no pairs), sorted by package name;
+  // `transform` holds the package name. at_pooled is at all's T*.
+  std::vector<TransformScore> packages;
 };
 
 struct AccuracyResult {

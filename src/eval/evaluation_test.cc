@@ -34,7 +34,10 @@ const TransformScore& ScoreOf(const MethodScore& m, const std::string& t) {
 // every hasher, and the counts of queries and pairs are the protocol's.
 TEST(EvaluationTest, IdentityRecallIsOneAndCountsAreExact) {
   const std::string dir = FreshDir("eval_identity");
-  const std::vector<ManifestEntry> manifest = WriteSyntheticCorpus(dir, 6, 3);
+  std::vector<ManifestEntry> manifest = WriteSyntheticCorpus(dir, 6, 3);
+  // Two packages: the first vetted and the first innocent photo in "pkg-a".
+  manifest[0].package = "pkg-a";
+  manifest[3].package = "pkg-a";
   absl::StatusOr<AccuracyResult> r = RunAccuracy(
       manifest, Options("pdq,pdq-cli512,pdq-fast,phash,dhash,pdq+dihedral",
                         "identity,jpeg50,rotate90"));
@@ -64,6 +67,16 @@ TEST(EvaluationTest, IdentityRecallIsOneAndCountsAreExact) {
     EXPECT_EQ(m.all.distances.pairs.size(), 15u);
     EXPECT_EQ(m.all.at_default.positives, 9);
     EXPECT_EQ(m.all.at_default.pairs, 15);
+    // Per package, sorted by name: "-" has 2 vetted and 2 innocent photos.
+    ASSERT_EQ(m.packages.size(), 2u);
+    EXPECT_EQ(m.packages[0].transform, "-");
+    EXPECT_EQ(m.packages[0].distances.positives.size(), 6u);
+    EXPECT_EQ(m.packages[0].distances.negatives.size(), 6u);
+    EXPECT_EQ(m.packages[1].transform, "pkg-a");
+    EXPECT_EQ(m.packages[1].distances.positives.size(), 3u);
+    EXPECT_EQ(m.packages[1].at_pooled.threshold, m.all.at_target.threshold);
+    EXPECT_EQ(m.packages[0].at_pooled.tp + m.packages[1].at_pooled.tp,
+              m.all.at_target.tp);
   }
   // Dihedral lookup finds the 90-degree rotation; plain PDQ is far from it.
   const TransformScore& rot = ScoreOf(r->methods[5], "rotate90");

@@ -5,7 +5,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <optional>
 #include <set>
 #include <utility>
 
@@ -14,8 +16,12 @@
 #include "absl/strings/str_split.h"
 #include "src/common/file_util.h"
 #include "src/common/status_macros.h"
+#include "src/hashing/bit_hash.h"
 #include "src/hashing/crypto_hash.h"
+#include "src/hashing/image_decoder.h"
+#include "src/hashing/image_hasher.h"
 #include "src/hashing/image_header.h"
+#include "src/hashing/pdq.h"
 
 namespace hashmatch {
 namespace eval {
@@ -33,6 +39,7 @@ constexpr PackageRoot kPackageRoots[] = {
     {"/usr/share/backgrounds/mate", "mate-backgrounds"},
     {"/usr/share/stellarium", "stellarium-data"},
     {"/usr/share/doc/opencv-doc", "opencv-doc"},
+    {"/usr/share/gcompris-qt", "gcompris-qt-data"},
     {"/usr/share/scratch", "scratch"},
     {"/usr/share/tuxpaint/stamps", "tuxpaint-stamps-default"},
     {"/usr/share/tuxpaint", "tuxpaint-data"},
@@ -65,6 +72,21 @@ bool IsImageName(const std::filesystem::path& p) {
                  [](unsigned char c) { return std::tolower(c); });
   return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".webp" ||
          ext == ".bmp" || ext == ".tif" || ext == ".tiff";
+}
+
+absl::StatusOr<std::string> CheckSizeAndMd5(const ManifestEntry& entry,
+                                            std::string bytes) {
+  if (static_cast<int64_t>(bytes.size()) != entry.size) {
+    return absl::DataLossError(
+        absl::StrCat(entry.path, ": size mismatch: manifest ", entry.size,
+                     " bytes, file ", bytes.size()));
+  }
+  const std::string md5 = Md5Hex(bytes);
+  if (md5 != entry.md5) {
+    return absl::DataLossError(absl::StrCat(
+        entry.path, ": md5 mismatch: manifest ", entry.md5, ", file ", md5));
+  }
+  return bytes;
 }
 
 bool IsHex(absl::string_view s) {
@@ -122,72 +144,241 @@ std::string GroupForPath(absl::string_view path) {
   return std::string(path);
 }
 
-absl::StatusOr<std::vector<ManifestEntry>> BuildManifest(
-    const std::vector<std::string>& dirs, const ManifestOptions& options) {
-  std::vector<std::string> files;
-  for (const std::string& dir : dirs) {
-    std::error_code ec;
-    if (!std::filesystem::is_directory(dir, ec)) {
-      const std::string package = PackageForPath(dir);
+namespace {
+
+// One image found while building a manifest.
+struct Candidate {
+  ManifestEntry entry;
+  int64_t pixels = 0;
+  std::optional<Hash256> pdq;
+  bool trusted = false;  // PDQ quality >= 50.
+};
+
+class ManifestBuilder {
+ public:
+  explicit ManifestBuilder(const ManifestOptions& options)
+      : options_(options) {}
+
+  // Considers one image (bytes of `path`).
+  void Add(const std::string& path, absl::string_view bytes,
+           bool archive_member) {
+    absl::StatusOr<ImageHeader> header = ParseImageHeader(bytes);
+    if (!header.ok()) return;
+    if (std::min(header->width, header->height) < options_.min_side) return;
+    Candidate c;
+    c.entry.md5 = Md5Hex(bytes);
+    if (seen_md5_.count(c.entry.md5)) return;
+    DecodeOptions decode;
+    decode.max_encoded_bytes = static_cast<size_t>(options_.max_file_bytes);
+    if (archive_member && options_.skip_transparent_members) {
+      absl::StatusOr<bool> transparent = HasTransparentPixels(bytes, decode);
+      if (!transparent.ok() || *transparent) return;
+    }
+    if (options_.near_duplicate_distance >= 0) {
+      HashOptions hash_options;
+      hash_options.decode = decode;
+      absl::StatusOr<ImageHashes> h =
+          hasher_.HashBytes(bytes, {Algorithm::kPdq}, hash_options);
+      if (!h.ok()) return;
+      const HashResult& r = h->results[0];
+      absl::StatusOr<Hash256> bits = Hash256::FromHex(r.hex);
+      if (bits.ok()) c.pdq = *bits;
+      c.trusted = r.quality.value_or(0) >= kPdqMinTrustedQuality;
+    }
+    seen_md5_.insert(c.entry.md5);
+    c.entry.size = static_cast<int64_t>(bytes.size());
+    c.entry.group = GroupForPath(path);
+    c.entry.package = PackageForPath(path);
+    c.entry.path = path;
+    c.pixels = header->width * header->height;
+    candidates_.push_back(std::move(c));
+  }
+
+  std::vector<ManifestEntry> Finish() {
+    // Near duplicates: union of groups, named by the smallest group name.
+    std::map<std::string, std::string> parent;
+    std::function<std::string(const std::string&)> find =
+        [&](const std::string& g) -> std::string {
+      auto it = parent.find(g);
+      if (it == parent.end() || it->second == g) return g;
+      std::string root = find(it->second);
+      parent[g] = root;
+      return root;
+    };
+    for (size_t i = 0; i < candidates_.size(); ++i) {
+      if (!candidates_[i].pdq) continue;
+      for (size_t j = i + 1; j < candidates_.size(); ++j) {
+        if (!candidates_[j].pdq ||
+            !(candidates_[i].trusted || candidates_[j].trusted)) {
+          continue;
+        }
+        if (HammingDistance(*candidates_[i].pdq, *candidates_[j].pdq) >
+            options_.near_duplicate_distance) {
+          continue;
+        }
+        const std::string a = find(candidates_[i].entry.group);
+        const std::string b = find(candidates_[j].entry.group);
+        if (a == b) continue;
+        parent[std::max(a, b)] = std::min(a, b);
+        parent.emplace(std::min(a, b), std::min(a, b));
+      }
+    }
+    std::vector<ManifestEntry> entries;
+    // Group -> (pixels, index into entries) of its largest file.
+    std::map<std::string, std::pair<int64_t, size_t>> group_best;
+    for (Candidate& c : candidates_) {
+      c.entry.group = find(c.entry.group);
+      auto it = group_best.find(c.entry.group);
+      if (it != group_best.end()) {
+        if (c.pixels > it->second.first) {
+          entries[it->second.second] = std::move(c.entry);
+          it->second.first = c.pixels;
+        }
+        continue;
+      }
+      group_best[c.entry.group] = {c.pixels, entries.size()};
+      entries.push_back(std::move(c.entry));
+    }
+    std::sort(entries.begin(), entries.end(),
+              [](const ManifestEntry& a, const ManifestEntry& b) {
+                return a.path < b.path;
+              });
+    return entries;
+  }
+
+ private:
+  const ManifestOptions& options_;
+  ImageHasher hasher_;
+  std::set<std::string> seen_md5_;
+  std::vector<Candidate> candidates_;
+};
+
+bool IsArchiveImageName(absl::string_view inner) {
+  std::string ext(inner.substr(std::min(inner.rfind('.'), inner.size())));
+  std::transform(ext.begin(), ext.end(), ext.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  return ext == ".jpg" || ext == ".jpeg" || ext == ".png" || ext == ".webp";
+}
+
+absl::StatusOr<RccArchive> OpenArchive(const std::string& path,
+                                       const RccOptions& options) {
+  absl::StatusOr<std::string> bytes = ReadFileToString(
+      path,
+      static_cast<size_t>(std::max<int64_t>(options.max_archive_bytes, 0)));
+  if (!bytes.ok()) {
+    if (absl::IsNotFound(bytes.status())) {
+      const std::string package = PackageForPath(path);
       return absl::NotFoundError(absl::StrCat(
-          "corpus directory ", dir, " does not exist",
+          path, " is missing",
+          package == "-"
+              ? ""
+              : absl::StrCat(" (install the Debian package ", package,
+                             ": apt-get install ", package, ")")));
+    }
+    return absl::Status(bytes.status().code(),
+                        absl::StrCat(path, ": ", bytes.status().message()));
+  }
+  absl::StatusOr<RccArchive> archive =
+      RccArchive::Open(*std::move(bytes), options);
+  if (!archive.ok()) {
+    return absl::Status(archive.status().code(),
+                        absl::StrCat(path, ": ", archive.status().message()));
+  }
+  return archive;
+}
+
+bool IsArchiveName(const std::filesystem::path& p) {
+  return p.extension() == ".rcc";
+}
+
+}  // namespace
+
+bool ArchiveMember(absl::string_view path, std::string* archive,
+                   std::string* inner) {
+  const size_t at = path.find(".rcc:/");
+  if (at == absl::string_view::npos) return false;
+  *archive = std::string(path.substr(0, at + 4));
+  *inner = std::string(path.substr(at + 5));
+  return true;
+}
+
+absl::StatusOr<std::vector<ManifestEntry>> BuildManifest(
+    const std::vector<std::string>& roots, const ManifestOptions& options) {
+  std::vector<std::string> files;
+  std::vector<std::string> archives;
+  for (const std::string& root : roots) {
+    std::error_code ec;
+    if (std::filesystem::is_regular_file(root, ec) && IsArchiveName(root)) {
+      archives.push_back(root);
+      continue;
+    }
+    if (!std::filesystem::is_directory(root, ec)) {
+      const std::string package = PackageForPath(root);
+      return absl::NotFoundError(absl::StrCat(
+          "corpus directory or .rcc archive ", root, " does not exist",
           package == "-"
               ? ""
               : absl::StrCat(": install the Debian package ", package,
                              " (apt-get install ", package, ")")));
     }
     for (auto it = std::filesystem::recursive_directory_iterator(
-             dir, std::filesystem::directory_options::skip_permission_denied,
+             root, std::filesystem::directory_options::skip_permission_denied,
              ec);
          !ec && it != std::filesystem::recursive_directory_iterator();
          it.increment(ec)) {
-      if (it->is_regular_file(ec) && IsImageName(it->path())) {
-        files.push_back(it->path().string());
-      }
+      if (!it->is_regular_file(ec)) continue;
+      if (IsImageName(it->path())) files.push_back(it->path().string());
+      if (IsArchiveName(it->path())) archives.push_back(it->path().string());
     }
   }
   std::sort(files.begin(), files.end());
   files.erase(std::unique(files.begin(), files.end()), files.end());
+  std::sort(archives.begin(), archives.end());
+  archives.erase(std::unique(archives.begin(), archives.end()), archives.end());
 
-  std::vector<ManifestEntry> entries;
-  std::set<std::string> seen_md5;
-  // Group -> (pixels, index into entries) of its largest file.
-  std::map<std::string, std::pair<int64_t, size_t>> group_best;
-  for (const std::string& path : files) {
-    absl::StatusOr<std::string> bytes =
-        ReadFileToString(path, static_cast<size_t>(options.max_file_bytes));
-    if (!bytes.ok()) continue;  // Unreadable or over the limit: skipped.
-    absl::StatusOr<ImageHeader> header = ParseImageHeader(*bytes);
-    if (!header.ok()) continue;
-    if (std::min(header->width, header->height) < options.min_side) continue;
-    ManifestEntry e;
-    e.md5 = Md5Hex(*bytes);
-    if (!seen_md5.insert(e.md5).second) continue;
-    e.size = static_cast<int64_t>(bytes->size());
-    e.group = GroupForPath(path);
-    e.package = PackageForPath(path);
-    e.path = path;
-    const int64_t pixels = header->width * header->height;
-    auto it = group_best.find(e.group);
-    if (it != group_best.end()) {
-      if (pixels > it->second.first) {
-        entries[it->second.second] = std::move(e);
-        it->second.first = pixels;
-      }
-      continue;
+  // Files and archive members in path order ("X.rcc:/..." sorts where the
+  // archive's own path would).
+  ManifestBuilder builder(options);
+  size_t next_file = 0;
+  auto add_files_before = [&](const std::string& limit) {
+    for (; next_file < files.size() &&
+           (limit.empty() || files[next_file] < limit);
+         ++next_file) {
+      absl::StatusOr<std::string> bytes = ReadFileToString(
+          files[next_file], static_cast<size_t>(options.max_file_bytes));
+      if (!bytes.ok()) continue;  // Unreadable or over the limit: skipped.
+      builder.Add(files[next_file], *bytes, /*archive_member=*/false);
     }
-    group_best[e.group] = {pixels, entries.size()};
-    entries.push_back(std::move(e));
+  };
+  for (const std::string& archive_path : archives) {
+    add_files_before(archive_path);
+    ASSIGN_OR_RETURN(RccArchive archive,
+                     OpenArchive(archive_path, options.rcc));
+    std::string last;
+    for (const RccFile& f : archive.files()) {
+      if (!IsArchiveImageName(f.path) || f.path == last) continue;
+      last = f.path;
+      if (f.stored_size > options.max_file_bytes) continue;
+      absl::StatusOr<std::string> bytes = archive.Extract(f);
+      if (!bytes.ok()) {
+        return absl::Status(
+            bytes.status().code(),
+            absl::StrCat(archive_path, ": ", bytes.status().message()));
+      }
+      if (static_cast<int64_t>(bytes->size()) > options.max_file_bytes) {
+        continue;
+      }
+      builder.Add(absl::StrCat(archive_path, ":", f.path), *bytes,
+                  /*archive_member=*/true);
+    }
   }
+  add_files_before("");
+  std::vector<ManifestEntry> entries = builder.Finish();
   if (entries.empty()) {
     return absl::InvalidArgumentError(
         "no image of at least the minimum side was found in the corpus "
         "directories");
   }
-  std::sort(entries.begin(), entries.end(),
-            [](const ManifestEntry& a, const ManifestEntry& b) {
-              return a.path < b.path;
-            });
   return entries;
 }
 
@@ -280,7 +471,21 @@ absl::StatusOr<std::vector<ManifestEntry>> ReadManifestFile(
   return ParseManifest(text, options);
 }
 
-absl::StatusOr<std::string> ReadVerified(const ManifestEntry& entry) {
+absl::StatusOr<std::string> ReadVerified(const ManifestEntry& entry,
+                                         const RccOptions& rcc) {
+  std::string archive_path, inner;
+  if (ArchiveMember(entry.path, &archive_path, &inner)) {
+    ASSIGN_OR_RETURN(RccArchive archive, OpenArchive(archive_path, rcc));
+    absl::StatusOr<std::string> bytes = archive.Extract(inner);
+    if (!bytes.ok()) {
+      return absl::Status(
+          bytes.status().code(),
+          absl::IsNotFound(bytes.status())
+              ? absl::StrCat(archive_path, " has no file ", inner)
+              : absl::StrCat(archive_path, ": ", bytes.status().message()));
+    }
+    return CheckSizeAndMd5(entry, *std::move(bytes));
+  }
   std::error_code ec;
   if (!std::filesystem::exists(entry.path, ec)) {
     return absl::NotFoundError(absl::StrCat(
@@ -300,17 +505,7 @@ absl::StatusOr<std::string> ReadVerified(const ManifestEntry& entry) {
     }
     return bytes.status();
   }
-  if (static_cast<int64_t>(bytes->size()) != entry.size) {
-    return absl::DataLossError(
-        absl::StrCat(entry.path, ": size mismatch: manifest ", entry.size,
-                     " bytes, file ", bytes->size()));
-  }
-  const std::string md5 = Md5Hex(*bytes);
-  if (md5 != entry.md5) {
-    return absl::DataLossError(absl::StrCat(
-        entry.path, ": md5 mismatch: manifest ", entry.md5, ", file ", md5));
-  }
-  return bytes;
+  return CheckSizeAndMd5(entry, *std::move(bytes));
 }
 
 }  // namespace eval

@@ -18,6 +18,10 @@
 // package that installs PATH ("-" when unknown); PATH absolute, without tab
 // or newline. Lines starting with '#' after the first are comments.
 //
+// A file inside a Qt resource archive (rcc_archive.h) has the path
+// "ARCHIVE.rcc:/INNER/PATH" (ArchiveMember); its MD5 and size are those of
+// the extracted bytes.
+//
 // Groups: the evaluation splits the corpus into vetted and non-vetted halves
 // by group, never counts two originals of one group as a non-matching pair,
 // and counts a transformed copy as found when its nearest vetted entry is of
@@ -34,6 +38,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "src/eval/rcc_archive.h"
 
 namespace hashmatch {
 namespace eval {
@@ -61,7 +66,26 @@ struct ManifestOptions {
   // ReadManifestFile refuses a larger file (RESOURCE_EXHAUSTED). Default
   // 64 MiB.
   int64_t max_manifest_bytes = int64_t{64} << 20;
+  // BuildManifest skips archive members (.rcc) with an alpha channel that is
+  // not fully opaque: Qt resources mix photos with cut-outs, puzzle pieces
+  // and clip art, which the decoder (dropping alpha as the PDQ reference
+  // does) turns into shapes on flat black. Plain files are kept whatever
+  // their alpha, as the corpus directories were chosen for their photos.
+  // Default true.
+  bool skip_transparent_members = true;
+  // BuildManifest puts images whose PDQ hashes (at least one of quality
+  // >= 50, so that two degenerate hashes of dark or flat images never join)
+  // are at most this far apart in one group (the same photo at two sizes, in
+  // two activities); -1 turns it off. Default 31 (match_server's threshold).
+  int near_duplicate_distance = 31;
+  // Limits for reading .rcc archives (rcc_archive.h defaults).
+  RccOptions rcc;
 };
+
+// Splits "ARCHIVE.rcc:/INNER" into the archive's path and the inner path
+// (which starts with '/'); false for any other path.
+bool ArchiveMember(absl::string_view path, std::string* archive,
+                   std::string* inner);
 
 // The Debian package that installs files under `path`'s corpus directory
 // (/usr/share/wallpapers -> plasma-workspace-wallpapers, ...), from the table
@@ -78,17 +102,22 @@ std::string PackageForPath(absl::string_view path);
 // itself otherwise.
 std::string GroupForPath(absl::string_view path);
 
-// Scans `dirs` recursively (in sorted path order) for .jpg, .jpeg, .png,
-// .webp, .bmp and .tif(f) files whose header parses and whose shorter side is
-// at least options.min_side. Keeps the first file of each MD5, and of each
-// group (GroupForPath) only the file with the most pixels (the first in path
-// order on a tie), so each picture is one original. Entries come back sorted
-// by path.
-// Errors: NOT_FOUND naming the missing directory and, when known, the Debian
-// package to install ("apt-get install PACKAGE"); INVALID_ARGUMENT when no
-// image at all was found.
+// Scans `roots` (directories, recursively, or .rcc files) in sorted path
+// order for .jpg, .jpeg, .png, .webp, .bmp and .tif(f) files and for .rcc
+// archives, whose .jpg, .jpeg, .png and .webp members count as files
+// ("ARCHIVE.rcc:/INNER"). Keeps images whose header parses, whose shorter
+// side is at least options.min_side, that are opaque (archive members only:
+// options.skip_transparent_members); the first file of each MD5; merges the
+// groups (GroupForPath) of near duplicates (options.near_duplicate_distance)
+// under the smallest group name; and of each group keeps only the file with the
+// most pixels (the first in path order on a tie), so each picture is one
+// original. Entries come back sorted by path. Errors: NOT_FOUND naming the
+// missing directory or archive and, when known, the Debian package to install
+// ("apt-get install PACKAGE"); an archive that does not open (rcc_archive.h
+// errors, prefixed with its path); INVALID_ARGUMENT when no image at all was
+// found.
 absl::StatusOr<std::vector<ManifestEntry>> BuildManifest(
-    const std::vector<std::string>& dirs, const ManifestOptions& options);
+    const std::vector<std::string>& roots, const ManifestOptions& options);
 
 std::string FormatManifest(const std::vector<ManifestEntry>& entries);
 // Errors: INVALID_ARGUMENT "manifest line N: ..." for a missing header, a
@@ -102,11 +131,16 @@ absl::Status WriteManifestFile(const std::vector<ManifestEntry>& entries,
 absl::StatusOr<std::vector<ManifestEntry>> ReadManifestFile(
     const std::string& path, const ManifestOptions& options);
 
-// Reads entry.path (at most entry.size bytes) and checks its size and MD5.
+// Reads entry.path (at most entry.size bytes; an archive member is extracted
+// from its archive, read whole within rcc.max_archive_bytes) and checks its
+// size and MD5.
 // Errors: NOT_FOUND "PATH is missing (install the Debian package P: apt-get
-// install P)"; DATA_LOSS "PATH: md5 mismatch: manifest X, file Y" or a size
-// mismatch; other read errors as ReadFileToString.
-absl::StatusOr<std::string> ReadVerified(const ManifestEntry& entry);
+// install P)" for a missing file or archive, "ARCHIVE has no file INNER" for
+// a missing member; DATA_LOSS "PATH: md5 mismatch: manifest X, file Y" or a
+// size mismatch; the archive's own errors; other read errors as
+// ReadFileToString.
+absl::StatusOr<std::string> ReadVerified(const ManifestEntry& entry,
+                                         const RccOptions& rcc = {});
 
 }  // namespace eval
 }  // namespace hashmatch

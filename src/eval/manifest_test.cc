@@ -4,7 +4,9 @@
 #include <fstream>
 
 #include "gtest/gtest.h"
+#include "src/eval/rcc_test_util.h"
 #include "src/eval/test_corpus.h"
+#include "src/hashing/crypto_hash.h"
 
 namespace hashmatch {
 namespace eval {
@@ -159,6 +161,113 @@ TEST(ManifestTest, GroupsAndPackages) {
   EXPECT_EQ(PackageForPath("/usr/share/tuxpaint/stamps/x.png"),
             "tuxpaint-stamps-default");
   EXPECT_EQ(PackageForPath("/usr/share/wallpapersX/a.png"), "-");
+  EXPECT_EQ(PackageForPath("/usr/share/gcompris-qt/rcc/erase.rcc:/gcompris/"
+                           "src/activities/erase/resource/swans.webp"),
+            "gcompris-qt-data");
+  std::string archive, inner;
+  ASSERT_TRUE(ArchiveMember("/d/erase.rcc:/a/b.webp", &archive, &inner));
+  EXPECT_EQ(archive, "/d/erase.rcc");
+  EXPECT_EQ(inner, "/a/b.webp");
+  EXPECT_FALSE(ArchiveMember("/d/erase.rcc", &archive, &inner));
+  EXPECT_FALSE(ArchiveMember("/d/x.png", &archive, &inner));
+}
+
+std::string Encode(const char* ext, const cv::Mat& m) {
+  std::vector<uchar> buf;
+  EXPECT_TRUE(cv::imencode(ext, m, buf));
+  return std::string(buf.begin(), buf.end());
+}
+
+// A Qt resource archive holding photos, a smaller copy of one, a cut-out,
+// an icon and a non-image, beside plain files: archive members become corpus
+// items "ARCHIVE.rcc:/INNER" whose MD5 is that of the extracted bytes.
+TEST(ManifestTest, ArchiveMembersAreCorpusItems) {
+  using testing_util::SyntheticPhoto;
+  const std::string dir = FreshDir("manifest_rcc");
+  const cv::Mat photo1 = SyntheticPhoto(11, 240, 180);
+  cv::Mat smaller;
+  cv::resize(photo1, smaller, cv::Size(200, 150), 0, 0, cv::INTER_AREA);
+  cv::Mat cutout;
+  cv::cvtColor(SyntheticPhoto(13, 240, 180), cutout, cv::COLOR_BGR2BGRA);
+  cv::circle(cutout, cv::Point(0, 0), 40, cv::Scalar(0, 0, 0, 0), cv::FILLED);
+  const std::string one = Encode(".png", photo1);
+  const std::string two = Encode(".jpg", SyntheticPhoto(12, 240, 180));
+  const std::vector<testing_util::InFile> members = {
+      {"/img/one.png", one, RccCompression::kZlib},
+      {"/img/zz_smaller.png", Encode(".png", smaller), RccCompression::kNone},
+      {"/img/sub/two.jpg", two, RccCompression::kZstd},
+      {"/img/cutout.png", Encode(".png", cutout), RccCompression::kNone},
+      {"/img/icon.png", Encode(".png", SyntheticPhoto(14, 64, 48)),
+       RccCompression::kNone},
+      {"/qml/main.qml", "import QtQuick 2.12", RccCompression::kZlib},
+  };
+  const std::string rcc_path = dir + "/act.rcc";
+  {
+    std::ofstream f(rcc_path, std::ios::binary);
+    f << testing_util::BuildRcc(3, members);
+  }
+  // A plain file keeps its alpha (plain directories were chosen for photos).
+  cv::imwrite(dir + "/plain_alpha.png", cutout);
+
+  absl::StatusOr<std::vector<ManifestEntry>> built = BuildManifest({dir}, {});
+  ASSERT_TRUE(built.ok()) << built.status();
+  std::vector<std::string> paths;
+  for (const ManifestEntry& e : *built) paths.push_back(e.path);
+  EXPECT_EQ(paths, (std::vector<std::string>{rcc_path + ":/img/one.png",
+                                             rcc_path + ":/img/sub/two.jpg",
+                                             dir + "/plain_alpha.png"}));
+  ASSERT_EQ(built->size(), 3u);
+  const ManifestEntry e1 = (*built)[0];
+  EXPECT_EQ(e1.md5, Md5Hex(one));
+  EXPECT_EQ(e1.size, static_cast<int64_t>(one.size()));
+  // The smaller copy joined one.png's group (PDQ within 31), which kept the
+  // larger file.
+  EXPECT_EQ(e1.group, rcc_path + ":/img/one.png");
+  absl::StatusOr<std::string> back = ReadVerified(e1);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, one);
+  back = ReadVerified((*built)[1]);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(*back, two);
+
+  // Without the near-duplicate rule the smaller copy is a picture of its own;
+  // without the alpha rule the cut-out is kept.
+  ManifestOptions loose;
+  loose.near_duplicate_distance = -1;
+  loose.skip_transparent_members = false;
+  built = BuildManifest({rcc_path}, loose);
+  ASSERT_TRUE(built.ok()) << built.status();
+  EXPECT_EQ(built->size(), 4u);
+
+  ManifestEntry bad = e1;
+  bad.md5 = "00000000000000000000000000000000";
+  absl::Status s = ReadVerified(bad).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_NE(s.message().find("md5 mismatch"), std::string::npos) << s;
+  bad = e1;
+  bad.path = rcc_path + ":/img/gone.png";
+  s = ReadVerified(bad).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(s.message(), rcc_path + " has no file /img/gone.png");
+  bad.path = "/usr/share/gcompris-qt/rcc/no-such-activity.rcc:/gcompris/x.webp";
+  s = ReadVerified(bad).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(s.message().find("apt-get install gcompris-qt-data"),
+            std::string::npos)
+      << s;
+  EXPECT_EQ(BuildManifest({"/usr/share/gcompris-qt/rcc/no-such.rcc"}, {})
+                .status()
+                .code(),
+            absl::StatusCode::kNotFound);
+
+  // A damaged archive stops the build, naming it.
+  {
+    std::ofstream f(rcc_path, std::ios::binary | std::ios::trunc);
+    f << testing_util::BuildRcc(3, members).substr(0, 200);
+  }
+  s = BuildManifest({dir}, {}).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << s;
+  EXPECT_EQ(s.message().substr(0, rcc_path.size()), rcc_path);
 }
 
 }  // namespace

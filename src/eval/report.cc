@@ -69,9 +69,10 @@ std::string JsonArray(const std::vector<int64_t>& v) {
   return absl::StrCat("[", absl::StrJoin(v, ","), "]");
 }
 
-std::string JsonScore(const TransformScore& s, bool with_curve) {
+std::string JsonScore(const TransformScore& s, bool with_curve,
+                      absl::string_view key = "transform") {
   std::string out = absl::StrCat(
-      "{\"transform\":", JsonString(s.transform),
+      "{\"", key, "\":", JsonString(s.transform),
       ",\"at_target\":", JsonPoint(s.at_target),
       ",\"at_default\":", JsonPoint(s.at_default),
       ",\"at_pooled_target\":", JsonPoint(s.at_pooled), ",\"histogram_match\":",
@@ -185,6 +186,33 @@ Table PerTransformTable(const AccuracyResult& r, F cell) {
   return t;
 }
 
+// One row per package (of the first method's list: every method scores the
+// same originals), one column per method.
+template <typename F>
+Table PerPackageTable(const AccuracyResult& r, F cell) {
+  Table t;
+  t.header = {"package", "originals"};
+  for (const MethodScore& m : r.methods) t.header.push_back(m.method);
+  if (r.methods.empty()) return t;
+  for (size_t i = 0; i < r.methods[0].packages.size(); ++i) {
+    const TransformScore& first = r.methods[0].packages[i];
+    const int64_t queries =
+        first.at_default.positives + first.at_default.negatives;
+    const int64_t transforms = std::max<int64_t>(1, r.transforms.size());
+    std::vector<std::string> row = {
+        first.transform,
+        absl::StrCat(queries / transforms, " (",
+                     first.at_default.positives / transforms, " vetted)")};
+    for (const MethodScore& m : r.methods) {
+      const bool scored =
+          i < m.packages.size() && m.packages[i].at_default.positives > 0;
+      row.push_back(scored ? cell(m.packages[i]) : std::string("-"));
+    }
+    t.rows.push_back(std::move(row));
+  }
+  return t;
+}
+
 std::string TargetCell(const TransformScore& s) {
   return s.at_pooled.threshold < 0 ? std::string("-") : Pct(s.at_pooled.recall);
 }
@@ -268,6 +296,11 @@ std::string FormatAccuracyJson(const AccuracyResult& r,
     for (size_t t = 0; t < s.transforms.size(); ++t) {
       absl::StrAppend(&out, t ? "," : "", JsonScore(s.transforms[t], false));
     }
+    out += "],\"packages\":[";
+    for (size_t p = 0; p < s.packages.size(); ++p) {
+      absl::StrAppend(&out, p ? "," : "",
+                      JsonScore(s.packages[p], false, "package"));
+    }
     out += "]}";
   }
   return out + "]}\n";
@@ -284,7 +317,14 @@ std::string FormatAccuracyMarkdown(const AccuracyResult& r,
       PrecisionText(r.target_precision), ")\n\n", ThresholdRow(r),
       PerTransformTable(r, TargetCell).Markdown(),
       "\n### Recall / FPR at the default threshold per transform\n\n",
-      PerTransformTable(r, DefaultCell).Markdown());
+      PerTransformTable(r, DefaultCell).Markdown(),
+      "\n### Recall per source package at T* (all transforms)\n\n"
+      "Each package's vetted photos' copies at the pooled T*; originals "
+      "counted from the queries (FPRs and each package's own threshold are "
+      "in accuracy.json).\n\n",
+      PerPackageTable(r, TargetCell).Markdown(),
+      "\n### Recall / FPR at the default threshold per source package\n\n",
+      PerPackageTable(r, DefaultCell).Markdown());
   if (!r.failures.empty()) {
     out += "\nFailures (first 20):\n\n";
     for (size_t i = 0; i < r.failures.size() && i < 20; ++i) {
@@ -442,7 +482,11 @@ std::string FormatAccuracyHtml(const AccuracyResult& r,
       HtmlEscape(ThresholdRow(r)), "</p>\n",
       PerTransformTable(r, TargetCell).Html(),
       "<h2>Recall / FPR at the default threshold</h2>\n",
-      PerTransformTable(r, DefaultCell).Html(), "<h2>Distances</h2>\n");
+      PerTransformTable(r, DefaultCell).Html(),
+      "<h2>Recall per source package at T*</h2>\n",
+      PerPackageTable(r, TargetCell).Html(),
+      "<h2>Recall / FPR at the default threshold per source package</h2>\n",
+      PerPackageTable(r, DefaultCell).Html(), "<h2>Distances</h2>\n");
   for (const MethodScore& m : r.methods) out += HistogramSvg(m);
   return out + "</body></html>\n";
 }

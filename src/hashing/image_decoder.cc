@@ -59,18 +59,20 @@ ImageView ViewOfMat(const cv::Mat& m) {
   return v;
 }
 
-absl::StatusOr<DecodedImage> DecodeImage(absl::string_view bytes,
-                                         const DecodeOptions& options) {
+namespace {
+
+// The header of `bytes` once it is within the limits of `options`.
+absl::StatusOr<ImageHeader> CheckedHeader(absl::string_view bytes,
+                                          const DecodeOptions& options) {
   if (bytes.size() > options.max_encoded_bytes) {
     return absl::ResourceExhaustedError(
         absl::StrCat("image is ", bytes.size(), " bytes, over the limit of ",
                      options.max_encoded_bytes, " bytes"));
   }
-  DecodedImage out;
-  ASSIGN_OR_RETURN(out.header, ParseImageHeader(bytes));
+  ASSIGN_OR_RETURN(ImageHeader header, ParseImageHeader(bytes));
   // Both sides are positive but may each be up to 2^32 - 1, so the product
   // can overflow int64_t: compare by division, multiply only when it fits.
-  const int64_t w = out.header.width, h = out.header.height;
+  const int64_t w = header.width, h = header.height;
   if (w > options.max_pixels / h) {
     const std::string count = w <= std::numeric_limits<int64_t>::max() / h
                                   ? absl::StrCat(w * h)
@@ -79,6 +81,42 @@ absl::StatusOr<DecodedImage> DecodeImage(absl::string_view bytes,
         "image is ", w, "x", h, " = ", count, " pixels, over the limit of ",
         options.max_pixels, " pixels"));
   }
+  return header;
+}
+
+}  // namespace
+
+absl::StatusOr<bool> HasTransparentPixels(absl::string_view bytes,
+                                          const DecodeOptions& options) {
+  ASSIGN_OR_RETURN(ImageHeader header, CheckedHeader(bytes, options));
+  const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8UC1,
+                       const_cast<char*>(bytes.data()));
+  try {
+    const cv::Mat m = cv::imdecode(buffer, cv::IMREAD_UNCHANGED);
+    if (m.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("cannot decode ", ImageFormatName(header.format),
+                       ": corrupt or unsupported data"));
+    }
+    if (m.channels() != 4) return false;
+    cv::Mat alpha;
+    cv::extractChannel(m, alpha, 3);
+    double lo = 0, hi = 0;
+    cv::minMaxLoc(alpha, &lo, &hi);
+    return lo < (m.depth() == CV_16U ? 65535.0 : 255.0);
+  } catch (const cv::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "cannot decode ", ImageFormatName(header.format), ": ", e.err));
+  } catch (const std::exception& e) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "cannot decode ", ImageFormatName(header.format), ": ", e.what()));
+  }
+}
+
+absl::StatusOr<DecodedImage> DecodeImage(absl::string_view bytes,
+                                         const DecodeOptions& options) {
+  DecodedImage out;
+  ASSIGN_OR_RETURN(out.header, CheckedHeader(bytes, options));
 
   // IMREAD_ANYCOLOR keeps gray as one channel and drops alpha (libpng strip);
   // IMREAD_ANYDEPTH keeps 16-bit samples for To8BitGrayOrBgr.

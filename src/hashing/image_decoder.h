@@ -59,6 +59,12 @@ struct DecodedImage {
 absl::StatusOr<DecodedImage> DecodeImage(absl::string_view bytes,
                                          const DecodeOptions& options);
 
+// Whether the image has an alpha channel with at least one pixel that is not
+// fully opaque (a cut-out; DecodeImage drops such alpha). Same limits and
+// errors as DecodeImage (reduce_min_side is ignored).
+absl::StatusOr<bool> HasTransparentPixels(absl::string_view bytes,
+                                          const DecodeOptions& options);
+
 }  // namespace hashmatch
 
 #endif  // HASHMATCH_SRC_HASHING_IMAGE_DECODER_H_
