@@ -5,6 +5,7 @@
 //                   [--codes=random|clustered|realistic] [--faiss_queries=50]
 //                   [--corpus=bench/data/wallpaper_pdq_hashes.tsv]
 //                   [--chunk_bits=0]   (MihIndex alone; 0: chosen by size)
+//                   [--json=FILE]
 //
 // Codes: "random" (uniform bits), "clustered" (20 per random centre, <= 16
 // flips), "realistic" (bench/pdq_code_model.h fitted to the wallpaper corpus:
@@ -19,7 +20,8 @@
 // MIH) and back to back (each alone, same queries); QPS at 1 and 2 threads;
 // dihedral (8-query) latency; recall of MIH and BinaryIndex against the flat
 // scan, and FAISS's counts; the ratios. Exits 2 on any mismatch. FAISS runs
-// with one OpenMP thread (single-query comparison).
+// with one OpenMP thread (single-query comparison). --json=FILE also writes
+// the numbers as one JSON object (bench/bench_json.h; keys as printed).
 #include <omp.h>
 
 #include <algorithm>
@@ -34,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_json.h"
 #include "bench/pdq_code_model.h"
 #include "faiss/IndexBinaryFlat.h"
 #include "faiss/impl/AuxIndexStructures.h"
@@ -159,6 +162,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "--codes must be random, clustered or realistic\n");
     return 1;
   }
+  const std::string json_path = StringFlag(argc, argv, "json", "");
+  hashmatch::bench::JsonObject js;
   omp_set_num_threads(1);
 
   std::mt19937_64 rng(1234);
@@ -230,6 +235,11 @@ int main(int argc, char** argv) {
   }
   std::vector<uint64_t> ids(n);
   for (size_t i = 0; i < n; ++i) ids[i] = i;
+  js.Int("n", static_cast<int64_t>(n))
+      .Str("codes", kind)
+      .Int("radius", radius)
+      .Int("queries", static_cast<int64_t>(nq))
+      .Int("faiss_queries", static_cast<int64_t>(faiss_nq));
   std::printf(
       "n=%zu codes=%s radius=%d queries=%zu (faiss %zu), generated in "
       "%.1f s\n",
@@ -247,6 +257,9 @@ int main(int argc, char** argv) {
   }
   auto t1 = Clock::now();
   long rss1 = RssKb();
+  js.Num("mih_build_s", Seconds(t0, t1))
+      .Num("mih_rss_mb", (rss1 - rss0) / 1024.0)
+      .Int("mih_chunks", mih.num_chunks());
   std::printf(
       "MihIndex build: %.2f s, RSS +%.0f MB (MemoryBytes %.0f MB), "
       "%d chunks:",
@@ -264,6 +277,8 @@ int main(int argc, char** argv) {
   long rss2 = RssKb();
   std::printf("BinaryIndex build: %.2f s, RSS +%.0f MB\n", Seconds(t0, t1),
               (rss2 - rss1) / 1024.0);
+  js.Num("binary_index_build_s", Seconds(t0, t1))
+      .Num("binary_index_rss_mb", (rss2 - rss1) / 1024.0);
 
   t0 = Clock::now();
   hashmatch::FlatScan flat(256);
@@ -294,6 +309,7 @@ int main(int argc, char** argv) {
     std::sort(probes.begin(), probes.end());
     double mean = 0;
     for (double c : cand) mean += c;
+    js.Num("candidates_mean", mean / cand.size());
     std::printf(
         "per query at r=%d: %.0f probes; candidates mean %.0f p50 "
         "%.0f p99 %.0f max %.0f; scans %zu\n",
@@ -368,16 +384,21 @@ int main(int argc, char** argv) {
     if (!got.ok()) return 1;
   }
   std::printf("range r=%d single query, one thread (us):\n", radius);
-  auto row = [](const char* name, Latency& l) {
+  auto row = [&js](const char* name, const char* key, Latency& l) {
     std::printf("  %-26s mean %9.1f p50 %9.1f p99 %9.1f -> %8.0f q/s\n", name,
                 l.Mean(), l.Pct(0.5), l.Pct(0.99), 1e6 / l.Mean());
+    js.Raw(key, hashmatch::bench::JsonObject()
+                    .Num("mean_us", l.Mean())
+                    .Num("p50_us", l.Pct(0.5))
+                    .Num("p99_us", l.Pct(0.99))
+                    .Done());
   };
-  row("MIH (interleaved)", mih_lat);
-  row("FlatScan (interleaved)", flat_lat);
-  row("FAISS Flat (interleaved)", faiss_lat);
-  row("MIH (back to back)", mih_b2b);
-  row("FlatScan (back to back)", flat_b2b);
-  row("BinaryIndex dihedral (8q)", dihedral_lat);
+  row("MIH (interleaved)", "mih_interleaved", mih_lat);
+  row("FlatScan (interleaved)", "flat_interleaved", flat_lat);
+  row("FAISS Flat (interleaved)", "faiss_interleaved", faiss_lat);
+  row("MIH (back to back)", "mih_back_to_back", mih_b2b);
+  row("FlatScan (back to back)", "flat_back_to_back", flat_b2b);
+  row("BinaryIndex dihedral (8q)", "binary_index_dihedral", dihedral_lat);
   std::printf(
       "ratios, interleaved mean latency: FlatScan/MIH %.1fx, FAISSFlat/MIH "
       "%.1fx; back to back: FlatScan/MIH %.1fx, FAISSFlat/MIH %.1fx; "
@@ -389,6 +410,11 @@ int main(int argc, char** argv) {
       "recall: %zu of %zu true matches found (%zu missed, %zu extra);"
       " BinaryIndex mismatching queries %zu; FAISS count mismatches %zu\n",
       found - missed, found, missed, extra, binary_mismatch, faiss_mismatch);
+  js.Int("true_matches", static_cast<int64_t>(found))
+      .Int("missed", static_cast<int64_t>(missed))
+      .Int("extra", static_cast<int64_t>(extra))
+      .Int("binary_index_mismatches", static_cast<int64_t>(binary_mismatch))
+      .Int("faiss_mismatches", static_cast<int64_t>(faiss_mismatch));
   // Throughput: the same queries from 1 and 2 threads (wall clock), each
   // query once per pass, three passes.
   for (int which = 0; which < 2; ++which) {
@@ -410,9 +436,12 @@ int main(int argc, char** argv) {
       std::vector<std::thread> pool;
       for (int t = 0; t < threads; ++t) pool.emplace_back(work);
       for (auto& t : pool) t.join();
+      const double qps = total / Seconds(a, Clock::now());
       std::printf("%s range QPS, %d thread(s): %.0f\n",
-                  which == 0 ? "MihIndex" : "BinaryIndex", threads,
-                  total / Seconds(a, Clock::now()));
+                  which == 0 ? "MihIndex" : "BinaryIndex", threads, qps);
+      js.Num(std::string(which == 0 ? "mih" : "binary_index") + "_qps_" +
+                 std::to_string(threads) + "t",
+             qps);
     }
   }
   // Live updates: single adds into the delta, then a batch that passes the
@@ -441,6 +470,11 @@ int main(int argc, char** argv) {
       " %zu with merge into a new base: %.2f s (merges %zu)\n",
       add_lat.Mean(), add_lat.Pct(0.99), batch, Seconds(a, b),
       index->stats().merges);
+  js.Num("live_add_mean_us", add_lat.Mean()).Num("merge_s", Seconds(a, b));
+  if (!json_path.empty() &&
+      !hashmatch::bench::WriteJsonFile(json_path, js.Done())) {
+    return 1;
+  }
   return missed == 0 && extra == 0 && binary_mismatch == 0 &&
                  faiss_mismatch == 0
              ? 0

@@ -34,6 +34,12 @@
 // before and after the MatchImage levels, and the best level is reported as
 // a percentage of the mean of the two rates.
 //
+// --json=FILE also writes the levels (and the in-process baseline) as one
+// JSON object (bench/bench_json.h): {"levels": [{"rpc", "concurrency",
+// "calls", "ok_rps", "p50_ms", "p95_ms", "p99_ms", "max_ms", "matches",
+// "srv_us" (-1 without --server_pid), "cli_us", "errors"}...],
+// "image_baseline": {...}}; with --make_store: {"entries", "seconds"}.
+//
 // Store. --make_store writes `n` ACTIVE PDQ entries (realistic codes, seed
 // --seed) through HashStore::Put in batches of 10000 (sync off, one flush
 // at close), agency "bench", external ids "bench-<i>".
@@ -57,6 +63,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "bench/bench_json.h"
 #include "bench/pdq_code_model.h"
 #include "grpcpp/grpcpp.h"
 #include "index/store/hash_store.h"
@@ -149,7 +156,8 @@ std::string HashBytes(const Hash256& h) {
                      h.bytes().size());
 }
 
-int MakeStore(const std::string& dir, uint64_t n, const CodeSource& codes) {
+int MakeStore(const std::string& dir, uint64_t n, const CodeSource& codes,
+              const std::string& json_path) {
   StoreOptions options;
   options.sync = false;
   absl::StatusOr<std::unique_ptr<HashStore>> store =
@@ -188,9 +196,18 @@ int MakeStore(const std::string& dir, uint64_t n, const CodeSource& codes) {
   }
   store->reset();  // Flushes.
   std::fprintf(stderr, "\n");
+  const double seconds =
+      std::chrono::duration<double>(Clock::now() - start).count();
   std::printf("store %s: %llu PDQ entries written in %.1f s\n", dir.c_str(),
-              static_cast<unsigned long long>(n),
-              std::chrono::duration<double>(Clock::now() - start).count());
+              static_cast<unsigned long long>(n), seconds);
+  if (!json_path.empty() &&
+      !bench::WriteJsonFile(json_path,
+                            bench::JsonObject()
+                                .Int("entries", static_cast<int64_t>(n))
+                                .Num("seconds", seconds)
+                                .Done())) {
+    return 1;
+  }
   return 0;
 }
 
@@ -368,8 +385,10 @@ std::string CodeName(int code) {
   return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
 }
 
-// Prints one level; returns its RPC/s (OK calls only).
-double PrintLevel(const char* rpc, int concurrency, LevelResult& r) {
+// Prints one level and appends it to `json`; returns its RPC/s (OK calls
+// only).
+double PrintLevel(const char* rpc, int concurrency, LevelResult& r,
+                  std::vector<std::string>* json) {
   std::sort(r.latencies_ms.begin(), r.latencies_ms.end());
   int64_t errors = 0;
   std::string error_text;
@@ -393,6 +412,21 @@ double PrintLevel(const char* rpc, int concurrency, LevelResult& r) {
       static_cast<long long>(r.verdict_match), server_us, client_us,
       error_text.empty() ? "-" : error_text.c_str());
   std::fflush(stdout);
+  json->push_back(
+      bench::JsonObject()
+          .Str("rpc", rpc)
+          .Int("concurrency", concurrency)
+          .Int("calls", calls)
+          .Num("ok_rps", qps)
+          .Num("p50_ms", Percentile(r.latencies_ms, 50))
+          .Num("p95_ms", Percentile(r.latencies_ms, 95))
+          .Num("p99_ms", Percentile(r.latencies_ms, 99))
+          .Num("max_ms", r.latencies_ms.empty() ? 0.0 : r.latencies_ms.back())
+          .Int("matches", r.verdict_match)
+          .Num("srv_us", server_us)
+          .Num("cli_us", client_us)
+          .Int("errors", errors)
+          .Done());
   return qps;
 }
 
@@ -436,6 +470,7 @@ int Main(int argc, char** argv) {
       StringFlag(argc, argv, "corpus", HASHMATCH_DEFAULT_CORPUS);
   const uint64_t seed = static_cast<uint64_t>(Flag(argc, argv, "seed", 1));
   const std::string make_store = StringFlag(argc, argv, "make_store", "");
+  const std::string json_path = StringFlag(argc, argv, "json", "");
   absl::StatusOr<CodeSource> codes = CodeSource::Make(corpus, seed);
   if (!codes.ok()) {
     std::fprintf(stderr, "code model from %s: %s\n", corpus.c_str(),
@@ -445,19 +480,20 @@ int Main(int argc, char** argv) {
   if (!make_store.empty()) {
     return MakeStore(make_store,
                      static_cast<uint64_t>(Flag(argc, argv, "n", 1000000)),
-                     *codes);
+                     *codes, json_path);
   }
 
   LoadOptions base;
   base.server = StringFlag(argc, argv, "server", "");
   if (base.server.empty()) {
     std::fprintf(stderr,
-                 "usage: match_load --make_store=DIR [--n=1000000]\n"
+                 "usage: match_load --make_store=DIR [--n=1000000]"
+                 " [--json=FILE]\n"
                  "       match_load --server=HOST:PORT [--rpc=hashes,image]"
                  " [--concurrency=1,4,16,64] [--duration_s=10]"
                  " [--client_threads=1] [--hit_percent=1]"
                  " [--store_n=1000000] [--baseline_threads=N] [--token=T]"
-                 " [--dihedral=server|off] [--server_pid=PID]"
+                 " [--dihedral=server|off] [--server_pid=PID] [--json=FILE]"
                  " IMAGE...\n");
     return 2;
   }
@@ -522,6 +558,8 @@ int Main(int argc, char** argv) {
   std::printf("%-11s %5s %9s %10s %8s %8s %8s %8s %7s %9s %9s  %s\n", "rpc",
               "conc", "calls", "ok_rpc/s", "p50_ms", "p95_ms", "p99_ms",
               "max_ms", "matches", "srv_us", "cli_us", "errors");
+  std::vector<std::string> json_levels;
+  bench::JsonObject json;
   for (const std::string& rpc : rpcs) {
     const bool image = rpc == "image";
     if (!image && rpc != "hashes") {
@@ -548,8 +586,8 @@ int Main(int argc, char** argv) {
       o.image = image;
       o.concurrency = c;
       LevelResult r = RunLevel(o);
-      best = std::max(best,
-                      PrintLevel(image ? "MatchImage" : "MatchHashes", c, r));
+      best = std::max(best, PrintLevel(image ? "MatchImage" : "MatchHashes", c,
+                                       r, &json_levels));
     }
     if (image) {
       const double rate_after =
@@ -562,7 +600,27 @@ int Main(int argc, char** argv) {
           "%.0f / %.0f us (before / after)\n",
           baseline_threads, rate_before, rate_after, rate, best,
           rate > 0 ? 100.0 * best / rate : 0.0, cpu_before, cpu_after);
+      json.Raw("image_baseline", bench::JsonObject()
+                                     .Int("threads", baseline_threads)
+                                     .Num("images_per_s_before", rate_before)
+                                     .Num("images_per_s_after", rate_after)
+                                     .Num("images_per_s_mean", rate)
+                                     .Num("best_image_rps", best)
+                                     .Num("percent_of_in_process",
+                                          rate > 0 ? 100.0 * best / rate : 0.0)
+                                     .Num("cpu_us_per_image_before", cpu_before)
+                                     .Num("cpu_us_per_image_after", cpu_after)
+                                     .Done());
     }
+  }
+  json.Str("server", base.server)
+      .Num("duration_s", base.duration_s)
+      .Int("client_threads", base.client_threads)
+      .Str("dihedral", dihedral)
+      .Int("images", static_cast<int64_t>(images.size()))
+      .Raw("levels", bench::JsonArray(json_levels));
+  if (!json_path.empty() && !bench::WriteJsonFile(json_path, json.Done())) {
+    return 1;
   }
   return 0;
 }

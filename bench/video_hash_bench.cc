@@ -3,7 +3,8 @@
 // measured in the same run: decoding and converting every frame to BGR, as an
 // OpenCV VideoCapture read loop does.
 //
-//   build/bench/video_hash_bench [--dir DIR] [--repeats N]
+//   build/bench/video_hash_bench [--dir DIR] [--repeats N] [--seconds S]
+//       [--clips camera,phone,clean] [--modes all|defaults] [--json FILE]
 //
 // Clips (made with Debian's ffmpeg in DIR when missing; DIR defaults to a
 // temporary directory removed at the end):
@@ -16,9 +17,20 @@
 //               as phones record.
 //   clean.mp4   camera.mp4's pictures without the grain (the pan/zoom clip
 //               of corpus.md), ~1 Mbit/s.
+// --seconds S (default 60; 1-10 or a multiple of 10) makes shorter clips of
+// the same kind: max(1, S / 10) photos of S / photos seconds each, named
+// camera_Ss.mp4 etc. (60 s clips keep the names above). --clips picks the
+// clips measured (all three by default; phone.mp4 is made from camera.mp4).
 // Each clip is read into memory once; every mode hashes it from there. Each
-// mode runs N times (2) and the fastest run is shown. Times are CPU seconds
-// of the process (the machine is shared; wall time is printed too).
+// mode runs N times (2) and the fastest run is shown; --modes defaults
+// measures only the baseline and HashVideo's defaults (by default camera.mp4
+// also gets the five variants below). Times are CPU seconds of the process
+// (the machine is shared; wall time is printed too). --json FILE also writes
+// the rows as one JSON object (bench/bench_json.h): {"seconds", "clips":
+// [{"clip", "bytes", "mbit_s", "duration_s", "rows": [{"mode", "cpu_s",
+// "cpu_s_per_min", "wall_s", "decoded", "sampled", "kept",
+// "speedup"}...]}...]}; the first row is the baseline, the second the
+// defaults.
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +45,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "bench/bench_json.h"
 #include "src/video/video_decoder.h"
 #include "src/video/video_hasher.h"
 
@@ -43,12 +58,15 @@ constexpr char kPhotoDir[] = "/usr/share/backgrounds/mate/nature/";
 const char* const kPhotos[] = {"LadyBird.jpg",    "Storm.jpg", "Aqua.jpg",
                                "GreenMeadow.jpg", "Wood.jpg",  "Garden.jpg"};
 
-std::string MakeClipCommand(const std::string& out, bool grain) {
+// `seconds` of video: max(1, seconds / 10) photos, seconds / photos each.
+std::string MakeClipCommand(const std::string& out, bool grain, int seconds) {
+  const int photos = std::max(1, seconds / 10);
+  const int each = seconds / photos;
   std::string cmd = "/usr/bin/ffmpeg -nostdin -hide_banner -loglevel error -y";
   std::string filter, labels;
-  for (int k = 0; k < 6; ++k) {
-    cmd += std::string(" -loop 1 -framerate 30 -t 10 -i ") + kPhotoDir +
-           kPhotos[k];
+  for (int k = 0; k < photos; ++k) {
+    cmd += " -loop 1 -framerate 30 -t " + std::to_string(each) + " -i " +
+           kPhotoDir + kPhotos[k];
     const std::string n = std::to_string(k);
     filter += "[" + n +
               ":v]scale=1920:1080:force_original_aspect_ratio=increase,"
@@ -58,10 +76,11 @@ std::string MakeClipCommand(const std::string& out, bool grain) {
               n + "];";
     labels += "[v" + n + "]";
   }
-  filter += labels + "concat=n=6:v=1:a=0," +
+  filter += labels + "concat=n=" + std::to_string(photos) + ":v=1:a=0," +
             (grain ? "noise=alls=8:allf=t," : "") + "format=yuv420p";
-  cmd += " -filter_complex \"" + filter +
-         "\" -frames:v 1800 -c:v libx264 -preset medium -crf 23 " + out;
+  cmd += " -filter_complex \"" + filter + "\" -frames:v " +
+         std::to_string(30 * seconds) +
+         " -c:v libx264 -preset medium -crf 23 " + out;
   return cmd;
 }
 
@@ -158,7 +177,9 @@ bool MakeIfMissing(const std::string& path, const std::string& cmd) {
   return true;
 }
 
-void Bench(const std::string& path, int repeats, bool all_modes) {
+// Measures one clip; returns its JSON object.
+std::string Bench(const std::string& name, const std::string& path, int repeats,
+                  bool all_modes) {
   const std::string bytes = ReadAll(path);
   VideoHashOptions defaults;  // 1 frame/s + scenes, all skips, 1 thread.
   defaults.decode.threads = 1;
@@ -176,12 +197,23 @@ void Bench(const std::string& path, int repeats, bool all_modes) {
               "cpu s", "cpu s/min", "wall s", "decoded", "sampled", "kept",
               "speedup");
   const Run base = Best(repeats, [&] { return Baseline(bytes); });
-  auto row = [&](const char* name, const Run& r) {
-    std::printf("%-40s %8.3f %8.3f %8.3f %8lld %8lld %6lld %7.2fx\n", name,
+  std::vector<std::string> json_rows;
+  auto row = [&](const char* mode, const Run& r) {
+    std::printf("%-40s %8.3f %8.3f %8.3f %8lld %8lld %6lld %7.2fx\n", mode,
                 r.seconds, r.seconds * 60 / duration, r.wall,
                 static_cast<long long>(r.decoded),
                 static_cast<long long>(r.sampled),
                 static_cast<long long>(r.kept), base.seconds / r.seconds);
+    json_rows.push_back(bench::JsonObject()
+                            .Str("mode", mode)
+                            .Num("cpu_s", r.seconds)
+                            .Num("cpu_s_per_min", r.seconds * 60 / duration)
+                            .Num("wall_s", r.wall)
+                            .Int("decoded", r.decoded)
+                            .Int("sampled", r.sampled)
+                            .Int("kept", r.kept)
+                            .Num("speedup", base.seconds / r.seconds)
+                            .Done());
   };
   row("baseline: decode+convert every frame", base);
   const Run def = Best(repeats, [&] { return Hash(bytes, defaults); });
@@ -226,22 +258,50 @@ void Bench(const std::string& path, int repeats, bool all_modes) {
   }
   std::printf("sampled frames per CPU second (defaults): %.1f\n",
               static_cast<double>(def.sampled) / def.seconds);
+  return bench::JsonObject()
+      .Str("clip", name)
+      .Int("bytes", static_cast<int64_t>(bytes.size()))
+      .Num("mbit_s", bytes.size() * 8 / duration / 1e6)
+      .Num("duration_s", duration)
+      .Raw("rows", bench::JsonArray(json_rows))
+      .Done();
 }
 
 int Main(int argc, char** argv) {
-  std::string dir;
+  std::string dir, json_path, modes = "all";
+  std::vector<std::string> clips = {"camera", "phone", "clean"};
   int repeats = 2;
+  int seconds = 60;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a == "--dir" && i + 1 < argc) {
       dir = argv[++i];
     } else if (a == "--repeats" && i + 1 < argc) {
       repeats = std::max(1, std::atoi(argv[++i]));
+    } else if (a == "--seconds" && i + 1 < argc) {
+      seconds = std::atoi(argv[++i]);
+    } else if (a == "--clips" && i + 1 < argc) {
+      clips = absl::StrSplit(argv[++i], ',', absl::SkipEmpty());
+    } else if (a == "--modes" && i + 1 < argc) {
+      modes = argv[++i];
+    } else if (a == "--json" && i + 1 < argc) {
+      json_path = argv[++i];
     } else {
-      std::fprintf(stderr,
-                   "usage: video_hash_bench [--dir DIR] [--repeats N]\n");
-      return 2;
+      seconds = -1;
+      break;
     }
+  }
+  bool clips_ok = !clips.empty();
+  for (const std::string& c : clips) {
+    clips_ok = clips_ok && (c == "camera" || c == "phone" || c == "clean");
+  }
+  if (seconds < 1 || seconds > 60 || (seconds > 10 && seconds % 10 != 0) ||
+      !clips_ok || (modes != "all" && modes != "defaults")) {
+    std::fprintf(stderr,
+                 "usage: video_hash_bench [--dir DIR] [--repeats N] "
+                 "[--seconds 1-10|20|30|40|50|60] [--clips camera,phone,clean] "
+                 "[--modes all|defaults] [--json FILE]\n");
+    return 2;
   }
   bool remove = false;
   if (dir.empty()) {
@@ -255,22 +315,49 @@ int Main(int argc, char** argv) {
     dir = tmpl;
     remove = true;
   }
-  const std::string camera = dir + "/camera.mp4";
-  const std::string phone = dir + "/phone.mp4";
-  const std::string clean = dir + "/clean.mp4";
-  if (!MakeIfMissing(camera, MakeClipCommand(camera, /*grain=*/true)) ||
-      !MakeIfMissing(clean, MakeClipCommand(clean, /*grain=*/false)) ||
-      !MakeIfMissing(
-          phone,
-          "/usr/bin/ffmpeg -nostdin -hide_banner -loglevel error "
-          "-y -i " +
-              camera + " -c:v libx264 -preset medium -crf 23 -g 30 " + phone)) {
+  const std::string suffix =
+      seconds == 60 ? ".mp4" : absl::StrCat("_", seconds, "s.mp4");
+  const auto wanted = [&clips](const char* name) {
+    return std::find(clips.begin(), clips.end(), name) != clips.end();
+  };
+  const std::string camera = dir + "/camera" + suffix;
+  const std::string phone = dir + "/phone" + suffix;
+  const std::string clean = dir + "/clean" + suffix;
+  if (((wanted("camera") || wanted("phone")) &&
+       !MakeIfMissing(camera,
+                      MakeClipCommand(camera, /*grain=*/true, seconds))) ||
+      (wanted("clean") &&
+       !MakeIfMissing(clean,
+                      MakeClipCommand(clean, /*grain=*/false, seconds))) ||
+      (wanted("phone") &&
+       !MakeIfMissing(phone,
+                      "/usr/bin/ffmpeg -nostdin -hide_banner -loglevel error "
+                      "-y -i " +
+                          camera +
+                          " -c:v libx264 -preset medium -crf 23 -g 30 " +
+                          phone))) {
     return 1;
   }
-  Bench(camera, repeats, /*all_modes=*/true);
-  Bench(phone, repeats, /*all_modes=*/false);
-  Bench(clean, repeats, /*all_modes=*/false);
+  std::vector<std::string> json_clips;
+  if (wanted("camera")) {
+    json_clips.push_back(Bench("camera", camera, repeats, modes == "all"));
+  }
+  if (wanted("phone")) {
+    json_clips.push_back(Bench("phone", phone, repeats, false));
+  }
+  if (wanted("clean")) {
+    json_clips.push_back(Bench("clean", clean, repeats, false));
+  }
   if (remove) std::filesystem::remove_all(dir);
+  if (!json_path.empty() &&
+      !bench::WriteJsonFile(json_path,
+                            bench::JsonObject()
+                                .Int("seconds", seconds)
+                                .Int("repeats", repeats)
+                                .Raw("clips", bench::JsonArray(json_clips))
+                                .Done())) {
+    return 1;
+  }
   return 0;
 }
 

@@ -100,7 +100,7 @@ TEST_F(EvalCliTest, Errors) {
                     absl::StrCat(root_, "/o"), "--hashers", "pdq,md5"});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("unknown hasher 'md5'"), std::string::npos);
-  EXPECT_EQ(RunHashmatch({"eval", "perf"}).exit_code, 2);
+  EXPECT_EQ(RunHashmatch({"eval", "speed"}).exit_code, 2);
 }
 
 }  // namespace

@@ -197,6 +197,39 @@ constexpr char kUsage[] = R"(usage:
       --target_precision 0.9999; threads default to the CPU count. PDQ
       queries of quality under 50 match nothing (the service's gate);
       --also_ungated (default pdq) also scores those methods without it.
+  hashmatch eval perf [--quick] [--out FILE] [--json FILE]
+                  [--benchmarks hashing,index,rpc,video] [--bench_dir DIR]
+                  [--match_server PATH] [--timeout_seconds N]
+                  [--git_commit C] [--hashing_filter RE] [--hashing_min_time S]
+                  [--index_n N] [--index_codes random|clustered|realistic]
+                  [--index_queries N] [--rpc_store_n N] [--rpc_seconds S]
+                  [--hashes_concurrency L] [--image_concurrency L]
+                  [--images DIR] [--video_seconds S] [--video_clips LIST]
+                  [--video_repeats N] [--video_dir DIR]
+      Runs the benchmarks of bench/ as child processes and writes their
+      numbers, each with its ratio to the baseline measured in the same run
+      and the targets of docs/performance.md (met / not met): the PDQ
+      hashing benchmark (PDQ vs the reference-style baseline, 13 inputs,
+      plus decode+hash), the index benchmark (MIH vs our popcount scan vs
+      FAISS IndexBinaryFlat, 1M realistic codes, r = 31), RPC load
+      (match_load makes a 1M-entry store in a temporary directory, a
+      match_server serves it on 127.0.0.1, MatchHashes at concurrency
+      1,16,24 and MatchImage at 1,2,4 over the mate-backgrounds nature
+      photos, 5 s per level) and video hashing (20 s camera and phone clips
+      made with ffmpeg; CPU s per minute vs decoding every frame): about
+      4-5 minutes on 2 cores. --quick: small sizes, about 10 s (for tests;
+      targets not judged). The report (machine, build, commit, date, the
+      command and each benchmark's exact command) replaces the block
+      between <!-- BEGIN eval perf --> and <!-- END eval perf --> of FILE
+      (default docs/performance.md of the current directory, which must
+      exist; inserted before the first section when absent; a new --out
+      file is created); the rest of the file is kept byte for byte; the
+      file is replaced atomically. --json FILE writes the same as JSON.
+      --bench_dir defaults to ../bench and --match_server to
+      ../src/server/match_server next to this binary's directory; each
+      program may run --timeout_seconds (600). A missing program is an
+      error naming the cmake target to build; a program that fails, times
+      out or writes unreadable output fails the run with its stderr.
   hashmatch help | --help
   hashmatch version
 
@@ -204,7 +237,8 @@ Exit codes: 0 success, 1 a file could not be hashed (or compare: no match;
 db: the store could not be read or verify found a difference; match: a file
 could not be answered; import: a bad row, nothing submitted, or a failed
 Submit; export: a failed read or write; audit verify: the log is invalid or
-unreadable; admin, entry: the RPC failed), 2 usage error, 3 (match only) some file
+unreadable; admin, entry: the RPC failed; eval: the corpus could not be read
+or a benchmark failed), 2 usage error, 3 (match only) some file
 is a MATCH.
 )";
 

@@ -1,5 +1,7 @@
 #include "tools/eval_command.h"
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -8,9 +10,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "src/common/file_util.h"
 #include "src/eval/evaluation.h"
 #include "src/eval/manifest.h"
 #include "src/eval/report.h"
+#include "src/perf/perf_report.h"
+#include "src/perf/perf_runner.h"
+#include "src/perf/process.h"
 #include "tools/commands.h"
 #include "tools/flags.h"
 
@@ -185,13 +194,257 @@ int RunAccuracyCommand(const std::vector<std::string>& args, std::ostream& out,
   return kExitOk;
 }
 
+// The directory of the running binary (/proc/self/exe), or "".
+std::string ExeDir() {
+  std::error_code ec;
+  const std::filesystem::path exe =
+      std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string() : exe.parent_path().string();
+}
+
+// `git rev-parse HEAD` in the current directory (with a note when the tree
+// has uncommitted changes), or "" when that fails.
+std::string GitCommit() {
+  perf::ProcessOptions po;
+  po.timeout = absl::Seconds(20);
+  po.search_path = true;
+  absl::StatusOr<perf::ProcessResult> head =
+      perf::RunProcess({"git", "rev-parse", "HEAD"}, po);
+  if (!head.ok() || head->exit_code != 0) return "";
+  std::string commit(absl::StripAsciiWhitespace(head->out));
+  absl::StatusOr<perf::ProcessResult> status = perf::RunProcess(
+      {"git", "status", "--porcelain", "--untracked-files=no"}, po);
+  if (status.ok() && status->exit_code == 0 &&
+      !absl::StripAsciiWhitespace(status->out).empty()) {
+    absl::StrAppend(&commit, " (with uncommitted changes)");
+  }
+  return commit;
+}
+
+absl::StatusOr<double> GetDouble(const ParsedFlags& flags,
+                                 absl::string_view name, double min, double max,
+                                 double fallback) {
+  std::optional<std::string> v = flags.Get(name);
+  if (!v) return fallback;
+  double d = 0;
+  if (!absl::SimpleAtod(*v, &d) || !(d >= min && d <= max)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", name, " must be a number in [", min, ", ", max, "]"));
+  }
+  return d;
+}
+
+int RunPerfCommand(const std::vector<std::string>& args, std::ostream& out,
+                   std::ostream& err) {
+  FlagParser parser;
+  parser.AddBool("help");
+  parser.AddBool("quick");
+  for (const char* name : {"bench_dir",
+                           "match_server",
+                           "out",
+                           "json",
+                           "benchmarks",
+                           "timeout_seconds",
+                           "git_commit",
+                           "hashing_filter",
+                           "hashing_min_time",
+                           "index_n",
+                           "index_codes",
+                           "index_queries",
+                           "rpc_store_n",
+                           "rpc_seconds",
+                           "hashes_concurrency",
+                           "image_concurrency",
+                           "images",
+                           "video_seconds",
+                           "video_clips",
+                           "video_repeats",
+                           "video_dir"}) {
+    parser.AddValue(name);
+  }
+  absl::StatusOr<ParsedFlags> flags = parser.Parse(args);
+  if (!flags.ok()) return Usage(err, flags.status().message());
+  if (flags->Has("help")) {
+    PrintUsage(out);
+    return kExitOk;
+  }
+  if (!flags->positional().empty()) {
+    return Usage(err, absl::StrCat("unexpected argument '",
+                                   flags->positional()[0], "'"));
+  }
+  perf::PerfOptions options;
+  if (flags->Has("quick")) options = perf::QuickOptions(options);
+  const std::string exe_dir = ExeDir();
+  options.bench_dir = flags->Get("bench_dir")
+                          .value_or(std::filesystem::path(exe_dir + "/../bench")
+                                        .lexically_normal()
+                                        .string());
+  options.match_server =
+      flags->Get("match_server")
+          .value_or(std::filesystem::path(exe_dir + "/../src/server/"
+                                                    "match_server")
+                        .lexically_normal()
+                        .string());
+  if (std::optional<std::string> b = flags->Get("benchmarks")) {
+    options.benchmarks = absl::StrSplit(*b, ',', absl::SkipEmpty());
+    for (const std::string& name : options.benchmarks) {
+      if (name != "hashing" && name != "index" && name != "rpc" &&
+          name != "video") {
+        return Usage(err, absl::StrCat("unknown benchmark '", name,
+                                       "' (hashing, index, rpc, video)"));
+      }
+    }
+  }
+  absl::StatusOr<int64_t> timeout =
+      flags->GetInt("timeout_seconds", 1, 7 * 86400, 600);
+  if (!timeout.ok()) return Usage(err, timeout.status().message());
+  options.timeout = absl::Seconds(*timeout);
+  options.hashing_filter =
+      flags->Get("hashing_filter").value_or(options.hashing_filter);
+  absl::StatusOr<double> min_time = GetDouble(*flags, "hashing_min_time", 0.001,
+                                              60, options.hashing_min_time);
+  if (!min_time.ok()) return Usage(err, min_time.status().message());
+  options.hashing_min_time = *min_time;
+  absl::StatusOr<int64_t> index_n =
+      flags->GetInt("index_n", 1000, 100000000, options.index_n);
+  if (!index_n.ok()) return Usage(err, index_n.status().message());
+  options.index_n = *index_n;
+  options.index_codes = flags->Get("index_codes").value_or(options.index_codes);
+  if (options.index_codes != "random" && options.index_codes != "clustered" &&
+      options.index_codes != "realistic") {
+    return Usage(err, "--index_codes must be random, clustered or realistic");
+  }
+  absl::StatusOr<int64_t> queries =
+      flags->GetInt("index_queries", 2, 1000000, options.index_queries);
+  if (!queries.ok()) return Usage(err, queries.status().message());
+  options.index_queries = *queries;
+  options.index_faiss_queries =
+      std::min(options.index_faiss_queries, options.index_queries);
+  absl::StatusOr<int64_t> store_n =
+      flags->GetInt("rpc_store_n", 100, 100000000, options.rpc_store_n);
+  if (!store_n.ok()) return Usage(err, store_n.status().message());
+  options.rpc_store_n = *store_n;
+  absl::StatusOr<double> rpc_seconds =
+      GetDouble(*flags, "rpc_seconds", 0.5, 3600, options.rpc_seconds);
+  if (!rpc_seconds.ok()) return Usage(err, rpc_seconds.status().message());
+  options.rpc_seconds = *rpc_seconds;
+  for (auto [name, field] :
+       {std::pair<const char*, std::string*>{"hashes_concurrency",
+                                             &options.hashes_concurrency},
+        {"image_concurrency", &options.image_concurrency}}) {
+    std::optional<std::string> v = flags->Get(name);
+    if (!v) continue;
+    for (absl::string_view level : absl::StrSplit(*v, ',')) {
+      if (!ParseInt(level, 1, 64, name).ok()) {
+        return Usage(err, absl::StrCat("--", name,
+                                       " takes levels 1..64 separated by "
+                                       "commas"));
+      }
+    }
+    *field = *v;
+  }
+  options.images_dir = flags->Get("images").value_or(options.images_dir);
+  absl::StatusOr<int64_t> video_seconds =
+      flags->GetInt("video_seconds", 1, 60, options.video_seconds);
+  if (!video_seconds.ok()) return Usage(err, video_seconds.status().message());
+  if (*video_seconds > 10 && *video_seconds % 10 != 0) {
+    return Usage(err, "--video_seconds must be 1-10 or a multiple of 10");
+  }
+  options.video_seconds = static_cast<int>(*video_seconds);
+  options.video_clips = flags->Get("video_clips").value_or(options.video_clips);
+  for (absl::string_view clip : absl::StrSplit(options.video_clips, ',')) {
+    if (clip != "camera" && clip != "phone" && clip != "clean") {
+      return Usage(err, "--video_clips takes camera, phone and clean");
+    }
+  }
+  absl::StatusOr<int64_t> repeats =
+      flags->GetInt("video_repeats", 1, 100, options.video_repeats);
+  if (!repeats.ok()) return Usage(err, repeats.status().message());
+  options.video_repeats = static_cast<int>(*repeats);
+  options.video_dir = flags->Get("video_dir").value_or("");
+
+  // The report's file, checked before anything runs.
+  const std::optional<std::string> out_flag = flags->Get("out");
+  const std::string out_path = out_flag.value_or("docs/performance.md");
+  std::string old_doc;
+  std::error_code ec;
+  if (std::filesystem::exists(out_path, ec)) {
+    absl::StatusOr<std::string> text = ReadFileToString(out_path, 64 << 20);
+    if (!text.ok()) return Fail(err, text.status());
+    old_doc = *std::move(text);
+    absl::StatusOr<std::string> check =
+        perf::ReplaceMarkedBlock(old_doc, "check\n");
+    if (!check.ok()) {
+      return Fail(err, absl::Status(check.status().code(),
+                                    absl::StrCat(out_path, ": ",
+                                                 check.status().message())));
+    }
+  } else if (!out_flag) {
+    return Fail(err, absl::NotFoundError(
+                         "docs/performance.md is not in the current "
+                         "directory: run from the checkout's root, or give "
+                         "--out FILE (a new file is created)"));
+  } else {
+    const std::filesystem::path parent =
+        std::filesystem::path(out_path).parent_path();
+    if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+      return Fail(
+          err, absl::NotFoundError(absl::StrCat("the directory of --out ",
+                                                out_path, " does not exist")));
+    }
+  }
+
+  std::mutex err_mu;
+  options.progress = [&](absl::string_view line) {
+    std::lock_guard<std::mutex> lock(err_mu);
+    err << "hashmatch eval perf: " << line << "\n";
+    err.flush();
+  };
+  absl::StatusOr<perf::PerfReport> report = perf::RunPerf(options);
+  if (!report.ok()) {
+    err << "hashmatch eval perf: "
+        << absl::StatusCodeToString(report.status().code()) << ": "
+        << report.status().message() << "\n";
+    return kExitFailure;
+  }
+  std::vector<std::string> quoted = {"hashmatch", "eval", "perf"};
+  quoted.insert(quoted.end(), args.begin(), args.end());
+  report->command = perf::ShellQuote(quoted);
+  report->quick = flags->Has("quick");
+  report->build_type = HASHMATCH_BUILD_TYPE;
+  report->git_commit = flags->Get("git_commit").value_or(GitCommit());
+  report->date_utc = absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::Now(),
+                                      absl::UTCTimeZone());
+
+  absl::StatusOr<std::string> doc =
+      perf::ReplaceMarkedBlock(old_doc, perf::RenderMarkdown(*report));
+  if (!doc.ok()) return Fail(err, doc.status());
+  absl::Status written = perf::WriteFileAtomically(out_path, *doc);
+  if (!written.ok()) return Fail(err, written);
+  if (std::optional<std::string> json = flags->Get("json")) {
+    written = perf::WriteFileAtomically(*json, perf::RenderJson(*report));
+    if (!written.ok()) return Fail(err, written);
+  }
+  for (const perf::TargetCheck& t : perf::CheckTargets(*report)) {
+    out << t.area << "\t"
+        << (t.met.has_value() ? (*t.met ? "met" : "NOT MET") : "not judged")
+        << "\t" << t.target << "\t" << t.result << "\n";
+  }
+  out << "wrote " << out_path << " (" << static_cast<int>(report->total_seconds)
+      << " s)\n";
+  return kExitOk;
+}
+
 }  // namespace
 
 int RunEval(const std::vector<std::string>& args, std::ostream& out,
             std::ostream& err) {
-  if (args.empty()) return Usage(err, "eval needs a subcommand (accuracy)");
+  if (args.empty()) {
+    return Usage(err, "eval needs a subcommand (accuracy, perf)");
+  }
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "accuracy") return RunAccuracyCommand(rest, out, err);
+  if (args[0] == "perf") return RunPerfCommand(rest, out, err);
   return Usage(err, absl::StrCat("unknown eval subcommand '", args[0], "'"));
 }
 

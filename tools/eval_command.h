@@ -1,15 +1,18 @@
 // The `hashmatch eval` subcommands: the auditors' accuracy evaluation over a
-// corpus of benign photos (src/eval/evaluation.h; docs/accuracy.md).
+// corpus of benign photos (src/eval/evaluation.h; docs/accuracy.md) and the
+// performance report over the benchmarks of bench/ (src/perf/perf_runner.h;
+// docs/performance.md).
 //
 //   hashmatch eval accuracy --corpus DIR[,DIR...] --write_manifest FILE
 //   hashmatch eval accuracy (--corpus DIR[,DIR...] | --manifest FILE)
 //       --out DIR [--hashers LIST] [--transforms LIST] [--limit N]
 //       [--threads N] [--max_side N] [--seed N] [--target_precision P]
+//   hashmatch eval perf [--quick] [--out FILE] [--json FILE] [sizes...]
 //
 // Exit codes as in commands.h: 0 done, 1 the corpus could not be read (a
 // missing directory or file names its Debian package; an MD5 mismatch with
-// the manifest names the file and both digests) or the report could not be
-// written, 2 usage.
+// the manifest names the file and both digests), a benchmark program is
+// missing or failed (perf), or the report could not be written, 2 usage.
 //
 // Thread safety: as commands.h.
 #ifndef HASHMATCH_TOOLS_EVAL_COMMAND_H_

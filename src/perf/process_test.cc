@@ -1,0 +1,137 @@
+#include "src/perf/process.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+
+namespace hashmatch {
+namespace perf {
+namespace {
+
+TEST(RunProcess, CapturesStdoutStderrTailAndExitCode) {
+  ProcessOptions options;
+  options.stderr_tail_bytes = 8;
+  absl::StatusOr<ProcessResult> r = RunProcess(
+      {"/bin/sh", "-c", "echo out; echo 0123456789abcdef >&2; exit 3"},
+      options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 3);
+  EXPECT_EQ(r->out, "out\n");
+  EXPECT_EQ(r->err_tail, "9abcdef\n");
+  EXPECT_GE(r->wall_seconds, 0);
+}
+
+TEST(RunProcess, LargeOutputOnBothPipesDoesNotDeadlock) {
+  absl::StatusOr<ProcessResult> r = RunProcess(
+      {"/bin/sh", "-c",
+       "i=0; while [ $i -lt 2000 ]; do echo "
+       "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx; "
+       "echo yyyy >&2; i=$((i+1)); done"},
+      ProcessOptions());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 0);
+  EXPECT_EQ(r->out.size(), 2000u * 64);
+}
+
+TEST(RunProcess, SignalIsReportedAs128PlusSignal) {
+  absl::StatusOr<ProcessResult> r =
+      RunProcess({"/bin/sh", "-c", "kill -9 $$"}, ProcessOptions());
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->exit_code, 128 + SIGKILL);
+}
+
+TEST(RunProcess, TimeoutKillsTheWholeGroup) {
+  ProcessOptions options;
+  options.timeout = absl::Milliseconds(300);
+  const auto start = std::chrono::steady_clock::now();
+  // The background sleep keeps the pipes open: only killing the group ends
+  // it.
+  absl::StatusOr<ProcessResult> r = RunProcess(
+      {"/bin/sh", "-c", "echo started >&2; sleep 30 & sleep 30"}, options);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count();
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_NE(r.status().message().find("started"), std::string::npos)
+      << r.status();
+  EXPECT_LT(seconds, 10);
+}
+
+TEST(RunProcess, StdoutLimit) {
+  ProcessOptions options;
+  options.max_stdout_bytes = 1000;
+  absl::StatusOr<ProcessResult> r = RunProcess(
+      {"/bin/sh", "-c", "while true; do echo xxxxxxxxxxxxxxxx; done"}, options);
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kResourceExhausted);
+}
+
+TEST(RunProcess, MissingProgramIsNotFound) {
+  absl::StatusOr<ProcessResult> r =
+      RunProcess({"/nonexistent/dir/prog"}, ProcessOptions());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(r.status().message().find("/nonexistent/dir/prog"),
+            std::string::npos);
+  EXPECT_EQ(RunProcess({}, ProcessOptions()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  ProcessOptions path;
+  path.search_path = true;
+  absl::StatusOr<ProcessResult> t = RunProcess({"true"}, path);
+  ASSERT_TRUE(t.ok()) << t.status();
+  EXPECT_EQ(t->exit_code, 0);
+}
+
+TEST(TailLines, KeepsTheLastLines) {
+  EXPECT_EQ(TailLines("a\nb\nc\nd\n", 2), "c\nd");
+  EXPECT_EQ(TailLines("a\nb", 5), "a\nb");
+  EXPECT_EQ(TailLines("", 3), "");
+}
+
+TEST(BackgroundProcess, LogsAndStopsWithTheSignal) {
+  const std::string log =
+      absl::StrCat(::testing::TempDir(), "/bg_", getpid(), ".log");
+  std::remove(log.c_str());
+  absl::StatusOr<std::unique_ptr<BackgroundProcess>> p =
+      BackgroundProcess::Start({"/bin/sh", "-c",
+                                "trap 'echo bye; exit 7' TERM; echo hello; "
+                                "while true; do sleep 0.05; done"},
+                               log);
+  ASSERT_TRUE(p.ok()) << p.status();
+  EXPECT_TRUE((*p)->Running());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  absl::StatusOr<int> code = (*p)->Stop(SIGTERM, absl::Seconds(10));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 7);
+  EXPECT_FALSE((*p)->Running());
+  std::ifstream f(log);
+  std::stringstream text;
+  text << f.rdbuf();
+  EXPECT_EQ(text.str(), "hello\nbye\n");
+  std::remove(log.c_str());
+}
+
+TEST(BackgroundProcess, IgnoredSignalEndsInSigkill) {
+  const std::string log =
+      absl::StrCat(::testing::TempDir(), "/bg2_", getpid(), ".log");
+  absl::StatusOr<std::unique_ptr<BackgroundProcess>> p =
+      BackgroundProcess::Start(
+          {"/bin/sh", "-c", "trap '' TERM; while true; do sleep 0.05; done"},
+          log);
+  ASSERT_TRUE(p.ok()) << p.status();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  absl::StatusOr<int> code = (*p)->Stop(SIGTERM, absl::Milliseconds(300));
+  ASSERT_TRUE(code.ok()) << code.status();
+  EXPECT_EQ(*code, 128 + SIGKILL);
+  std::remove(log.c_str());
+}
+
+}  // namespace
+}  // namespace perf
+}  // namespace hashmatch

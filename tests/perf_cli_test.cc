@@ -1,0 +1,244 @@
+// End-to-end tests of `hashmatch eval perf`: the binary runs the real bench
+// programs (hashing_benchmark, index_benchmark, match_load with a real
+// match_server, video_hash_bench) in --quick mode and writes its block into
+// a hand-written Markdown file and a JSON report.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "google/protobuf/struct.pb.h"
+#include "google/protobuf/util/json_util.h"
+#include "gtest/gtest.h"
+#include "src/perf/perf_report.h"
+#include "tests/run_binary.h"
+
+namespace hashmatch {
+namespace {
+
+using google::protobuf::Struct;
+using google::protobuf::Value;
+using testing_util::RunBinary;
+using testing_util::RunResult;
+
+constexpr char kPrefix[] =
+    "# Hashing performance\n\nHand-written intro, kept \xc3\xa9 byte for "
+    "byte.  \n\n";
+constexpr char kSuffix[] =
+    "## Machine and build\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\nNo final "
+    "newline";
+
+std::string Slurp(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream s;
+  s << f.rdbuf();
+  return s.str();
+}
+
+void Write(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
+}
+
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos;
+       at = text.find(what, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// The cells of the first table row of `md` that starts with `start`.
+std::vector<std::string> Row(const std::string& md, const std::string& start) {
+  const size_t at = md.find("\n" + start);
+  if (at == std::string::npos) return {};
+  const size_t end = md.find('\n', at + 1);
+  std::vector<std::string> cells =
+      absl::StrSplit(md.substr(at + 2, end - at - 2), '|');
+  for (std::string& c : cells) c = std::string(absl::StripAsciiWhitespace(c));
+  if (!cells.empty() && cells.back().empty()) cells.pop_back();
+  return cells;
+}
+
+double Number(std::string cell) {
+  cell.erase(std::remove(cell.begin(), cell.end(), ','), cell.end());
+  if (!cell.empty() && cell.back() == 'x') cell.pop_back();
+  double v = -1;
+  if (!absl::SimpleAtod(cell, &v)) return -1;
+  return v;
+}
+
+const Value& At(const Struct& s, const std::string& key) {
+  static const Value kNone;
+  auto it = s.fields().find(key);
+  return it == s.fields().end() ? kNone : it->second;
+}
+
+class PerfCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = absl::StrCat(::testing::TempDir(), "/perf_cli_test_", getpid());
+    std::filesystem::create_directories(dir_);
+    doc_ = dir_ + "/performance.md";
+    Write(doc_, absl::StrCat(kPrefix, kSuffix));
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string dir_, doc_;
+};
+
+TEST_F(PerfCliTest, QuickRunWritesTheBlockOnceAndReplacesIt) {
+  const std::string json = dir_ + "/perf.json";
+  RunResult r = RunBinary(HASHMATCH_BINARY,
+                          {"eval", "perf", "--quick", "--out", doc_, "--json",
+                           json, "--git_commit", "test-commit"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("wrote " + doc_), std::string::npos) << r.out;
+  std::string md = Slurp(doc_);
+  ASSERT_EQ(Count(md, perf::kBeginMarker), 1u) << md;
+  ASSERT_EQ(Count(md, perf::kEndMarker), 1u);
+  // Outside the markers: byte for byte the hand-written text.
+  const size_t begin = md.find(perf::kBeginMarker);
+  const size_t end = md.find(perf::kEndMarker) + strlen(perf::kEndMarker);
+  EXPECT_EQ(md.substr(0, begin), kPrefix);
+  EXPECT_EQ(md.substr(end), absl::StrCat("\n\n", kSuffix));
+  EXPECT_NE(md.find("```sh\nhashmatch eval perf --quick --out " + doc_),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("commit test-commit"), std::string::npos);
+
+  // PDQ: baseline ms, PDQ ms and speedup measured by hashing_benchmark.
+  std::vector<std::string> pdq = Row(md, "| small_512x512 | 0.26 |");
+  ASSERT_EQ(pdq.size(), 5u) << md;
+  EXPECT_GT(Number(pdq[2]), 0);
+  EXPECT_GT(Number(pdq[3]), 0);
+  EXPECT_GT(Number(pdq[2]), Number(pdq[3]));  // The baseline is slower.
+  EXPECT_GT(Number(pdq[4]), 1);
+  // Index: MIH, FlatScan, FAISS latencies and ratios.
+  for (const char* method :
+       {"| MihIndex, warm |", "| FlatScan (hardware popcount), warm |",
+        "| FAISS IndexBinaryFlat (1 OpenMP thread) |"}) {
+    std::vector<std::string> row = Row(md, method);
+    ASSERT_EQ(row.size(), 6u) << method << "\n" << md;
+    EXPECT_GT(Number(row[1]), 0) << method;
+    EXPECT_GT(Number(row[4]), 0) << method;
+    EXPECT_GT(Number(row[5]), 0) << method;
+  }
+  EXPECT_NE(md.find("Recall: "), std::string::npos);
+  // RPC: a real match_server answered.
+  std::vector<std::string> hashes = Row(md, "| MatchHashes | 1 |");
+  ASSERT_EQ(hashes.size(), 9u) << md;
+  EXPECT_GT(Number(hashes[2]), 0);                  // RPC/s.
+  EXPECT_GT(Number(hashes[3]), 0);                  // p50.
+  EXPECT_GE(Number(hashes[4]), Number(hashes[3]));  // p99 >= p50.
+  EXPECT_EQ(hashes[6], "0");                        // errors.
+  std::vector<std::string> image = Row(md, "| MatchImage | 1 |");
+  ASSERT_EQ(image.size(), 9u) << md;
+  EXPECT_GT(Number(image[2]), 0);
+  // Video: CPU seconds per minute, defaults faster than the baseline.
+  std::vector<std::string> video = Row(md, "|  |  | HashVideo defaults |");
+  ASSERT_EQ(video.size(), 7u) << md;
+  EXPECT_GT(Number(video[3]), 0);
+  EXPECT_GT(Number(video[6]), 1);
+  EXPECT_NE(md.find("### Targets (not judged: --quick)"), std::string::npos);
+
+  Struct report;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(Slurp(json), &report).ok());
+  EXPECT_EQ(At(report, "git_commit").string_value(), "test-commit");
+  EXPECT_TRUE(At(report, "quick").bool_value());
+  const Struct& index = At(report, "index").struct_value();
+  EXPECT_GT(At(At(index, "mih_warm").struct_value(), "mean_us").number_value(),
+            0);
+  EXPECT_GT(At(index, "ratio_faiss_to_mih_warm").number_value(), 0);
+  const auto& levels =
+      At(At(report, "rpc").struct_value(), "levels").list_value();
+  ASSERT_GE(levels.values_size(), 1);
+  EXPECT_GT(At(levels.values(0).struct_value(), "ok_rps").number_value(), 0);
+  EXPECT_GT(
+      At(report, "machine").struct_value().fields().at("cores").number_value(),
+      0);
+
+  // A second run (one benchmark) replaces the block: one pair of markers,
+  // the first run's tables gone, the text outside unchanged.
+  r = RunBinary(HASHMATCH_BINARY, {"eval", "perf", "--quick", "--benchmarks",
+                                   "index", "--out", doc_});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  md = Slurp(doc_);
+  EXPECT_EQ(Count(md, perf::kBeginMarker), 1u) << md;
+  EXPECT_EQ(Count(md, perf::kEndMarker), 1u);
+  EXPECT_EQ(Count(md, "### Search index"), 1u);
+  EXPECT_EQ(md.find("### PDQ hashing"), std::string::npos) << md;
+  EXPECT_EQ(md.substr(0, md.find(perf::kBeginMarker)), kPrefix);
+  EXPECT_EQ(md.substr(md.find(perf::kEndMarker) + strlen(perf::kEndMarker)),
+            absl::StrCat("\n\n", kSuffix));
+}
+
+TEST_F(PerfCliTest, Errors) {
+  // A missing bench directory: NOT_FOUND naming the program and the build.
+  RunResult r =
+      RunBinary(HASHMATCH_BINARY, {"eval", "perf", "--quick", "--out", doc_,
+                                   "--bench_dir", dir_ + "/no-such-dir"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("NOT_FOUND: benchmark hashing_benchmark not found at " +
+                       dir_ + "/no-such-dir/hashing_benchmark"),
+            std::string::npos)
+      << r.err;
+  EXPECT_NE(r.err.find("cmake --build build --target hashing_benchmark"),
+            std::string::npos);
+  EXPECT_EQ(Slurp(doc_), absl::StrCat(kPrefix, kSuffix));
+
+  // Malformed markers: refused before anything runs, file untouched.
+  const std::string broken =
+      absl::StrCat(kPrefix, perf::kBeginMarker, "\n", kSuffix);
+  Write(doc_, broken);
+  r = RunBinary(HASHMATCH_BINARY, {"eval", "perf", "--quick", "--out", doc_});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("only one of the markers"), std::string::npos) << r.err;
+  EXPECT_EQ(Slurp(doc_), broken);
+
+  // Without --out, docs/performance.md must exist in the current directory
+  // (the test runs elsewhere).
+  if (!std::filesystem::exists("docs/performance.md")) {
+    r = RunBinary(HASHMATCH_BINARY, {"eval", "perf", "--quick"});
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("docs/performance.md is not in the current"),
+              std::string::npos)
+        << r.err;
+  }
+  // --out naming a file in a missing directory.
+  r = RunBinary(HASHMATCH_BINARY,
+                {"eval", "perf", "--quick", "--out", dir_ + "/nodir/p.md"});
+  EXPECT_EQ(r.exit_code, 1);
+
+  // `hashmatch help` documents the command.
+  r = RunBinary(HASHMATCH_BINARY, {"help"});
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("hashmatch eval perf [--quick] [--out FILE]"),
+            std::string::npos);
+  EXPECT_NE(r.out.find("<!-- BEGIN eval perf -->"), std::string::npos);
+
+  // Usage errors: exit 2.
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{
+           {"eval", "perf", "--benchmarks", "hashing,disk"},
+           {"eval", "perf", "--video_seconds", "15"},
+           {"eval", "perf", "--index_n", "5"},
+           {"eval", "perf", "--hashes_concurrency", "1,x"},
+           {"eval", "perf", "extra"}}) {
+    r = RunBinary(HASHMATCH_BINARY, args);
+    EXPECT_EQ(r.exit_code, 2) << args[2] << "\n" << r.err;
+  }
+}
+
+}  // namespace
+}  // namespace hashmatch
