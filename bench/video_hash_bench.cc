@@ -218,6 +218,17 @@ std::string Bench(const std::string& name, const std::string& path, int repeats,
   row("baseline: decode+convert every frame", base);
   const Run def = Best(repeats, [&] { return Hash(bytes, defaults); });
   row("HashVideo defaults", def);
+  {
+    // What MatchVideo and ingestion actually run (docs/video.md, windows).
+    VideoHashOptions query = QueryVideoHashOptions();
+    query.decode.threads = 1;
+    row("query options (+70% window)",
+        Best(repeats, [&] { return Hash(bytes, query); }));
+    VideoHashOptions entry = EntryVideoHashOptions();
+    entry.decode.threads = 1;
+    row("entry options (0.5 s, 3 windows)",
+        Best(repeats, [&] { return Hash(bytes, entry); }));
+  }
   if (all_modes) {
     VideoHashOptions o = defaults;
     o.decode.skip_unsampled_gops = false;

@@ -83,6 +83,27 @@ set +e
 "$HM" match --server "127.0.0.1:$PORT" --hashes "$UPLOAD" "$OTHER"
 set -e
 
+# Videos made here with Debian's ffmpeg: 3 s of the unseeded photo, then 3 s
+# of the seeded one with a corner logo; and 6 s of the unseeded photo alone.
+SEEDED_VIDEO="$TMP/slideshow_with_seeded.mp4"
+OTHER_VIDEO="$TMP/slideshow_other.mp4"
+FFMPEG="ffmpeg -nostdin -hide_banner -loglevel error -y"
+$FFMPEG -loop 1 -framerate 10 -t 3 -i "$OTHER" -loop 1 -framerate 10 -t 3 \
+  -i "$SEEDED" -filter_complex \
+  "[0:v]scale=640:360,setsar=1[a];[1:v]scale=640:360,setsar=1,drawbox=x=520:y=316:w=96:h=24:color=white@0.5:t=fill[b];[a][b]concat=n=2:v=1:a=0,format=yuv420p" \
+  -c:v libx264 "$SEEDED_VIDEO"
+$FFMPEG -loop 1 -framerate 10 -t 6 -i "$OTHER" -vf \
+  "scale=640:360,setsar=1,format=yuv420p" -c:v libx264 "$OTHER_VIDEO"
+
+echo
+echo "== hashmatch match --video: a slideshow showing the seeded photo (with a logo) for 3 of its 6 s, then one that does not"
+set +e
+"$HM" match --video --server "127.0.0.1:$PORT" "$SEEDED_VIDEO" "$OTHER_VIDEO" |
+  tee "$TMP/video.out"
+VIDEO_STATUS=${PIPESTATUS[0]}
+set -e
+echo "(exit status $VIDEO_STATUS: MatchVideo streams the file; a frame that is a vetted photo decides MATCH)"
+
 echo
 echo "== Stopping the server (SIGTERM: health NOT_SERVING, in-flight RPCs finish, exit 0)"
 kill -TERM "$SERVER_PID"
@@ -92,12 +113,16 @@ SERVER_PID=""
 echo "match_server exited with status $SERVER_STATUS; last log lines:"
 tail -n 3 "$TMP/server.log"
 if [ "$STATUS" -ne 3 ] || [ "$SERVER_STATUS" -ne 0 ] ||
+  [ "$VIDEO_STATUS" -ne 3 ] ||
   ! grep -q "^$UPLOAD	MATCH	" "$TMP/match.out" ||
-  ! grep -q "^$OTHER	NO_MATCH	" "$TMP/match.out"; then
+  ! grep -q "^$OTHER	NO_MATCH	" "$TMP/match.out" ||
+  ! grep -q "^$SEEDED_VIDEO	MATCH	" "$TMP/video.out" ||
+  ! grep -q "^$OTHER_VIDEO	NO_MATCH	" "$TMP/video.out"; then
   echo "demo: FAILED (expected a MATCH and a clean exit)" >&2
   exit 1
 fi
 echo
-echo "Demo done: MATCH for the transformed seeded photo, NO_MATCH for the other."
+echo "Demo done: MATCH for the transformed seeded photo and the video showing it,"
+echo "NO_MATCH for the other photo and video."
 echo "The store stays in $DATA; rerun to start again, or run the server yourself:"
 echo "  $SERVER_BIN --db $DATA --listen 127.0.0.1:$PORT"

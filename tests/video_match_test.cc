@@ -69,7 +69,14 @@ TEST(VideoMatchTest, VideoEntryFromVpdqFileMatchesACopyOnAFollower) {
   const std::string crop =
       clips.Make("e2e_crop.mp4", "-i " + clips.Path("e2e_orig.mp4") +
                                      " -vf crop=iw*0.9:ih*0.9 -c:v libx264");
-  ASSERT_FALSE(orig.empty() || copy.empty() || other.empty() || crop.empty());
+  // A half-transparent box in the bottom right corner.
+  const std::string marked = clips.Make(
+      "e2e_marked.mp4",
+      "-i " + clips.Path("e2e_orig.mp4") +
+          " -vf drawbox=x=520:y=316:w=96:h=24:color=white@0.5:t=fill "
+          "-c:v libx264");
+  ASSERT_FALSE(orig.empty() || copy.empty() || other.empty() || crop.empty() ||
+               marked.empty());
 
   testing_util::TempDir dir("video_match_test");
   ASSERT_FALSE(dir.path().empty());
@@ -189,8 +196,8 @@ TEST(VideoMatchTest, VideoEntryFromVpdqFileMatchesACopyOnAFollower) {
   EXPECT_TRUE(absl::StrContains(r.out, "\tNO_MATCH\t")) << r.out;
 
   // The same clip imported from the video itself (import --format video:
-  // hashed here with each frame's centre windows): the cropped copy
-  // MATCHes it, streamed and hash-only.
+  // hashed here with each frame's centre windows): the cropped and the
+  // watermarked copies MATCH it, streamed and hash-only.
   r = RunBinary(HASHMATCH_BINARY,
                 {"import", "--format", "video", "--external_id", "clip-8",
                  clips.Path("e2e_orig.mp4"), "--server", ingest.address(),
@@ -201,9 +208,13 @@ TEST(VideoMatchTest, VideoEntryFromVpdqFileMatchesACopyOnAFollower) {
       r.out.substr(r.out.find("video entry ") + 12,
                    r.out.find(" (") - r.out.find("video entry ") - 12);
   ASSERT_TRUE(follower.WaitApplied(ingest.LastSequence()));
-  for (bool hashes_only : {false, true}) {
+  const std::pair<std::string, bool> uploads[] = {
+      {crop_path, false},
+      {crop_path, true},
+      {clips.Path("e2e_marked.mp4"), false}};
+  for (const auto& [path, hashes_only] : uploads) {
     std::vector<std::string> args = {"match", "--video", "--server",
-                                     follower.address(), crop_path};
+                                     follower.address(), path};
     if (hashes_only) args.push_back("--hashes");
     r = RunBinary(HASHMATCH_BINARY, args);
     EXPECT_EQ(r.exit_code, 3) << r.out << r.err;

@@ -233,7 +233,7 @@ int RunMatch(const std::vector<std::string>& args, std::ostream& out,
       header.set_total_bytes(static_cast<int64_t>(bytes->size()));
       if (m->hashes) {
         // Hashed here; only the frame hashes are sent.
-        VideoHashOptions options;
+        VideoHashOptions options = QueryVideoHashOptions();
         options.decode.max_bytes = m->max_file_bytes;
         absl::StatusOr<VideoHashResult> hashed = HashVideo(*bytes, options);
         bytes->clear();

@@ -1071,16 +1071,28 @@ absl::Status ValidateVideoFrame(const v1::VideoFrame& frame) {
     return absl::InvalidArgumentError(
         absl::StrCat("quality ", frame.quality(), " is outside 0..100"));
   }
-  if (frame.window_pdq_size() > kMaxVideoFrameWindows) {
-    return absl::InvalidArgumentError(absl::StrCat(frame.window_pdq_size(),
-                                                   " window hashes, at most ",
-                                                   kMaxVideoFrameWindows));
+  if (frame.windows_size() > kMaxVideoFrameWindows) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        frame.windows_size(), " windows, at most ", kMaxVideoFrameWindows));
   }
-  for (int k = 0; k < frame.window_pdq_size(); ++k) {
-    if (frame.window_pdq(k).size() != 32) {
+  for (int k = 0; k < frame.windows_size(); ++k) {
+    const v1::VideoFrameWindow& w = frame.windows(k);
+    std::string problem;
+    if (w.pdq().size() != 32) {
+      problem = absl::StrCat("PDQ hash must be 32 bytes, got ", w.pdq().size());
+    } else if (w.quality() < 0 || w.quality() > 100) {
+      problem = absl::StrCat("quality ", w.quality(), " is outside 0..100");
+    } else if (w.percent() < 1 || w.percent() > 99) {
+      problem = absl::StrCat("percent ", w.percent(), " is outside 1..99");
+    }
+    for (int j = 0; j < k && problem.empty(); ++j) {
+      if (frame.windows(j).percent() == w.percent()) {
+        problem = absl::StrCat("percent ", w.percent(), " repeats window ", j);
+      }
+    }
+    if (!problem.empty()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("window hash ", k, " must be 32 bytes, got ",
-                       frame.window_pdq(k).size()));
+          absl::StrCat("window ", k, ": ", problem));
     }
   }
   return absl::OkStatus();

@@ -167,14 +167,15 @@ size_t HashLengthForSignal(hashmatch::v1::SignalType signal_type);
 // Most frames of one video (VPDQ) entry.
 inline constexpr int kMaxVideoFramesPerEntry = 16384;
 
-// Most central-window hashes per video frame (VideoFrame.window_pdq).
-inline constexpr int kMaxVideoFrameWindows = 2;
+// Most centred windows per video frame (VideoFrame.windows).
+inline constexpr int kMaxVideoFrameWindows = 3;
 
 // One video frame as the store accepts it: a 32-byte PDQ, quality 0..100 and
-// at most kMaxVideoFrameWindows window hashes of 32 bytes.
+// at most kMaxVideoFrameWindows windows, each with a 32-byte PDQ, quality
+// 0..100 and a percent 1..99 that no other window of the frame has.
 // INVALID_ARGUMENT "PDQ hash must be 32 bytes, got N", "quality N is outside
-// 0..100", "N window hashes, at most 2" or "window hash K must be 32 bytes,
-// got N" (callers prefix the frame's position).
+// 0..100", "N windows, at most 3", "window K: ..." (callers prefix the
+// frame's position).
 absl::Status ValidateVideoFrame(const hashmatch::v1::VideoFrame& frame);
 
 // The `hash` of a VPDQ entry: SHA-256 of the frames' PDQ bytes concatenated

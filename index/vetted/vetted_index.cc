@@ -236,7 +236,7 @@ absl::Status VettedIndex::ApplyVideo(const Entry& entry, bool active) {
   if (active) {
     now.frames = entry.video_frames_size();
     for (const hashmatch::v1::VideoFrame& f : entry.video_frames()) {
-      now.windows = std::max(now.windows, f.window_pdq_size());
+      now.windows = std::max(now.windows, f.windows_size());
     }
   }
   if (now.frames > (1 << kVideoFrameBits)) {
@@ -249,13 +249,21 @@ absl::Status VettedIndex::ApplyVideo(const Entry& entry, bool active) {
         absl::StrCat("video entry id ", entry.id(), " is over the ",
                      kMaxVideoEntryId, " the frame index can hold"));
   }
+  // Whether the new version indexes hash w of frame i.
+  auto indexed = [&](int i, int w) {
+    if (i >= now.frames) return false;
+    const hashmatch::v1::VideoFrame& f = entry.video_frames(i);
+    return w == 0 || (w <= f.windows_size() &&
+                      f.windows(w - 1).quality() >= kMinIndexedWindowQuality);
+  };
   // Hashes at ids both versions have are replaced in place (a search never
   // misses them); the rest are added or removed.
   for (int i = 0; i < now.frames; ++i) {
     const hashmatch::v1::VideoFrame& f = entry.video_frames(i);
-    for (int w = 0; w <= f.window_pdq_size(); ++w) {
+    for (int w = 0; w <= f.windows_size(); ++w) {
+      if (!indexed(i, w)) continue;
       const uint64_t id = VideoFrameId(entry.id(), i, w);
-      const auto code = Bytes(w == 0 ? f.pdq() : f.window_pdq(w - 1));
+      const auto code = Bytes(w == 0 ? f.pdq() : f.windows(w - 1).pdq());
       const bool was = i < old.frames && w <= old.windows;
       absl::Status s = was ? index->Replace(id, code) : index->Add(id, code);
       if (was && absl::IsNotFound(s)) s = index->Add(id, code);
@@ -264,9 +272,8 @@ absl::Status VettedIndex::ApplyVideo(const Entry& entry, bool active) {
     }
   }
   for (int i = 0; i < old.frames; ++i) {
-    const int kept = i < now.frames ? entry.video_frames(i).window_pdq_size()
-                                    : -1;  // -1: no hash of frame i is kept.
-    for (int w = kept + 1; w <= old.windows; ++w) {
+    for (int w = 0; w <= old.windows; ++w) {
+      if (indexed(i, w)) continue;
       absl::Status removed = index->Remove(VideoFrameId(entry.id(), i, w));
       if (!removed.ok() && !absl::IsNotFound(removed)) return removed;
     }
@@ -398,10 +405,14 @@ absl::StatusOr<SignalVerifyReport> VettedIndex::VerifyVideo(
     bool complete = true;
     for (int i = 0; i < entry.video_frames_size() && complete; ++i) {
       const hashmatch::v1::VideoFrame& f = entry.video_frames(i);
-      for (int w = 0; w <= f.window_pdq_size() && complete; ++w) {
-        ASSIGN_OR_RETURN(std::vector<Match> hits,
-                         index.RangeSearch(
-                             Bytes(w == 0 ? f.pdq() : f.window_pdq(w - 1)), 0));
+      for (int w = 0; w <= f.windows_size() && complete; ++w) {
+        if (w > 0 && f.windows(w - 1).quality() < kMinIndexedWindowQuality) {
+          continue;
+        }
+        ASSIGN_OR_RETURN(
+            std::vector<Match> hits,
+            index.RangeSearch(Bytes(w == 0 ? f.pdq() : f.windows(w - 1).pdq()),
+                              0));
         bool present = false;
         for (const Match& m : hits) {
           present = present || m.id == VideoFrameId(id, i, w);

@@ -110,15 +110,17 @@ struct SignalVerifyReport {
 struct VideoFrameMatch {
   uint64_t entry_id = 0;
   int frame = 0;   // Ordinal in the entry's video_frames.
-  int window = 0;  // 0: the frame's PDQ; k: its window_pdq(k - 1).
+  int window = 0;  // 0: the frame's PDQ; k: its windows(k - 1).
   int distance = 0;
 };
 
 // Index id of one hash of a video entry's frame: bits 0-13 the frame ordinal
 // (kMaxVideoFramesPerEntry = 2^14), bits 14-59 the entry id (< 2^46), bits
-// 60-63 which hash of the frame: 0 its PDQ, k its window_pdq(k - 1). Ids of
+// 60-63 which hash of the frame: 0 its PDQ, k its windows(k - 1). Ids of
 // window 0 are those of the layout without windows, so older snapshots load
-// as they are.
+// as they are. Windows with PDQ quality below kMinIndexedWindowQuality are
+// not indexed (a flat window's hash would be near other flat windows').
+inline constexpr int kMinIndexedWindowQuality = 50;
 inline constexpr int kVideoFrameBits = 14;
 inline constexpr int kVideoWindowShift = 60;
 inline constexpr uint64_t kMaxVideoEntryId =

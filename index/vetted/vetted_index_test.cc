@@ -593,14 +593,17 @@ TEST_F(VettedIndexTest, VideoFramesAreIndexedUpdatedAndRetracted) {
   EXPECT_TRUE(index->Verify()->consistent());
 }
 
-// MakeVideo with two centre windows per frame: Code(32, seed + 100 + 2i) and
-// Code(32, seed + 101 + 2i).
+// MakeVideo with two windows per frame (90% and 80%, quality 80):
+// Code(32, seed + 100 + 2i) and Code(32, seed + 101 + 2i).
 Entry MakeWindowedVideo(uint8_t seed, int n, const std::string& external_id) {
   Entry e = MakeVideo(seed, n, external_id);
   for (int i = 0; i < n; ++i) {
     for (int k = 0; k < 2; ++k) {
-      e.mutable_video_frames(i)->add_window_pdq(
-          Code(32, static_cast<uint8_t>(seed + 100 + 2 * i + k)));
+      hashmatch::v1::VideoFrameWindow* w =
+          e.mutable_video_frames(i)->add_windows();
+      w->set_percent(90 - 10 * k);
+      w->set_pdq(Code(32, static_cast<uint8_t>(seed + 100 + 2 * i + k)));
+      w->set_quality(80);
     }
   }
   return e;
@@ -638,7 +641,7 @@ TEST_F(VettedIndexTest, VideoFrameWindowsAreIndexedUpdatedAndRetracted) {
   }
   // And back with windows on 3 frames, one window changed.
   Entry again = MakeWindowedVideo(10, 3, "video-w");
-  again.mutable_video_frames(0)->set_window_pdq(1, Code(32, 200));
+  again.mutable_video_frames(0)->mutable_windows(1)->set_pdq(Code(32, 200));
   EXPECT_EQ(PutOne(again), v);
   ASSERT_TRUE(index->CatchUp().ok());
   EXPECT_EQ(index->size(hashmatch::v1::SIGNAL_TYPE_VPDQ), 9u);
@@ -646,6 +649,15 @@ TEST_F(VettedIndexTest, VideoFrameWindowsAreIndexedUpdatedAndRetracted) {
   hits = index->SearchVideoFrames(Bytes(Code(32, 200)), 0);
   ASSERT_EQ(hits->size(), 1u);
   EXPECT_EQ((*hits)[0].window, 2);
+  EXPECT_TRUE(index->Verify()->consistent());
+  // A window below quality 50 leaves the index (flat windows collide).
+  Entry flat = again;
+  flat.mutable_video_frames(2)->mutable_windows(0)->set_quality(49);
+  EXPECT_EQ(PutOne(flat), v);
+  ASSERT_TRUE(index->CatchUp().ok());
+  EXPECT_EQ(index->size(hashmatch::v1::SIGNAL_TYPE_VPDQ), 8u);
+  EXPECT_TRUE(index->SearchVideoFrames(Bytes(Code(32, 114)), 0)->empty());
+  EXPECT_EQ(index->SearchVideoFrames(Bytes(Code(32, 115)), 0)->size(), 1u);
   EXPECT_TRUE(index->Verify()->consistent());
 
   ASSERT_TRUE(store_->Retract(v, "agency-a", "wrong video").ok());
@@ -669,12 +681,23 @@ TEST_F(VettedIndexTest, StoreRefusesMalformedVideoEntries) {
   *frames_on_pdq.add_video_frames() = MakeVideo(1, 1, "x").video_frames(0);
   Entry too_many = MakeVideo(1, kMaxVideoFramesPerEntry + 1, "f");
   Entry short_window = MakeWindowedVideo(1, 2, "g");
-  short_window.mutable_video_frames(1)->set_window_pdq(0, "abc");
-  Entry three_windows = MakeWindowedVideo(1, 2, "h");
-  three_windows.mutable_video_frames(0)->add_window_pdq(Code(32, 9));
-  for (const Entry& e :
-       {no_frames, bad_digest, short_frame, bad_quality, frames_on_pdq,
-        too_many, short_window, three_windows}) {
+  short_window.mutable_video_frames(1)->mutable_windows(0)->set_pdq("abc");
+  Entry four_windows = MakeWindowedVideo(1, 2, "h");
+  for (int p : {70, 60}) {
+    hashmatch::v1::VideoFrameWindow* w =
+        four_windows.mutable_video_frames(0)->add_windows();
+    *w = four_windows.video_frames(0).windows(0);
+    w->set_percent(p);
+  }
+  Entry same_percent = MakeWindowedVideo(1, 2, "i");
+  same_percent.mutable_video_frames(0)->mutable_windows(1)->set_percent(90);
+  Entry whole_window = MakeWindowedVideo(1, 2, "j");
+  whole_window.mutable_video_frames(0)->mutable_windows(0)->set_percent(100);
+  Entry window_quality = MakeWindowedVideo(1, 2, "k");
+  window_quality.mutable_video_frames(0)->mutable_windows(0)->set_quality(-1);
+  for (const Entry& e : {no_frames, bad_digest, short_frame, bad_quality,
+                         frames_on_pdq, too_many, short_window, four_windows,
+                         same_percent, whole_window, window_quality}) {
     auto stored = store_->Put({e});
     EXPECT_EQ(stored.status().code(), absl::StatusCode::kInvalidArgument)
         << e.external_id() << ": " << stored.status();

@@ -73,9 +73,12 @@ v1::VideoFrame ToProto(const VideoFrameHash& f) {
   p.set_quality(f.quality);
   p.set_frame_number(f.frame_number);
   p.set_timestamp_seconds(f.timestamp_seconds);
-  for (const Hash256& w : f.windows) {
-    p.add_window_pdq(reinterpret_cast<const char*>(w.bytes().data()),
-                     w.bytes().size());
+  for (const VideoFrameHash::Window& w : f.windows) {
+    v1::VideoFrameWindow* pw = p.add_windows();
+    pw->set_percent(w.percent);
+    pw->set_pdq(reinterpret_cast<const char*>(w.pdq.bytes().data()),
+                w.pdq.bytes().size());
+    pw->set_quality(w.quality);
   }
   return p;
 }
@@ -87,10 +90,12 @@ VideoFrameHash FromProto(const v1::VideoFrame& p) {
   f.quality = p.quality();
   f.frame_number = p.frame_number();
   f.timestamp_seconds = p.timestamp_seconds();
-  for (const std::string& w : p.window_pdq()) {
-    Hash256& h = f.windows.emplace_back();
-    std::memcpy(h.mutable_bytes().data(), w.data(),
-                std::min(w.size(), h.bytes().size()));
+  for (const v1::VideoFrameWindow& pw : p.windows()) {
+    VideoFrameHash::Window& w = f.windows.emplace_back();
+    w.percent = pw.percent();
+    std::memcpy(w.pdq.mutable_bytes().data(), pw.pdq().data(),
+                std::min(pw.pdq().size(), w.pdq.bytes().size()));
+    w.quality = pw.quality();
   }
   return f;
 }
@@ -239,13 +244,22 @@ absl::StatusOr<v1::MatchVideoResponse> VideoMatcher::Match(
   absl::flat_hash_map<uint64_t, int> video_hits;
   absl::flat_hash_map<uint64_t, ImageHit> image_hits;
   for (const VideoFrameHash* f : usable) {
-    absl::StatusOr<std::vector<VideoFrameMatch>> found =
-        index_->SearchVideoFrames(Code(f->pdq), radius);
-    if (!found.ok()) {
-      return absl::InternalError(absl::StrCat("video frame search failed: ",
-                                              found.status().ToString()));
+    // The frame's PDQ and its usable windows' find candidates; the score
+    // (ScoreVideoMatch) decides which pairs count.
+    std::vector<const Hash256*> codes = {&f->pdq};
+    for (const VideoFrameHash::Window& w : f->windows) {
+      if (w.quality >= resolved.match.quality_threshold)
+        codes.push_back(&w.pdq);
     }
-    for (const VideoFrameMatch& m : *found) ++video_hits[m.entry_id];
+    for (const Hash256* code : codes) {
+      absl::StatusOr<std::vector<VideoFrameMatch>> found =
+          index_->SearchVideoFrames(Code(*code), radius);
+      if (!found.ok()) {
+        return absl::InternalError(absl::StrCat("video frame search failed: ",
+                                                found.status().ToString()));
+      }
+      for (const VideoFrameMatch& m : *found) ++video_hits[m.entry_id];
+    }
     if (!resolved.image_entries) continue;
     absl::StatusOr<std::vector<hashmatch::Match>> images =
         index_->Search(v1::SIGNAL_TYPE_PDQ, Code(f->pdq), radius);

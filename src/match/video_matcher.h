@@ -50,8 +50,9 @@ namespace hashmatch {
 
 struct VideoMatcherOptions {
   // Decoding limits and sampling of uploaded videos (video_hasher.h; every
-  // default there: 256 MiB, 2 h, 8K, 120 s of decoding, 1 frame/s).
-  VideoHashOptions hash;
+  // default there: 256 MiB, 2 h, 8K, 120 s of decoding, 1 frame/s) and the
+  // 70% window (QueryVideoHashOptions).
+  VideoHashOptions hash = QueryVideoHashOptions();
   // Server defaults of VideoMatchOptions (requests may override).
   int pdq_threshold = 31;
   int quality_threshold = 50;

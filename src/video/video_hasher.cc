@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/str_cat.h"
 #include "src/common/status_macros.h"
 #include "src/hashing/pdq.h"
 
@@ -55,18 +56,24 @@ ImageView CropBlackBars(const ImageView& image) {
 VideoHashOptions EntryVideoHashOptions() {
   VideoHashOptions o;
   o.decode.sample_interval_seconds = 0.5;
-  o.centre_windows = true;
+  o.window_percents = {90, 80, 70};
+  return o;
+}
+
+VideoHashOptions QueryVideoHashOptions() {
+  VideoHashOptions o;
+  o.window_percents = {70};
   return o;
 }
 
 namespace {
 
-// The centred window of `image` with `fraction` of its width and height (at
+// The centred window of `image` with `percent` of its width and height (at
 // least 1 pixel each).
-ImageView CentreWindow(const ImageView& image, double fraction) {
+ImageView CentreWindow(const ImageView& image, int percent) {
   ImageView out = image;
-  out.width = std::max(1, static_cast<int>(image.width * fraction + 0.5));
-  out.height = std::max(1, static_cast<int>(image.height * fraction + 0.5));
+  out.width = std::max(1, (image.width * percent + 50) / 100);
+  out.height = std::max(1, (image.height * percent + 50) / 100);
   const int left = (image.width - out.width) / 2;
   const int top = (image.height - out.height) / 2;
   out.data = image.data + image.row_stride * top +
@@ -78,6 +85,20 @@ ImageView CentreWindow(const ImageView& image, double fraction) {
 
 absl::StatusOr<VideoHashResult> HashVideo(absl::string_view bytes,
                                           const VideoHashOptions& options) {
+  if (options.window_percents.size() > kMaxFrameWindows) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(options.window_percents.size(),
+                     " window percents, at most ", kMaxFrameWindows));
+  }
+  for (size_t k = 0; k < options.window_percents.size(); ++k) {
+    const int p = options.window_percents[k];
+    if (p < 1 || p > 99 ||
+        std::count(options.window_percents.begin(),
+                   options.window_percents.begin() + k, p) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "window percent ", p, " must be 1..99 and not repeated"));
+    }
+  }
   VideoHashResult result;
   PdqHasher hasher;
   ASSIGN_OR_RETURN(
@@ -98,11 +119,10 @@ absl::StatusOr<VideoHashResult> HashVideo(absl::string_view bytes,
                               h.hash,
                               h.quality,
                               {}};
-          if (options.centre_windows) {
-            for (double fraction : kCentreWindowFractions) {
-              kept.windows.push_back(
-                  hasher.Hash(CentreWindow(picture, fraction)).hash);
-            }
+          for (int percent : options.window_percents) {
+            const PdqHash w = hasher.Hash(CentreWindow(picture, percent));
+            if (w.quality < options.min_quality) continue;
+            kept.windows.push_back({percent, w.hash, w.quality});
           }
           result.frames.push_back(std::move(kept));
         }

@@ -47,34 +47,41 @@ struct VideoHashOptions {
   // by a re-encode, the hash stays that of the picture. The vPDQ reference
   // does not do this (set false for its exact output). Default true.
   bool crop_black_bars = true;
-  // Also hash each kept frame's central windows (kCentreWindowFractions of
-  // its width and height, after black-bar cropping) into
-  // VideoFrameHash::windows. For entries, not queries: a query cropped by up
-  // to ~10% is close to the entry's 90% window (measured 2-8 bits where the
-  // whole frames differ by 50-96; docs/video.md). Costs two more PDQ per
-  // kept frame. Default false.
-  bool centre_windows = false;
+  // Also hash, for each kept frame, the centred window of each of these
+  // percentages of its width and height (after black-bar cropping) into
+  // VideoFrameHash::windows; a window whose PDQ quality is below
+  // min_quality is left out. At most kMaxFrameWindows, each 1..99,
+  // distinct (else INVALID_ARGUMENT). One more PDQ per window and kept
+  // frame. Default none; see EntryVideoHashOptions and
+  // QueryVideoHashOptions, and docs/video.md for what they catch.
+  std::vector<int> window_percents;
 };
 
-// The central windows hashed with VideoHashOptions::centre_windows, as
-// fractions of the frame's width and height, in the order of
-// VideoFrameHash::windows.
-inline constexpr double kCentreWindowFractions[] = {0.9, 0.8};
-inline constexpr int kNumCentreWindows = 2;
+inline constexpr int kMaxFrameWindows = 3;
 
 // Options for hashing a video into an entry: one frame every 0.5 s (twice as
 // dense as queries, so that every 1 s query sample is within 0.25 s of an
-// entry frame whatever the trim or frame rate) and centre_windows on.
+// entry frame whatever the trim or frame rate) and windows of 90, 80 and 70%
+// (a copy cropped by ~10% is close to the 90% window; the 80% window sits
+// between; the 70% windows of entry and copy leave out a corner watermark).
 VideoHashOptions EntryVideoHashOptions();
+
+// Options for hashing an upload to match: the defaults (one frame per
+// second) and the 70% window, compared with the entries' 70% windows.
+VideoHashOptions QueryVideoHashOptions();
 
 struct VideoFrameHash {
   int64_t frame_number = 0;  // Presentation-order index in the stream.
   double timestamp_seconds = 0;
   Hash256 pdq;
   int quality = 0;  // PDQ quality 0..100.
-  // PDQ of the central windows (see centre_windows): empty, or one per
-  // kCentreWindowFractions.
-  std::vector<Hash256> windows;
+  struct Window {
+    int percent = 0;  // Of the frame's width and height.
+    Hash256 pdq;
+    int quality = 0;
+  };
+  // Centred windows (VideoHashOptions::window_percents), distinct percents.
+  std::vector<Window> windows;
 };
 
 struct VideoHashResult {

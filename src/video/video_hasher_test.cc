@@ -52,6 +52,48 @@ TEST(VideoHasherTest, SlideshowKeepsOneFramePerPhoto) {
   EXPECT_EQ(r->frames_near_duplicate, 0);
 }
 
+// Windows: the PDQ of the centred crop of each percent, in order.
+TEST(VideoHasherTest, WindowsHashTheCentredCrops) {
+  HM_REQUIRE_CLIPS();
+  const std::string bytes =
+      clips.Make("slides.mp4",
+                 clips.SlideshowArgs({0, 1, 2}, {2.5, 3.0, 2.5}, 10,
+                                     "-c:v libx264 -preset veryfast -crf 20"));
+  ASSERT_FALSE(bytes.empty());
+  VideoHashOptions options;
+  options.window_percents = {90, 70};
+  absl::StatusOr<VideoHashResult> r = HashVideo(bytes, options);
+  ASSERT_TRUE(r.ok()) << r.status();
+  ASSERT_EQ(r->frames.size(), 3u);
+  PdqHasher hasher;
+  for (int k = 0; k < 3; ++k) {
+    absl::StatusOr<DecodedImage> photo =
+        DecodeImage(video_test::ReadAll(clips.Photo(k)), DecodeOptions{});
+    ASSERT_TRUE(photo.ok());
+    ASSERT_EQ(r->frames[k].windows.size(), 2u) << "photo " << k;
+    for (int w = 0; w < 2; ++w) {
+      const VideoFrameHash::Window& window = r->frames[k].windows[w];
+      EXPECT_EQ(window.percent, w == 0 ? 90 : 70);
+      EXPECT_GE(window.quality, 50);
+      // 640x360 -> 576x324 at (32, 18), or 448x252 at (96, 54).
+      ImageView crop = photo->view();
+      crop.width = 640 * window.percent / 100;
+      crop.height = 360 * window.percent / 100;
+      crop.data += crop.row_stride * ((360 - crop.height) / 2) +
+                   static_cast<size_t>((640 - crop.width) / 2) * crop.channels;
+      EXPECT_LE(HammingDistance(window.pdq, hasher.Hash(crop).hash), 16)
+          << "photo " << k << " window " << window.percent;
+    }
+  }
+  for (const std::vector<int>& bad :
+       {std::vector<int>{100}, std::vector<int>{0}, std::vector<int>{90, 90},
+        std::vector<int>{90, 80, 70, 60}}) {
+    options.window_percents = bad;
+    EXPECT_EQ(HashVideo(bytes, options).status().code(),
+              absl::StatusCode::kInvalidArgument);
+  }
+}
+
 // Flat frames have PDQ quality 0: all dropped by the gate, kept with 0.
 TEST(VideoHasherTest, QualityGate) {
   HM_REQUIRE_CLIPS();

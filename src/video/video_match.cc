@@ -6,6 +6,21 @@
 namespace hashmatch {
 namespace {
 
+int FrameDistance(const VideoFrameHash& query, const VideoFrameHash& entry,
+                  int quality_threshold) {
+  int d = HammingDistance(query.pdq, entry.pdq);
+  for (const VideoFrameHash::Window& ew : entry.windows) {
+    if (ew.quality < quality_threshold) continue;
+    d = std::min(d, HammingDistance(query.pdq, ew.pdq));
+    for (const VideoFrameHash::Window& qw : query.windows) {
+      if (qw.percent == ew.percent && qw.quality >= quality_threshold) {
+        d = std::min(d, HammingDistance(qw.pdq, ew.pdq));
+      }
+    }
+  }
+  return d;
+}
+
 std::vector<const VideoFrameHash*> Filter(
     absl::Span<const VideoFrameHash> frames, int quality_threshold) {
   std::vector<const VideoFrameHash*> out;
@@ -35,10 +50,7 @@ VideoMatchScore ScoreVideoMatch(absl::Span<const VideoFrameHash> query,
     int best = std::numeric_limits<int>::max();
     size_t best_j = 0;
     for (size_t j = 0; j < e.size(); ++j) {
-      int d = HammingDistance(qf->pdq, e[j]->pdq);
-      for (const Hash256& w : e[j]->windows) {
-        d = std::min(d, HammingDistance(qf->pdq, w));
-      }
+      const int d = FrameDistance(*qf, *e[j], options.quality_threshold);
       if (d > options.distance_threshold) continue;
       entry_matched[j] = true;
       if (d < best) {

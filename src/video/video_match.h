@@ -16,13 +16,19 @@
 // If either side has no frame left, both percentages are 0.
 // A frame pair matches when the PDQ distance is <= distance_threshold (the
 // README's pseudocode and PDQ's usual rule; the reference C++ uses < , so its
-// threshold 31 equals our 30). An entry frame with centre windows
-// (VideoFrameHash::windows) is at the smallest distance of its PDQ and its
-// windows' PDQs from the query frame (the query's own windows are not used).
+// threshold 31 equals our 30).
+// With centred windows (VideoFrameHash::windows; those with quality below
+// quality_threshold are ignored) the distance of a query frame to an entry
+// frame is the smallest of: PDQ to PDQ; the query's PDQ to each entry
+// window's (a copy cropped to that window); each query window's to the entry
+// window of the same percent (both copies seen through the same window,
+// which leaves out what was added near the edges, e.g. a watermark).
 //
 // Independent of any index: callers pass the candidate entries that an index
-// lookup of the query's frames found. Cost O(query frames * entry frames)
-// 256-bit distances (3600 x 3600 frames: ~13M, tens of ms).
+// lookup of the query's frames found. Cost O(query frames * entry frames *
+// (1 + entry windows * (1 + query windows))) 256-bit distances (3600 x 3600
+// frames without windows: ~13M, tens of ms; with 3 and 1 windows, 7 times
+// that).
 //
 // Thread safety: pure functions, thread-safe.
 #ifndef HASHMATCH_SRC_VIDEO_VIDEO_MATCH_H_

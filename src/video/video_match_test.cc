@@ -30,31 +30,50 @@ VideoFrameHash Frame(int64_t number, const Hash256& h, int quality = 100) {
   return VideoFrameHash{number, number / 10.0, h, quality, {}};
 }
 
-// An entry frame is at the smallest distance of its PDQ and its centre
-// windows; the query's own windows are not used.
-TEST(VideoMatchTest, EntryWindowsMatchLikeTheFrame) {
-  const Hash256 whole = Range(0, 64), window = Range(64, 64),
-                other = Range(128, 64);
-  Hash256 near_window = window;
-  for (int k = 200; k < 205; ++k) near_window.SetBit(k);  // 5 bits away.
+VideoFrameHash::Window Window(int percent, const Hash256& h,
+                              int quality = 100) {
+  return VideoFrameHash::Window{percent, h, quality};
+}
+
+// Hash256 `h` with bits [from, from + n) flipped.
+Hash256 Flipped(Hash256 h, int from, int n) {
+  for (int k = from; k < from + n; ++k) {
+    h.mutable_bytes()[31 - k / 8] ^= static_cast<uint8_t>(1u << (k % 8));
+  }
+  return h;
+}
+
+// The distance of a query frame to an entry frame is the smallest of PDQ to
+// PDQ, query PDQ to an entry window, and query window to the entry window of
+// the same percent; windows under the quality threshold do not count.
+TEST(VideoMatchTest, WindowsCountAsDocumented) {
+  const Hash256 whole = Range(0, 64), w90 = Range(64, 64), w70 = Range(128, 64),
+                other = Range(192, 64);
   VideoFrameHash entry_frame = Frame(0, whole);
-  entry_frame.windows = {other, window};
-  // The query frame is 128 bits from `whole` and 5 from the second window.
-  VideoMatchScore s =
-      ScoreVideoMatch({Frame(10, near_window)}, {entry_frame}, {});
-  EXPECT_EQ(s.query_frames_matched, 1);
-  EXPECT_EQ(s.entry_frames_matched, 1);
-  ASSERT_EQ(s.matches.size(), 1u);
-  EXPECT_EQ(s.matches[0].distance, 5);
-  // Without the windows: no match.
-  s = ScoreVideoMatch({Frame(10, near_window)}, {Frame(0, whole)}, {});
-  EXPECT_EQ(s.query_frames_matched, 0);
-  // Windows on the query side are ignored: the query's window equals the
-  // entry's PDQ, but its own PDQ is 128 bits away.
-  VideoFrameHash query_frame = Frame(10, near_window);
-  query_frame.windows = {whole};
-  s = ScoreVideoMatch({query_frame}, {Frame(0, whole)}, {});
-  EXPECT_EQ(s.query_frames_matched, 0);
+  entry_frame.windows = {Window(90, w90), Window(70, w70)};
+  auto distance = [&](const VideoFrameHash& q) {
+    VideoMatchScore s = ScoreVideoMatch({q}, {entry_frame}, {});
+    return s.matches.empty() ? -1 : s.matches[0].distance;
+  };
+  // Query PDQ near the entry's 90% window (a cropped copy).
+  EXPECT_EQ(distance(Frame(1, Flipped(w90, 200, 5))), 5);
+  // Query PDQ far from everything: no match.
+  EXPECT_EQ(distance(Frame(1, other)), -1);
+  // Query 70% window near the entry's 70% window (a watermarked copy).
+  VideoFrameHash q = Frame(1, other);
+  q.windows = {Window(70, Flipped(w70, 0, 7))};
+  EXPECT_EQ(distance(q), 7);
+  // ... but not near a window of another percent.
+  q.windows = {Window(80, Flipped(w70, 0, 7))};
+  EXPECT_EQ(distance(q), -1);
+  // A query window is not compared with the entry's PDQ.
+  q.windows = {Window(70, whole)};
+  EXPECT_EQ(distance(q), -1);
+  // Low-quality windows do not count, on either side.
+  q.windows = {Window(70, w70, 49)};
+  EXPECT_EQ(distance(q), -1);
+  entry_frame.windows[0].quality = 49;
+  EXPECT_EQ(distance(Frame(1, w90)), -1);
 }
 
 TEST(VideoMatchTest, PercentagesOnBothSides) {
@@ -190,7 +209,13 @@ struct Transform {
 
 class TransformTest : public ::testing::TestWithParam<Transform> {};
 
+// As the match server hashes uploads (1 frame/s and the 70% window).
 absl::StatusOr<VideoHashResult> Hash(const std::string& bytes) {
+  return HashVideo(bytes, QueryVideoHashOptions());
+}
+
+// Whole frames only (vPDQ's own hashes).
+absl::StatusOr<VideoHashResult> HashWholeFrames(const std::string& bytes) {
   return HashVideo(bytes, VideoHashOptions{});
 }
 
@@ -251,13 +276,14 @@ INSTANTIATE_TEST_SUITE_P(
         Transform{"fps8", "-r 8 -c:v libx264 -preset veryfast"},
         // 90% of each side, centred: close to the entry's 90% window.
         Transform{"crop10", "-vf crop=576:324 -c:v libx264 -preset veryfast"},
-        // A half-transparent white box on 1% of the picture moves PDQ by
-        // more than 31 bits on the dark, flat Storm.jpg frames (3 of 9
-        // query frames): measured 66.7% both ways, so no MATCH at 80%.
+        // A half-transparent white box on 1% of the picture, in the
+        // bottom right corner, moves the whole-frame PDQ of the dark, flat
+        // Storm.jpg frames by 64-68 bits (3 of 9 query frames; 66.7% both
+        // ways without windows, no MATCH): the 70% windows of entry and
+        // copy leave it out (6-10 bits).
         Transform{"watermark",
                   "-vf drawbox=x=520:y=316:w=96:h=24:color=white@0.5:t=fill "
-                  "-c:v libx264 -preset veryfast",
-                  60}),
+                  "-c:v libx264 -preset veryfast"}),
     [](const ::testing::TestParamInfo<Transform>& p) {
       return std::string(p.param.name);
     });
@@ -277,7 +303,7 @@ TEST(VideoMatchClipTest, Crop10PercentDefeatsWholeFramePdq) {
                         " -vf crop=576:324 -c:v libx264 -preset veryfast");
   ASSERT_FALSE(base.empty());
   ASSERT_FALSE(crop.empty());
-  absl::StatusOr<VideoHashResult> entry = Hash(base);
+  absl::StatusOr<VideoHashResult> entry = HashWholeFrames(base);
   absl::StatusOr<VideoHashResult> query = Hash(crop);
   ASSERT_TRUE(entry.ok()) << entry.status();
   ASSERT_TRUE(query.ok()) << query.status();
