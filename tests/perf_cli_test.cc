@@ -97,6 +97,17 @@ class PerfCliTest : public ::testing::Test {
 };
 
 TEST_F(PerfCliTest, QuickRunWritesTheBlockOnceAndReplacesIt) {
+  // What --quick reads: the small PDQ photo (python3-skimage), MatchImage's
+  // and the video clip's photos (mate-backgrounds) and ffmpeg.
+  for (const char* path :
+       {"/usr/lib/python3/dist-packages/skimage/data/astronaut.png",
+        "/usr/share/backgrounds/mate/nature/LadyBird.jpg", "/usr/bin/ffmpeg"}) {
+    if (!std::filesystem::exists(path)) {
+      GTEST_SKIP() << path
+                   << " is missing (deploy/setup.sh installs python3-skimage, "
+                      "mate-backgrounds and ffmpeg)";
+    }
+  }
   const std::string json = dir_ + "/perf.json";
   RunResult r = RunBinary(HASHMATCH_BINARY,
                           {"eval", "perf", "--quick", "--out", doc_, "--json",

@@ -203,8 +203,9 @@ std::string ExeDir() {
 }
 
 // `git rev-parse HEAD` in the current directory (with a note when the tree
-// has uncommitted changes), or "" when that fails.
-std::string GitCommit() {
+// has uncommitted changes other than the report files `own`), or "" when
+// that fails.
+std::string GitCommit(const std::vector<std::string>& own) {
   perf::ProcessOptions po;
   po.timeout = absl::Seconds(20);
   po.search_path = true;
@@ -212,8 +213,12 @@ std::string GitCommit() {
       perf::RunProcess({"git", "rev-parse", "HEAD"}, po);
   if (!head.ok() || head->exit_code != 0) return "";
   std::string commit(absl::StripAsciiWhitespace(head->out));
-  absl::StatusOr<perf::ProcessResult> status = perf::RunProcess(
-      {"git", "status", "--porcelain", "--untracked-files=no"}, po);
+  std::vector<std::string> argv = {
+      "git", "status", "--porcelain", "--untracked-files=no", "--", "."};
+  for (const std::string& path : own) {
+    argv.push_back(absl::StrCat(":(exclude)", path));
+  }
+  absl::StatusOr<perf::ProcessResult> status = perf::RunProcess(argv, po);
   if (status.ok() && status->exit_code == 0 &&
       !absl::StripAsciiWhitespace(status->out).empty()) {
     absl::StrAppend(&commit, " (with uncommitted changes)");
@@ -412,7 +417,11 @@ int RunPerfCommand(const std::vector<std::string>& args, std::ostream& out,
   report->command = perf::ShellQuote(quoted);
   report->quick = flags->Has("quick");
   report->build_type = HASHMATCH_BUILD_TYPE;
-  report->git_commit = flags->Get("git_commit").value_or(GitCommit());
+  std::vector<std::string> own = {out_path};
+  if (std::optional<std::string> json = flags->Get("json")) {
+    own.push_back(*json);
+  }
+  report->git_commit = flags->Get("git_commit").value_or(GitCommit(own));
   report->date_utc = absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::Now(),
                                       absl::UTCTimeZone());
 

@@ -269,14 +269,33 @@ std::vector<TargetCheck> CheckTargets(const PerfReport& r) {
       any_hashes = any_hashes || l.rpc == "MatchHashes";
     }
     if (any_hashes) {
-      out.push_back(
-          {"rpc", "MatchHashes >= 10k RPC/s with p99 <= 5 ms",
-           best == nullptr
-               ? std::string("no level had p99 <= 5 ms without errors")
-               : absl::StrCat(Fmt(best->ok_rps, 0), " RPC/s at concurrency ",
-                              best->concurrency, " (p99 ", Fmt(best->p99_ms, 2),
-                              " ms)"),
-           judge(best != nullptr && best->ok_rps >= 10000)});
+      std::string result =
+          best == nullptr
+              ? std::string("no level had p99 <= 5 ms without errors")
+              : absl::StrCat(Fmt(best->ok_rps, 0), " RPC/s at concurrency ",
+                             best->concurrency, " (p99 ", Fmt(best->p99_ms, 2),
+                             " ms)");
+      // On a shared machine the CPU per call is steadier than the rate: the
+      // busiest level's server + client CPU bounds what idle cores can do.
+      const LoadLevel* busiest = nullptr;
+      for (const LoadLevel& l : r.load->levels) {
+        if (l.rpc == "MatchHashes" &&
+            (busiest == nullptr || l.concurrency > busiest->concurrency)) {
+          busiest = &l;
+        }
+      }
+      if (busiest != nullptr && busiest->srv_us > 0 && r.machine.cores > 0) {
+        absl::StrAppend(
+            &result, "; CPU per call at concurrency ", busiest->concurrency,
+            ": ", Fmt(busiest->srv_us, 0), " us server + ",
+            Fmt(busiest->cli_us, 0), " us client, so ", r.machine.cores,
+            " idle cores allow at most ",
+            Fmt(r.machine.cores * 1e6 / (busiest->srv_us + busiest->cli_us), 0),
+            " RPC/s");
+      }
+      out.push_back({"rpc", "MatchHashes >= 10k RPC/s with p99 <= 5 ms",
+                     std::move(result),
+                     judge(best != nullptr && best->ok_rps >= 10000)});
     }
     if (r.load->image_baseline.has_value()) {
       const ImageBaseline& b = *r.load->image_baseline;

@@ -149,6 +149,12 @@ TEST(CheckTargets, JudgesEachTargetAgainstTheRun) {
   EXPECT_EQ(t[6].met, true);   // 142 MB.
   // The 64 level is faster but its p99 is over 5 ms.
   EXPECT_EQ(t[7].result, "9800 RPC/s at concurrency 16 (p99 2.80 ms)");
+  PerfReport with_cores = SampleReport();
+  with_cores.machine.cores = 2;
+  EXPECT_EQ(CheckTargets(with_cores)[7].result,
+            "9800 RPC/s at concurrency 16 (p99 2.80 ms); CPU per call at "
+            "concurrency 64: 123 us server + 40 us client, so 2 idle cores "
+            "allow at most 12,270 RPC/s");
   EXPECT_EQ(t[7].met, false);
   EXPECT_EQ(t[8].met, true);  // 92.8%.
   EXPECT_EQ(t[9].met, true);  // 0.79 s per minute.
