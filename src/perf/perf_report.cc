@@ -69,6 +69,22 @@ std::string Sig(double v) {
 
 std::string Ratio(double v) { return Sig(v) + "x"; }
 
+// Text for a Markdown table cell: '|' escaped (GitHub tables split cells on
+// it even inside code spans), newlines as spaces.
+std::string Cell(absl::string_view text) {
+  std::string out;
+  for (const char c : text) {
+    if (c == '|') {
+      out += "\\|";
+    } else if (c == '\n') {
+      out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 std::string Verdict(const std::optional<bool>& met) {
   if (!met.has_value()) return "not judged";
   return *met ? "**met**" : "**not met**";
@@ -343,10 +359,13 @@ std::string RenderMarkdown(const PerfReport& r) {
                   r.git_commit.empty() ? "unknown" : r.git_commit, "\n");
   absl::StrAppend(&md, "- Command:\n\n```sh\n", r.command, "\n```\n\n");
   if (!r.runs.empty()) {
-    absl::StrAppend(&md, "| benchmark | wall s | command |\n|---|---:|---|\n");
+    absl::StrAppend(&md,
+                    "Each benchmark program as it ran ($WORK: the run's "
+                    "temporary directory, removed at the end):\n\n"
+                    "| benchmark | wall s | command |\n|---|---:|---|\n");
     for (const BenchRun& b : r.runs) {
       absl::StrAppend(&md, "| ", b.name, " | ", Fmt(b.wall_seconds, 1), " | `",
-                      b.command, "` |\n");
+                      Cell(b.command), "` |\n");
     }
     md += "\n";
   }
@@ -374,7 +393,7 @@ std::string RenderMarkdown(const PerfReport& r) {
         "|---|---:|---:|---:|---:|\n");
     for (const PdqRow& p : r.hashing->pdq) {
       if (!p.error.empty()) {
-        absl::StrAppend(&md, "| ", p.input, " | | | | skipped: ", p.error,
+        absl::StrAppend(&md, "| ", p.input, " | | | | skipped: ", Cell(p.error),
                         " |\n");
         continue;
       }
@@ -391,7 +410,7 @@ std::string RenderMarkdown(const PerfReport& r) {
       for (const HashBytesRow& h : r.hashing->hash_bytes) {
         if (!h.error.empty()) {
           absl::StrAppend(&md, "| ", h.mode, " | ", h.input,
-                          " | | skipped: ", h.error, " |\n");
+                          " | | skipped: ", Cell(h.error), " |\n");
           continue;
         }
         absl::StrAppend(&md, "| ", h.mode, " | ", h.input, " | ", Sig(h.ms),

@@ -91,6 +91,7 @@ PerfReport SampleReport() {
   PerfReport r;
   r.build_type = "Release";
   r.command = "hashmatch eval perf";
+  r.runs.push_back({"hashing", "bench/h '--f=a|b'", 2.5});
   HashingResult h;
   h.pdq.push_back({"medium_1920x1080", 2.0736, 40.8, 4.7, 8.68, ""});
   h.pdq.push_back({"small_512x512", 0.262144, 3.2, 0.7, 4.57, ""});
@@ -172,6 +173,9 @@ TEST(CheckTargets, JudgesEachTargetAgainstTheRun) {
 TEST(RenderMarkdown, TablesAndCommand) {
   const std::string md = RenderMarkdown(SampleReport());
   EXPECT_NE(md.find("```sh\nhashmatch eval perf\n```"), std::string::npos);
+  EXPECT_NE(md.find("| hashing | 2.5 | `bench/h '--f=a\\|b'` |"),
+            std::string::npos)
+      << md;
   EXPECT_NE(md.find("| medium_1920x1080 | 2.07 | 40.8 | 4.70 | 8.68x |"),
             std::string::npos)
       << md;
