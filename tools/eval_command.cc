@@ -405,6 +405,9 @@ int RunPerfCommand(const std::vector<std::string>& args, std::ostream& out,
     err << "hashmatch eval perf: " << line << "\n";
     err.flush();
   };
+  // Children run in their own process groups, so Ctrl-C reaches only this
+  // process: it stops them and removes the temporary directory.
+  options.cancel = perf::CancelOnSignals();
   absl::StatusOr<perf::PerfReport> report = perf::RunPerf(options);
   if (!report.ok()) {
     err << "hashmatch eval perf: "

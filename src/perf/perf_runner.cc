@@ -137,15 +137,16 @@ class Runner {
     Progress(absl::StrCat(name, ": ", Display(argv)));
     ProcessOptions po;
     po.timeout = o_.timeout;
+    po.cancel = o_.cancel;
     absl::StatusOr<ProcessResult> r = RunProcess(argv, po);
     if (!r.ok()) {
       return absl::Status(r.status().code(),
                           absl::StrCat(name, ": ", r.status().message()));
     }
     if (r->exit_code != 0) {
-      return absl::InternalError(absl::StrCat(
-          name, ": ", argv[0], " exited with status ", r->exit_code,
-          "; stderr ends with:\n", TailLines(r->err_tail, 20)));
+      return absl::InternalError(
+          absl::StrCat(name, ": ", argv[0], " exited with status ",
+                       r->exit_code, StderrNote(r->err_tail)));
     }
     report->runs.push_back({name, Display(argv), r->wall_seconds});
     Progress(absl::StrCat(name, ": done in ",
@@ -252,6 +253,9 @@ class Runner {
                                   const std::string& log) {
     const Clock::time_point deadline =
         Clock::now() + absl::ToChronoNanoseconds(o_.timeout);
+    auto cancelled = [this] {
+      return o_.cancel != nullptr && o_.cancel->load();
+    };
     auto died = [&]() {
       absl::StatusOr<std::string> text = ReadFileToString(log, 64 << 20);
       return absl::InternalError(absl::StrCat(
@@ -261,6 +265,7 @@ class Runner {
     int port = 0;
     while (port == 0) {
       if (!server->Running()) return died();
+      if (cancelled()) return absl::CancelledError("rpc: cancelled");
       if (Clock::now() > deadline) {
         return absl::DeadlineExceededError(
             "rpc: match_server wrote no port file in time");
@@ -277,6 +282,7 @@ class Runner {
     auto stub = grpc::health::v1::Health::NewStub(channel);
     while (true) {
       if (!server->Running()) return died();
+      if (cancelled()) return absl::CancelledError("rpc: cancelled");
       if (Clock::now() > deadline) {
         return absl::DeadlineExceededError(
             "rpc: match_server did not turn SERVING in time");
@@ -456,6 +462,9 @@ absl::StatusOr<PerfReport> RunPerf(const PerfOptions& options) {
   Runner runner(options, work->path());
   RETURN_IF_ERROR(runner.CheckBinaries());
   for (const std::string& b : options.benchmarks) {
+    if (options.cancel != nullptr && options.cancel->load()) {
+      return absl::CancelledError("the run was cancelled");
+    }
     if (b == "hashing") RETURN_IF_ERROR(runner.Hashing(&report));
     if (b == "index") RETURN_IF_ERROR(runner.Index(&report));
     if (b == "rpc") RETURN_IF_ERROR(runner.Rpc(&report));

@@ -21,14 +21,16 @@
 // when a program or the photos are missing (the message says how to build
 // or install them); a program that exits non-zero, times out or writes
 // unparsable output fails the run with its name and the end of its stderr
-// (INTERNAL, DEADLINE_EXCEEDED, INVALID_ARGUMENT). The temporary directory
-// is removed in every case.
+// (INTERNAL, DEADLINE_EXCEEDED, INVALID_ARGUMENT); CANCELLED when
+// PerfOptions::cancel is set. The temporary directory is removed and the
+// match_server stopped in every case.
 //
 // Thread safety: RunPerf may run on one thread at a time per process (it
 // starts child processes and binds a port).
 #ifndef HASHMATCH_SRC_PERF_PERF_RUNNER_H_
 #define HASHMATCH_SRC_PERF_PERF_RUNNER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -82,6 +84,10 @@ struct PerfOptions {
 
   // Called with one line per step (e.g. to print progress); may be empty.
   std::function<void(absl::string_view)> progress;
+
+  // When non-null and it becomes true, the running program (and the
+  // match_server) is killed and RunPerf returns CANCELLED. Not owned.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 // Runs the benchmarks; fills report.runs, the results, machine and load

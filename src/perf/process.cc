@@ -100,7 +100,22 @@ void TrimTail(std::string* tail, size_t keep) {
   if (tail->size() > keep) tail->erase(0, tail->size() - keep);
 }
 
+std::atomic<bool> signal_cancel{false};
+
+void OnCancelSignal(int) { signal_cancel.store(true); }
+
 }  // namespace
+
+const std::atomic<bool>* CancelOnSignals() {
+  struct sigaction action;
+  std::memset(&action, 0, sizeof(action));
+  action.sa_handler = OnCancelSignal;
+  sigemptyset(&action.sa_mask);
+  for (const int sig : {SIGINT, SIGTERM, SIGHUP}) {
+    sigaction(sig, &action, nullptr);
+  }
+  return &signal_cancel;
+}
 
 std::string TailLines(const std::string& text, int max_lines) {
   size_t end = text.size();
@@ -112,6 +127,12 @@ std::string TailLines(const std::string& text, int max_lines) {
     --start;
   }
   return text.substr(start, end - start);
+}
+
+std::string StderrNote(const std::string& err_tail) {
+  const std::string tail = TailLines(err_tail, 20);
+  if (tail.empty()) return "; no stderr";
+  return absl::StrCat("; stderr ends with:\n", tail);
 }
 
 absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
@@ -152,8 +173,13 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
           " and was killed"));
       break;
     }
+    if (options.cancel != nullptr && options.cancel->load()) {
+      failure = absl::CancelledError(
+          absl::StrCat(argv[0], " was killed: the run was cancelled"));
+      break;
+    }
     const int n = poll(
-        fds, 2, static_cast<int>(std::min<int64_t>(left.count() + 1, 1000)));
+        fds, 2, static_cast<int>(std::min<int64_t>(left.count() + 1, 200)));
     if (n < 0) {
       if (errno == EINTR) continue;
       failure = absl::InternalError(absl::StrCat("poll: ", ErrnoText(errno)));
@@ -197,6 +223,12 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
       return absl::InternalError(absl::StrCat("waitpid: ", ErrnoText(errno)));
     }
     if (w == 0) {
+      if (options.cancel != nullptr && options.cancel->load()) {
+        failure = absl::CancelledError(
+            absl::StrCat(argv[0], " was killed: the run was cancelled"));
+        KillGroup(*pid);
+        continue;
+      }
       if (Clock::now() >= deadline) {
         failure = absl::DeadlineExceededError(absl::StrCat(
             argv[0], " ran longer than ", absl::FormatDuration(options.timeout),
@@ -212,9 +244,9 @@ absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
   result.wall_seconds =
       std::chrono::duration<double>(Clock::now() - start).count();
   if (!failure.ok()) {
-    return absl::Status(failure.code(),
-                        absl::StrCat(failure.message(), "; stderr ends with:\n",
-                                     TailLines(result.err_tail, 20)));
+    return absl::Status(
+        failure.code(),
+        absl::StrCat(failure.message(), StderrNote(result.err_tail)));
   }
   return result;
 }

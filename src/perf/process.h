@@ -12,7 +12,9 @@
 //
 // Each child runs in its own process group (so a timeout also kills what it
 // started, e.g. ffmpeg), with stdin from /dev/null and the environment of
-// this process.
+// this process. Being in other groups, children do not get the terminal's
+// Ctrl-C: a caller that wants them stopped then sets the `cancel` flag of
+// ProcessOptions (CancelOnSignals() sets one from SIGINT, SIGTERM, SIGHUP).
 //
 // Thread safety: RunProcess may be called from several threads; a
 // BackgroundProcess object is not thread-safe.
@@ -21,6 +23,7 @@
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -45,7 +48,14 @@ struct ProcessOptions {
   size_t stderr_tail_bytes = size_t{16} << 10;
   // Look argv[0] up in PATH when it has no '/' (posix_spawnp). Default false.
   bool search_path = false;
+  // When non-null and it becomes true, the process group is killed and
+  // RunProcess returns CANCELLED (checked at least every 200 ms). Not owned.
+  const std::atomic<bool>* cancel = nullptr;
 };
+
+// A flag that SIGINT, SIGTERM and SIGHUP set from now on (their handlers
+// are replaced; the flag stays set). Call once, from one thread.
+const std::atomic<bool>* CancelOnSignals();
 
 struct ProcessResult {
   // The exit status, or 128 + the signal number when a signal ended it.
@@ -57,14 +67,18 @@ struct ProcessResult {
 
 // Runs argv (argv[0] the program) to completion. A non-zero exit is not an
 // error here: check exit_code. Errors: INVALID_ARGUMENT (empty argv),
-// NOT_FOUND (argv[0] does not exist), DEADLINE_EXCEEDED and
-// RESOURCE_EXHAUSTED as in ProcessOptions (both carry the stderr tail),
-// INTERNAL (pipe, spawn or wait failed).
+// NOT_FOUND (argv[0] does not exist), DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED
+// and CANCELLED as in ProcessOptions (all carry the stderr tail), INTERNAL
+// (pipe, spawn or wait failed).
 absl::StatusOr<ProcessResult> RunProcess(const std::vector<std::string>& argv,
                                          const ProcessOptions& options);
 
 // The last `max_lines` lines of `text`, for error messages.
 std::string TailLines(const std::string& text, int max_lines);
+
+// "; stderr ends with:\n" and the last 20 lines of `err_tail`, or "; no
+// stderr" when it is empty.
+std::string StderrNote(const std::string& err_tail);
 
 // A long-running child (a server) whose stdout and stderr go to a log file.
 // The destructor SIGKILLs its process group and reaps it if it still runs.

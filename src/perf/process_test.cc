@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -65,6 +66,25 @@ TEST(RunProcess, TimeoutKillsTheWholeGroup) {
   EXPECT_LT(seconds, 10);
 }
 
+TEST(RunProcess, CancelFlagKillsTheGroup) {
+  std::atomic<bool> cancel{false};
+  ProcessOptions options;
+  options.cancel = &cancel;
+  std::thread setter([&cancel] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    cancel.store(true);
+  });
+  const auto start = std::chrono::steady_clock::now();
+  absl::StatusOr<ProcessResult> r =
+      RunProcess({"/bin/sh", "-c", "sleep 30 & sleep 30"}, options);
+  setter.join();
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kCancelled) << r.status();
+  EXPECT_LT(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+          .count(),
+      10);
+}
+
 TEST(RunProcess, StdoutLimit) {
   ProcessOptions options;
   options.max_stdout_bytes = 1000;
@@ -89,6 +109,8 @@ TEST(RunProcess, MissingProgramIsNotFound) {
 }
 
 TEST(TailLines, KeepsTheLastLines) {
+  EXPECT_EQ(StderrNote("x\ny\n"), "; stderr ends with:\nx\ny");
+  EXPECT_EQ(StderrNote("\n"), "; no stderr");
   EXPECT_EQ(TailLines("a\nb\nc\nd\n", 2), "c\nd");
   EXPECT_EQ(TailLines("a\nb", 5), "a\nb");
   EXPECT_EQ(TailLines("", 3), "");
