@@ -242,6 +242,7 @@ TEST_F(PerfCliTest, Errors) {
   for (const std::vector<std::string>& args :
        std::vector<std::vector<std::string>>{
            {"eval", "perf", "--benchmarks", "hashing,disk"},
+           {"eval", "perf", "--benchmarks", ","},
            {"eval", "perf", "--video_seconds", "15"},
            {"eval", "perf", "--index_n", "5"},
            {"eval", "perf", "--hashes_concurrency", "1,x"},

@@ -1,7 +1,5 @@
 #include "tools/eval_command.h"
 
-#include <unistd.h>
-
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -292,6 +290,10 @@ int RunPerfCommand(const std::vector<std::string>& args, std::ostream& out,
                         .string());
   if (std::optional<std::string> b = flags->Get("benchmarks")) {
     options.benchmarks = absl::StrSplit(*b, ',', absl::SkipEmpty());
+    if (options.benchmarks.empty()) {
+      return Usage(err,
+                   "--benchmarks names none of hashing, index, rpc, video");
+    }
     for (const std::string& name : options.benchmarks) {
       if (name != "hashing" && name != "index" && name != "rpc" &&
           name != "video") {
