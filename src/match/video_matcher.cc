@@ -73,6 +73,7 @@ v1::VideoFrame ToProto(const VideoFrameHash& f) {
   p.set_quality(f.quality);
   p.set_frame_number(f.frame_number);
   p.set_timestamp_seconds(f.timestamp_seconds);
+  p.set_scene_change(f.scene_change);
   for (const VideoFrameHash::Window& w : f.windows) {
     v1::VideoFrameWindow* pw = p.add_windows();
     pw->set_percent(w.percent);
@@ -90,6 +91,7 @@ VideoFrameHash FromProto(const v1::VideoFrame& p) {
   f.quality = p.quality();
   f.frame_number = p.frame_number();
   f.timestamp_seconds = p.timestamp_seconds();
+  f.scene_change = p.scene_change();
   for (const v1::VideoFrameWindow& pw : p.windows()) {
     VideoFrameHash::Window& w = f.windows.emplace_back();
     w.percent = pw.percent();

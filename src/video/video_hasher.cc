@@ -118,6 +118,7 @@ absl::StatusOr<VideoHashResult> HashVideo(absl::string_view bytes,
                               frame.timestamp_seconds,
                               h.hash,
                               h.quality,
+                              frame.reason == SampleReason::kSceneChange,
                               {}};
           for (int percent : options.window_percents) {
             const PdqHash w = hasher.Hash(CentreWindow(picture, percent));

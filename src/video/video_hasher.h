@@ -75,6 +75,9 @@ struct VideoFrameHash {
   double timestamp_seconds = 0;
   Hash256 pdq;
   int quality = 0;  // PDQ quality 0..100.
+  // Sampled for a scene change rather than by the interval (see
+  // ScoreVideoMatch for why it matters). vPDQ files do not say: false.
+  bool scene_change = false;
   struct Window {
     int percent = 0;  // Of the frame's width and height.
     Hash256 pdq;

@@ -41,7 +41,14 @@ VideoMatchScore ScoreVideoMatch(absl::Span<const VideoFrameHash> query,
       Filter(query, options.quality_threshold);
   const std::vector<const VideoFrameHash*> e =
       Filter(entry, options.quality_threshold);
-  score.query_frames = static_cast<int64_t>(q.size());
+  // Scene-change frames of the query count only when it has no other.
+  const bool counted_all =
+      std::none_of(q.begin(), q.end(),
+                   [](const VideoFrameHash* f) { return !f->scene_change; });
+  auto counted = [&](const VideoFrameHash* f) {
+    return counted_all || !f->scene_change;
+  };
+  score.query_frames = std::count_if(q.begin(), q.end(), counted);
   score.entry_frames = static_cast<int64_t>(e.size());
   if (q.empty() || e.empty()) return score;
 
@@ -59,7 +66,7 @@ VideoMatchScore ScoreVideoMatch(absl::Span<const VideoFrameHash> query,
       }
     }
     if (best == std::numeric_limits<int>::max()) continue;
-    ++score.query_frames_matched;
+    if (counted(qf)) ++score.query_frames_matched;
     score.matches.push_back(FrameMatch{qf->frame_number, qf->timestamp_seconds,
                                        e[best_j]->frame_number,
                                        e[best_j]->timestamp_seconds, best});

@@ -14,6 +14,13 @@
 //                            within distance_threshold) / (entry frames).
 //                            "How much of the stored video the upload shows."
 // If either side has no frame left, both percentages are 0.
+// Scene-change frames of the query (VideoFrameHash::scene_change) are left
+// out of query_match_percent's numerator and denominator unless the query
+// has only such frames: they are sampled where the picture changes fast, so
+// an entry sampled at other moments rarely has a frame near them (measured
+// on cockatoo.mp4: every unmatched frame of a re-encode was a scene-change
+// sample). They still match entry frames (compared_match_percent, matches).
+// vPDQ samples by interval only, so this keeps its meaning of the number.
 // A frame pair matches when the PDQ distance is <= distance_threshold (the
 // README's pseudocode and PDQ's usual rule; the reference C++ uses < , so its
 // threshold 31 equals our 30).
@@ -71,12 +78,13 @@ struct VideoMatchScore {
   // See the definitions at the top of this file. 0..100.
   double query_match_percent = 0;
   double compared_match_percent = 0;
-  // Frames left after the quality filter, and how many of them matched.
+  // Frames left after the quality filter (query: the counted ones, see
+  // above), and how many of them matched.
   int64_t query_frames = 0;
   int64_t query_frames_matched = 0;
   int64_t entry_frames = 0;
   int64_t entry_frames_matched = 0;
-  // One per matched query frame, in query order.
+  // One per matched query frame (scene-change frames too), in query order.
   std::vector<FrameMatch> matches;
 };
 
