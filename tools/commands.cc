@@ -111,8 +111,9 @@ constexpr char kUsage[] = R"(usage:
       One video entry (docs/video.md). vpdq: FILE holds vPDQ lines
       (`hashmatch hash --video` or ThreatExchange's tools). video: FILE is
       the video, hashed here (a frame every 0.5 s, plus each frame's
-      central 90% and 80% windows so that copies cropped by up to ~10%
-      match); only the hashes are sent. External id: ID or FILE's stem.
+      centred 90%, 80% and 70% windows so that copies cropped by ~10% or
+      with a corner logo match); only the hashes are sent. External id:
+      ID or FILE's stem.
       --max_rows bounds the frames (16384).
   hashmatch export --format csv|jsonl|hashmatch (--server ADDR CLIENT_FLAGS |
                    --db DIR) [--out FILE] [--signal_types LIST]
