@@ -11,15 +11,19 @@
 namespace hashmatch {
 namespace {
 
+// Photos 0, 1, 2 for 2.5, 3 and 2.5 s at 10 fps, 640x360 h264 (made once).
+std::string Slides(video_test::ClipMaker& clips) {
+  return clips.Make("slides.mp4", clips.SlideshowArgs(
+                                      {0, 1, 2}, {2.5, 3.0, 2.5}, 10,
+                                      "-c:v libx264 -preset veryfast -crf 20"));
+}
+
 // Three stills (2.5, 3, 2.5 s): 8 interval + 2 scene samples; the repeats of
 // each still are near-duplicates, so one frame per photo is kept, at the
 // start of each shot, with the photo's own PDQ.
 TEST(VideoHasherTest, SlideshowKeepsOneFramePerPhoto) {
   HM_REQUIRE_CLIPS();
-  const std::string bytes =
-      clips.Make("slides.mp4",
-                 clips.SlideshowArgs({0, 1, 2}, {2.5, 3.0, 2.5}, 10,
-                                     "-c:v libx264 -preset veryfast -crf 20"));
+  const std::string bytes = Slides(clips);
   ASSERT_FALSE(bytes.empty());
   absl::StatusOr<VideoHashResult> r = HashVideo(bytes, {});
   ASSERT_TRUE(r.ok()) << r.status();
@@ -55,10 +59,7 @@ TEST(VideoHasherTest, SlideshowKeepsOneFramePerPhoto) {
 // Windows: the PDQ of the centred crop of each percent, in order.
 TEST(VideoHasherTest, WindowsHashTheCentredCrops) {
   HM_REQUIRE_CLIPS();
-  const std::string bytes =
-      clips.Make("slides.mp4",
-                 clips.SlideshowArgs({0, 1, 2}, {2.5, 3.0, 2.5}, 10,
-                                     "-c:v libx264 -preset veryfast -crf 20"));
+  const std::string bytes = Slides(clips);
   ASSERT_FALSE(bytes.empty());
   VideoHashOptions options;
   options.window_percents = {90, 70};

@@ -205,6 +205,19 @@ TEST(VideoMatchTest, EmptySidesScoreZero) {
   EXPECT_FALSE(IsVideoMatch(s, {}));
 }
 
+// Scores `query` against `entry` with the default options and prints the
+// percentages (for docs/video.md).
+VideoMatchScore ScoreAndPrint(const std::string& name,
+                              const std::vector<VideoFrameHash>& query,
+                              const std::vector<VideoFrameHash>& entry) {
+  const VideoMatchScore s = ScoreVideoMatch(query, entry, {});
+  std::printf("%-20s query %5.1f%% (%ld/%ld)  compared %5.1f%% (%ld/%ld)\n",
+              name.c_str(), s.query_match_percent, s.query_frames_matched,
+              s.query_frames, s.compared_match_percent, s.entry_frames_matched,
+              s.entry_frames);
+  return s;
+}
+
 // A slow pan (20 px right, 10 px down in 3 s) over each of three photos,
 // 3 s each, 640x360 at 15 fps. A fast pan changes PDQ by 10-14 bits per
 // frame (1/15 s), so 1 frame/s samples of two encodings land on different
@@ -278,11 +291,7 @@ TEST_P(TransformTest, TransformOfClipMatchesIt) {
   ASSERT_FALSE(copy.empty());
   absl::StatusOr<VideoHashResult> query = Hash(copy);
   ASSERT_TRUE(query.ok()) << query.status();
-  const VideoMatchScore s = ScoreVideoMatch(query->frames, entry->frames, {});
-  std::printf("%-12s query %5.1f%% (%ld/%ld)  compared %5.1f%% (%ld/%ld)\n",
-              t.name, s.query_match_percent, s.query_frames_matched,
-              s.query_frames, s.compared_match_percent, s.entry_frames_matched,
-              s.entry_frames);
+  const VideoMatchScore s = ScoreAndPrint(t.name, query->frames, entry->frames);
   EXPECT_GE(s.query_match_percent, t.min_query_percent) << t.name;
   EXPECT_GE(s.compared_match_percent, 60) << t.name;
   EXPECT_EQ(IsVideoMatch(s, {}), t.min_query_percent >= 80) << t.name;
@@ -333,11 +342,8 @@ TEST(VideoMatchClipTest, Crop10PercentDefeatsWholeFramePdq) {
   absl::StatusOr<VideoHashResult> query = Hash(crop);
   ASSERT_TRUE(entry.ok()) << entry.status();
   ASSERT_TRUE(query.ok()) << query.status();
-  const VideoMatchScore s = ScoreVideoMatch(query->frames, entry->frames, {});
-  std::printf(
-      "crop10       query %5.1f%% (%ld/%ld)  compared %5.1f%% (%ld/%ld)\n",
-      s.query_match_percent, s.query_frames_matched, s.query_frames,
-      s.compared_match_percent, s.entry_frames_matched, s.entry_frames);
+  const VideoMatchScore s =
+      ScoreAndPrint("crop10", query->frames, entry->frames);
   EXPECT_LT(s.query_match_percent, 50);
   EXPECT_FALSE(IsVideoMatch(s, {}));
 }
@@ -358,11 +364,8 @@ TEST(VideoMatchClipTest, OffCentreCropIsBeyondTheWindows) {
   absl::StatusOr<VideoHashResult> query = Hash(copy);
   ASSERT_TRUE(query.ok()) << query.status();
   EXPECT_EQ(query->width, 538);
-  const VideoMatchScore s = ScoreVideoMatch(query->frames, entry->frames, {});
-  std::printf(
-      "crop16_off   query %5.1f%% (%ld/%ld)  compared %5.1f%% (%ld/%ld)\n",
-      s.query_match_percent, s.query_frames_matched, s.query_frames,
-      s.compared_match_percent, s.entry_frames_matched, s.entry_frames);
+  const VideoMatchScore s =
+      ScoreAndPrint("crop16_off", query->frames, entry->frames);
   EXPECT_LT(s.query_match_percent, 50);
   EXPECT_FALSE(IsVideoMatch(s, {}));
 }
@@ -397,11 +400,7 @@ TEST(VideoMatchClipTest, RealClipCockatooCopiesMatch) {
     ASSERT_FALSE(copy.empty()) << name;
     absl::StatusOr<VideoHashResult> query = Hash(copy);
     ASSERT_TRUE(query.ok()) << name << ": " << query.status();
-    const VideoMatchScore s = ScoreVideoMatch(query->frames, entry->frames, {});
-    std::printf("%-20s query %5.1f%% (%ld/%ld)  compared %5.1f%% (%ld/%ld)\n",
-                name, s.query_match_percent, s.query_frames_matched,
-                s.query_frames, s.compared_match_percent,
-                s.entry_frames_matched, s.entry_frames);
+    const VideoMatchScore s = ScoreAndPrint(name, query->frames, entry->frames);
     EXPECT_TRUE(IsVideoMatch(s, {})) << name;
   }
   const std::string other = clips.Make(
@@ -436,11 +435,8 @@ TEST(VideoMatchClipTest, OtherPhotosDoNotMatch) {
       ScoreVideoMatch(query->frames, windowed->frames, {});
   EXPECT_EQ(w.query_frames_matched, 0);
   EXPECT_FALSE(IsVideoMatch(w, {}));
-  const VideoMatchScore s = ScoreVideoMatch(query->frames, entry->frames, {});
-  std::printf(
-      "other        query %5.1f%% (%ld/%ld)  compared %5.1f%% (%ld/%ld)\n",
-      s.query_match_percent, s.query_frames_matched, s.query_frames,
-      s.compared_match_percent, s.entry_frames_matched, s.entry_frames);
+  const VideoMatchScore s =
+      ScoreAndPrint("other", query->frames, entry->frames);
   EXPECT_LE(s.query_match_percent, 10);
   EXPECT_LE(s.compared_match_percent, 10);
   EXPECT_FALSE(IsVideoMatch(s, {}));
