@@ -189,7 +189,10 @@ constexpr char kUsage[] = R"(usage:
       path) and, without --out, stops there; --manifest FILE checks every
       file's MD5 (a mismatch is an error). LIST: comma-separated or all
       (default): hashers pdq, pdq-cli512, pdq-fast, phash, dhash,
-      pdq+dihedral, pdq+trim, pdq+trim+dihedral, pdq+regions; transforms
+      pdq+dihedral, pdq+trim, pdq+trim+dihedral, pdq+regions, and with
+      pHash as a second vote pdq&phash, pdq&phash-k8, pdq&phash-p4,
+      pdq+trim&phash, pdq+dihedral&phash, pdq+trim+dihedral&phash,
+      pdq+phash-mean; transforms
       identity, resize50, resize25, jpeg90, jpeg50, jpeg30, crop5, crop10,
       pad20_solid, pad20_blur, rotate4, rotate90, hflip, gamma,
       brightness_contrast, blur, noise, vignette, text_overlay, grayscale,

@@ -64,6 +64,23 @@ const std::vector<MethodSpec>& AllMethods() {
        "trimmed PDQ, dihedral variants looked up"},
       {"pdq+regions", Algorithm::kPdq, false, false, true,
        "PDQ, entries also indexed by 6 windows"},
+      {"pdq&phash", Algorithm::kPdq, false, false, false,
+       "PDQ, 16 bits looser where pHash is within 8", Vote::kPhashBonus, 16, 8},
+      {"pdq&phash-k8", Algorithm::kPdq, false, false, false,
+       "PDQ, 8 bits looser where pHash is within 8", Vote::kPhashBonus, 8, 8},
+      {"pdq&phash-p4", Algorithm::kPdq, false, false, false,
+       "PDQ, 16 bits looser where pHash is within 4", Vote::kPhashBonus, 16, 4},
+      {"pdq+trim&phash", Algorithm::kPdq, false, true, false,
+       "trimmed PDQ, 16 bits looser where pHash is within 8", Vote::kPhashBonus,
+       16, 8},
+      {"pdq+dihedral&phash", Algorithm::kPdq, true, false, false,
+       "dihedral PDQ, 16 bits looser where pHash is within 8",
+       Vote::kPhashBonus, 16, 8},
+      {"pdq+trim+dihedral&phash", Algorithm::kPdq, true, true, false,
+       "trimmed dihedral PDQ, 16 bits looser where pHash is within 8",
+       Vote::kPhashBonus, 16, 8},
+      {"pdq+phash-mean", Algorithm::kPdq, false, false, false,
+       "(PDQ + 4 x pHash distance) / 2", Vote::kPhashSum},
   };
   return *methods;
 }
@@ -113,6 +130,29 @@ int SetDistance(const std::vector<Code>& query,
   return best;
 }
 
+int VoteScore(const MethodSpec& m, int pdq_distance, int phash_distance) {
+  if (pdq_distance >= kNoDistance) return kNoDistance;
+  switch (m.vote) {
+    case Vote::kNone:
+      return pdq_distance;
+    case Vote::kPhashBonus:
+      if (phash_distance > m.vote_max) return pdq_distance;
+      return std::max(0, pdq_distance - m.bonus);
+    case Vote::kPhashSum:
+      if (phash_distance >= kNoDistance) return kNoDistance;
+      return (pdq_distance + 4 * phash_distance) / 2;
+  }
+  return pdq_distance;
+}
+
+int MethodDistance(const MethodSpec& m, const ImageCodes& query,
+                   const ImageCodes& entry, bool gated) {
+  const int d =
+      SetDistance(gated ? query.query : query.query_ungated, entry.entry);
+  if (m.vote == Vote::kNone) return d;
+  return VoteScore(m, d, SetDistance(query.vote, entry.vote));
+}
+
 absl::StatusOr<std::vector<ImageCodes>> HashImage(
     ImageHasher& hasher, absl::string_view bytes,
     const std::vector<const MethodSpec*>& methods, const EvalOptions& options,
@@ -120,6 +160,10 @@ absl::StatusOr<std::vector<ImageCodes>> HashImage(
   std::vector<Algorithm> algos;
   bool dihedral = false, trim = false, regions = false;
   for (const MethodSpec* m : methods) {
+    if (m->vote != Vote::kNone && std::find(algos.begin(), algos.end(),
+                                            Algorithm::kPhash) == algos.end()) {
+      algos.push_back(Algorithm::kPhash);
+    }
     if (m->trim) {
       trim = true;
       continue;
@@ -173,6 +217,12 @@ absl::StatusOr<std::vector<ImageCodes>> HashImage(
   for (size_t k = 0; k < methods.size(); ++k) {
     const MethodSpec& m = *methods[k];
     ImageCodes& c = out[k];
+    if (m.vote != Vote::kNone) {
+      const size_t p = static_cast<size_t>(
+          std::find(algos.begin(), algos.end(), Algorithm::kPhash) -
+          algos.begin());
+      c.vote.push_back(CodeFromHex(plain.results[p].hex));
+    }
     // Adds one PDQ hash set (whole or trimmed) to the entry and the queries.
     auto add_pdq = [&](const std::array<Hash256, kNumDihedral>& hashes,
                        int quality) {
@@ -417,10 +467,6 @@ AccuracyResult ScoreCorpus(const CorpusCodes& codes,
   }
   for (const auto& [m, gated] : scored) {
     const MethodSpec& spec = *options.methods[m];
-    auto query_of =
-        [gated = gated](const ImageCodes& c) -> const std::vector<Code>& {
-      return gated ? c.query : c.query_ungated;
-    };
     MethodScore score;
     score.method =
         gated ? std::string(spec.name) : absl::StrCat(spec.name, " (no gate)");
@@ -435,10 +481,10 @@ AccuracyResult ScoreCorpus(const CorpusCodes& codes,
       ts.distances.bits = score.bits;
       for (size_t i = 0; i < n; ++i) {
         if (group[i] < 0 || !codes.query[m][t][i].has_value()) continue;
-        const std::vector<Code>& q = query_of(*codes.query[m][t][i]);
+        const ImageCodes& q = *codes.query[m][t][i];
         QueryDistances d;
         for (size_t j : vetted) {
-          const int dist = SetDistance(q, codes.original[m][j].entry);
+          const int dist = MethodDistance(spec, q, codes.original[m][j], gated);
           if (group[j] == group[i]) {
             d.own = std::min(d.own, dist);
           } else {
@@ -469,8 +515,8 @@ AccuracyResult ScoreCorpus(const CorpusCodes& codes,
       if (group[a] < 0) continue;
       for (size_t b = a + 1; b < n; ++b) {
         if (group[b] < 0 || group[b] == group[a]) continue;
-        score.all.distances.pairs.push_back(SetDistance(
-            query_of(codes.original[m][a]), codes.original[m][b].entry));
+        score.all.distances.pairs.push_back(MethodDistance(
+            spec, codes.original[m][a], codes.original[m][b], gated));
       }
     }
     score.all.at_target =

@@ -75,6 +75,20 @@ namespace eval {
 // kNumRegions + 1 hashes: the whole image and the windows of kRegions (90% of
 // each side at the centre and at the four corners, 80% at the centre); the
 // query keeps one hash.
+//
+// A method with a second vote (issue 7 item 7, "combining signals") scores a
+// query against an entry by its PDQ distance d (as the method's base: plain,
+// dihedral or trimmed) and the pHash distance p of the two whole images
+// (pHash has no quality gate; the PDQ gate still applies):
+//   kPhashBonus: score = p <= vote_max ? max(0, d - bonus) : d, so that for
+//     every T >= 0, score <= T exactly when d <= T, or d <= T + bonus and
+//     p <= vote_max: a looser PDQ threshold where pHash agrees;
+//   kPhashSum:   score = (d + 4 * p) / 2 (integer division; 0..256): both
+//     distances on PDQ's 256-bit scale, averaged.
+// The score replaces the distance everywhere (own, other, negatives, pairs),
+// so the T* search of metrics.h applies to it unchanged and stays exact.
+enum class Vote { kNone, kPhashBonus, kPhashSum };
+
 struct MethodSpec {
   const char* name;
   Algorithm algorithm;
@@ -82,7 +96,15 @@ struct MethodSpec {
   bool trim;
   bool regions;
   const char* description;
+  Vote vote = Vote::kNone;
+  int bonus = 0;     // kPhashBonus: how much looser the PDQ threshold gets.
+  int vote_max = 0;  // kPhashBonus: pHash distance that counts as agreeing.
 };
+
+// The combined score of a vote method from its PDQ distance and the pHash
+// distance (see MethodSpec); the PDQ distance itself for other methods.
+// kNoDistance when pdq_distance is (a gated or empty query).
+int VoteScore(const MethodSpec& m, int pdq_distance, int phash_distance);
 
 // Windows of the regions methods: x, y, width, height as fractions of the
 // image's width and height.
@@ -95,7 +117,11 @@ inline constexpr RegionWindow kRegions[] = {
 inline constexpr int kNumRegions = 6;
 
 // pdq, pdq-cli512, pdq-fast, phash, dhash, then the experiments
-// pdq+dihedral, pdq+trim, pdq+trim+dihedral, pdq+regions.
+// pdq+dihedral, pdq+trim, pdq+trim+dihedral, pdq+regions, and the vote
+// methods pdq&phash, pdq&phash-k8, pdq&phash-p4, pdq+trim&phash,
+// pdq+dihedral&phash,
+// pdq+trim+dihedral&phash (bonus 16 at pHash <= 8 unless named otherwise)
+// and pdq+phash-mean (kPhashSum).
 const std::vector<MethodSpec>& AllMethods();
 // Comma-separated names (duplicates kept once) or "all"; INVALID_ARGUMENT
 // naming an unknown one and listing the valid ones.
@@ -129,8 +155,16 @@ struct ImageCodes {
   std::vector<Code> query;
   // As a query with no quality gate.
   std::vector<Code> query_ungated;
+  // Vote methods: the image's pHash (one code, as entry and as query).
+  std::vector<Code> vote;
   int quality = -1;  // PDQ quality of the whole image; -1 for the others.
 };
+
+// The score of `query` (its gated or ungated codes) against `entry` for
+// method m: SetDistance of the codes, combined with the vote for vote
+// methods.
+int MethodDistance(const MethodSpec& m, const ImageCodes& query,
+                   const ImageCodes& entry, bool gated);
 
 struct EvalOptions {
   // REQUIRES: not empty.

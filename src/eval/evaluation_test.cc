@@ -335,3 +335,126 @@ TEST(EvaluationTest, LimitTakesAFixedSample) {
 }  // namespace
 }  // namespace eval
 }  // namespace hashmatch
+
+namespace hashmatch {
+namespace eval {
+namespace {
+
+// A code with bits [from, to) set.
+Code Bits(int from, int to) {
+  Code c;
+  for (int b = from; b < to; ++b) c.w[b / 64] |= uint64_t{1} << (b % 64);
+  return c;
+}
+
+ImageCodes Codes(Code pdq, Code phash) {
+  ImageCodes c;
+  c.entry = {pdq};
+  c.query = {pdq};
+  c.query_ungated = {pdq};
+  c.vote = {phash};
+  c.quality = 100;
+  return c;
+}
+
+TEST(EvaluationTest, VoteScoreByHand) {
+  const MethodSpec& bonus = **ParseMethodList("pdq&phash")->begin();
+  ASSERT_EQ(bonus.bonus, 16);
+  ASSERT_EQ(bonus.vote_max, 8);
+  EXPECT_EQ(VoteScore(bonus, 20, 5), 4);   // pHash agrees: 16 looser.
+  EXPECT_EQ(VoteScore(bonus, 20, 8), 4);   // At the vote's limit.
+  EXPECT_EQ(VoteScore(bonus, 20, 9), 20);  // pHash disagrees.
+  EXPECT_EQ(VoteScore(bonus, 10, 0), 0);   // Never below 0.
+  EXPECT_EQ(VoteScore(bonus, kNoDistance, 0), kNoDistance);  // Gated.
+  const MethodSpec& sum = **ParseMethodList("pdq+phash-mean")->begin();
+  EXPECT_EQ(VoteScore(sum, 20, 5), 20);  // (20 + 20) / 2.
+  EXPECT_EQ(VoteScore(sum, 21, 0), 10);
+  EXPECT_EQ(VoteScore(sum, 256, 64), 256);
+  const MethodSpec& plain = **ParseMethodList("pdq")->begin();
+  EXPECT_EQ(VoteScore(plain, 20, 0), 20);
+}
+
+// Two vetted photos A, B and two innocent C, D with hand-made codes: PDQ
+// alone reaches 99.99% precision up to T = 35 (C's copy is 36 from A) and
+// finds A's copy only; where pHash agrees, B's copy (PDQ 40, pHash 2) comes
+// within T* while C's (pHash 30 from A) does not: recall 0.5 -> 1.0 at the
+// same precision.
+TEST(EvaluationTest, VoteMethodsRaiseRecallOnAConstructedCase) {
+  EvalOptions options = Options("pdq,pdq&phash,pdq+phash-mean", "identity");
+  options.ungated_methods.clear();
+  CorpusCodes codes;
+  const Code pdq_orig[4] = {Code(), Bits(0, 100), Bits(100, 180),
+                            Bits(180, 256)};
+  const Code phash_orig[4] = {Code(), Bits(0, 32), Bits(32, 64), Bits(16, 48)};
+  // Queries: PDQ 30 / 40 / 36 / 60 from their nearest vetted original.
+  const Code pdq_query[4] = {Bits(200, 230), Bits(0, 140), Bits(150, 186),
+                             Bits(190, 250)};
+  const Code phash_query[4] = {Bits(0, 3), Bits(0, 30), Bits(0, 30),
+                               Bits(0, 2)};
+  const char* names[4] = {"A", "B", "C", "D"};
+  codes.original.assign(3, {});
+  codes.query.assign(3, {std::vector<std::optional<ImageCodes>>()});
+  for (int i = 0; i < 4; ++i) {
+    OriginalInfo info;
+    info.path = names[i];
+    info.group = names[i];
+    info.package = "-";
+    info.vetted = i < 2;
+    info.ok = true;
+    codes.originals.push_back(info);
+    for (int m = 0; m < 3; ++m) {
+      codes.original[m].push_back(Codes(pdq_orig[i], phash_orig[i]));
+      codes.query[m][0].push_back(Codes(pdq_query[i], phash_query[i]));
+    }
+  }
+  const AccuracyResult r = ScoreCorpus(codes, options);
+  ASSERT_EQ(r.methods.size(), 3u);
+  const MethodScore& pdq = r.methods[0];
+  const MethodScore& bonus = r.methods[1];
+  const MethodScore& sum = r.methods[2];
+  // Own distances of A's and B's copies, nearest-vetted of C's and D's.
+  EXPECT_EQ(pdq.all.distances.positives[0].own, 30);
+  EXPECT_EQ(pdq.all.distances.positives[1].own, 40);
+  EXPECT_EQ(pdq.all.distances.negatives, (std::vector<int>{36, 60}));
+  EXPECT_EQ(bonus.all.distances.positives[0].own, 14);  // 30 - 16.
+  EXPECT_EQ(bonus.all.distances.positives[1].own, 24);  // 40 - 16.
+  EXPECT_EQ(bonus.all.distances.negatives, (std::vector<int>{36, 44}));
+  EXPECT_EQ(sum.all.distances.positives[0].own, 21);  // (30 + 4 * 3) / 2.
+  EXPECT_EQ(sum.all.distances.positives[1].own, 24);  // (40 + 4 * 2) / 2.
+  // C: (36 + 120) / 2 from A, (136 + 8) / 2 from B; D: (60 + 8) / 2.
+  EXPECT_EQ(sum.all.distances.negatives, (std::vector<int>{72, 34}));
+  // 6 pairs, none within 60 by either score.
+  ASSERT_EQ(pdq.all.distances.pairs.size(), 6u);
+  EXPECT_EQ(*std::min_element(pdq.all.distances.pairs.begin(),
+                              pdq.all.distances.pairs.end()),
+            76);
+  EXPECT_EQ(bonus.all.distances.pairs, pdq.all.distances.pairs);
+  // T* and recall at it.
+  EXPECT_EQ(pdq.all.at_target.threshold, 35);
+  EXPECT_DOUBLE_EQ(pdq.all.at_target.recall, 0.5);
+  EXPECT_EQ(bonus.all.at_target.threshold, 35);
+  EXPECT_DOUBLE_EQ(bonus.all.at_target.recall, 1.0);
+  EXPECT_EQ(sum.all.at_target.threshold, 33);
+  EXPECT_DOUBLE_EQ(sum.all.at_target.recall, 1.0);
+  // At 31 the bonus finds both with no false positive; PDQ one.
+  EXPECT_DOUBLE_EQ(bonus.all.at_default.recall, 1.0);
+  EXPECT_DOUBLE_EQ(bonus.all.at_default.precision, 1.0);
+  EXPECT_DOUBLE_EQ(pdq.all.at_default.recall, 0.5);
+  // The score is the set of conditions it stands for: at every T, a copy
+  // scored <= T by the bonus is exactly one with PDQ <= T, or PDQ <= T + 16
+  // and pHash <= 8.
+  const int pdq_d[4] = {30, 40, 36, 60};
+  const int phash_d[4] = {3, 2, 30, 2};
+  const int score[4] = {14, 24, 36, 44};
+  for (int t = 0; t <= 256; ++t) {
+    for (int i = 0; i < 4; ++i) {
+      const bool rule =
+          pdq_d[i] <= t || (pdq_d[i] <= t + 16 && phash_d[i] <= 8);
+      EXPECT_EQ(score[i] <= t, rule) << "T=" << t << " query " << i;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace eval
+}  // namespace hashmatch

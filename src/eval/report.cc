@@ -15,9 +15,10 @@ namespace hashmatch {
 namespace eval {
 namespace {
 
-constexpr const char* kColours[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd",
-                                    "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
-                                    "#000000", "#bcbd22", "#7f7f7f", "#aec7e8"};
+constexpr const char* kColours[] = {
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b",
+    "#e377c2", "#17becf", "#000000", "#bcbd22", "#7f7f7f", "#aec7e8",
+    "#393b79", "#e7ba52", "#843c39", "#637939", "#7b4173", "#ff9896"};
 constexpr size_t kNumColours = sizeof(kColours) / sizeof(kColours[0]);
 
 std::string JsonString(absl::string_view s) {
@@ -507,7 +508,8 @@ absl::Status WriteAccuracyReport(const AccuracyResult& result,
       {"roc.svg", RocSvg(result)},
   };
   for (const MethodScore& m : result.methods) {
-    std::string name = m.method;  // "pdq+trim (no gate)" -> pdq_trim_no_gate
+    // "pdq+trim (no gate)" -> pdq_trim_no_gate, "pdq&phash" -> pdq-and-phash
+    std::string name = absl::StrReplaceAll(m.method, {{"&", "-and-"}});
     for (char& c : name) {
       if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-') c = '_';
     }
