@@ -3,8 +3,8 @@
 // performance report over the benchmarks of bench/ (src/perf/perf_runner.h;
 // docs/performance.md).
 //
-//   hashmatch eval accuracy --corpus DIR[,DIR...] --write_manifest FILE
-//   hashmatch eval accuracy (--corpus DIR[,DIR...] | --manifest FILE)
+//   hashmatch eval accuracy --corpus DIR|RCC[,...] --write_manifest FILE
+//   hashmatch eval accuracy (--corpus DIR|RCC[,...] | --manifest FILE)
 //       --out DIR [--hashers LIST] [--transforms LIST] [--limit N]
 //       [--threads N] [--max_side N] [--seed N] [--target_precision P]
 //   hashmatch eval perf [--quick] [--out FILE] [--json FILE] [sizes...]
