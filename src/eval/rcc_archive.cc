@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "src/common/status_macros.h"
+#include "src/common/utf8.h"
 
 namespace hashmatch {
 namespace eval {
@@ -31,27 +32,6 @@ uint64_t Be64(const unsigned char* p) {
   return (uint64_t{Be32(p)} << 32) | Be32(p + 4);
 }
 
-bool AppendUtf8(std::string* out, uint32_t cp) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x110000) {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    return false;
-  }
-  return true;
-}
-
 // UTF-16 code units to UTF-8; false on a lone surrogate.
 bool Utf16ToUtf8(const std::u16string& in, std::string* out) {
   for (size_t i = 0; i < in.size(); ++i) {
@@ -65,7 +45,7 @@ bool Utf16ToUtf8(const std::u16string& in, std::string* out) {
     } else if (c >= 0xDC00 && c <= 0xDFFF) {
       return false;
     }
-    if (!AppendUtf8(out, c)) return false;
+    if (!AppendUtf8(c, out)) return false;
   }
   return true;
 }

@@ -20,6 +20,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
+#include "src/common/utf8.h"
 
 namespace hashmatch {
 namespace {
@@ -649,23 +650,6 @@ class FlatJsonParser {
     *out = v;
     return true;
   }
-  static void AppendUtf8(uint32_t cp, std::string* out) {
-    if (cp < 0x80) {
-      out->push_back(static_cast<char>(cp));
-    } else if (cp < 0x800) {
-      out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else if (cp < 0x10000) {
-      out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    } else {
-      out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-      out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-    }
-  }
   bool ParseString(std::string* out) {
     ++pos_;  // The opening quote.
     while (true) {
@@ -720,7 +704,7 @@ class FlatJsonParser {
           } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
             return Fail("unpaired UTF-16 surrogate in \\u escape");
           }
-          AppendUtf8(cp, out);
+          if (!AppendUtf8(cp, out)) return Fail("bad \\u escape");
           break;
         }
         default:
