@@ -34,6 +34,23 @@
 // before and after the MatchImage levels, and the best level is reported as
 // a percentage of the mean of the two rates.
 //
+// Videos. --rpc=video sends the --video files (comma-separated, read into
+// memory first, at most --max_video_file_bytes each) in turn through
+// MatchVideo: a header with total_bytes, then --chunk_bytes chunks (1 MiB,
+// as `hashmatch match --video`). Per level, `concurrency` threads (one
+// channel each) issue calls back to back until duration_s has passed; every
+// call started is waited for (deadline --deadline_s, 600), so a level lasts
+// at least one call; after a failed call a thread waits --backoff_ms (100)
+// before the next, as a client retrying after RESOURCE_EXHAUSTED would.
+// It prints calls (OK and failed), OK calls/s over the level's wall time,
+// p50/p99/max latency of OK calls, p50 of failed ones, server CPU ms per
+// call (OK or failed), the verdict and error counts
+// (with one message per error code), and with --server_pid the server's
+// RSS before the level and its peak during it: VmHWM from
+// /proc/PID/status, reset before the level through /proc/PID/clear_refs
+// (hwm_rst says whether that worked; if not, VmHWM is the peak since the
+// server started), and VmRSS sampled every 20 ms.
+//
 // --json=FILE also writes the levels (and the in-process baseline) as one
 // JSON object (bench/bench_json.h): {"levels": [{"rpc", "concurrency",
 // "calls", "ok_rps", "p50_ms", "p95_ms", "p99_ms", "max_ms", "matches",
@@ -465,6 +482,229 @@ double InProcessRate(const std::vector<std::string>& images, int threads,
   return static_cast<double>(done.load()) / seconds;
 }
 
+// Resident set of process `pid` from /proc/PID/status, in KiB: VmRSS (now)
+// and VmHWM (peak since start or the last ResetPeakRss); -1 if unreadable.
+struct RssKib {
+  long rss = -1;
+  long hwm = -1;
+};
+
+RssKib ReadRss(long pid) {
+  RssKib out;
+  if (pid <= 0) return out;
+  std::ifstream f(absl::StrCat("/proc/", pid, "/status"));
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) out.rss = std::atol(line.c_str() + 6);
+    if (line.rfind("VmHWM:", 0) == 0) out.hwm = std::atol(line.c_str() + 6);
+  }
+  return out;
+}
+
+// Resets VmHWM of `pid` to its current RSS (writing 5 to clear_refs; Linux
+// 4.0+, needs the right to ptrace it). Returns whether it did.
+bool ResetPeakRss(long pid) {
+  if (pid <= 0) return false;
+  std::ofstream f(absl::StrCat("/proc/", pid, "/clear_refs"));
+  if (!f) return false;
+  f << "5";
+  f.flush();
+  return static_cast<bool>(f);
+}
+
+struct VideoLevelResult {
+  std::vector<float> latencies_ms;           // OK calls.
+  std::vector<float> error_latencies_ms;     // Failed calls.
+  std::map<int, int64_t> verdicts;           // v1::Verdict -> count (OK calls).
+  std::map<int, int64_t> errors;             // grpc::StatusCode -> count.
+  std::map<int, std::string> error_example;  // A message per code.
+  int64_t query_frames = -1;                 // Of the first OK response.
+  double seconds = 0;  // From the first call to the last completion.
+  double client_cpu = 0;
+  double server_cpu = -1;
+  RssKib before;       // Just before the level (after the VmHWM reset).
+  long peak_kib = -1;  // Max of VmHWM after and the sampled VmRSS.
+  long sampled_peak_kib = -1;
+  bool hwm_reset = false;
+};
+
+// One MatchVideo call: the header (with total_bytes), then `bytes` in
+// `chunk_bytes` chunks, as `hashmatch match --video` sends them.
+grpc::Status CallVideo(v1::MatchService::Stub& stub, const std::string& token,
+                       double deadline_s, const std::string& bytes,
+                       size_t chunk_bytes, v1::MatchVideoResponse* response) {
+  grpc::ClientContext context;
+  context.set_deadline(
+      std::chrono::system_clock::now() +
+      std::chrono::milliseconds(static_cast<int64_t>(1000 * deadline_s)));
+  if (!token.empty()) {
+    context.AddMetadata("authorization", "Bearer " + token);
+  }
+  std::unique_ptr<grpc::ClientWriter<v1::MatchVideoRequest>> writer =
+      stub.MatchVideo(&context, response);
+  v1::MatchVideoRequest request;
+  request.mutable_header()->set_content_ref("match_load");
+  request.mutable_header()->set_total_bytes(static_cast<int64_t>(bytes.size()));
+  bool ok = writer->Write(request);
+  for (size_t at = 0; ok && at < bytes.size(); at += chunk_bytes) {
+    request.set_chunk(bytes.substr(at, chunk_bytes));
+    ok = writer->Write(request);
+  }
+  writer->WritesDone();
+  return writer->Finish();
+}
+
+// `concurrency` threads, each with its own channel, each issuing MatchVideo
+// calls back to back (closed loop) until `duration_s` has passed since the
+// level began; every call started is counted and waited for.
+VideoLevelResult RunVideoLevel(const LoadOptions& o,
+                               const std::vector<std::string>& videos,
+                               size_t chunk_bytes, double deadline_s,
+                               long backoff_ms) {
+  VideoLevelResult all;
+  all.hwm_reset = ResetPeakRss(o.server_pid);
+  all.before = ReadRss(o.server_pid);
+  const double client_cpu0 = SelfCpuSeconds();
+  const double server_cpu0 = ProcessCpuSeconds(o.server_pid);
+  std::atomic<bool> sampling{true};
+  std::atomic<long> sampled_peak{all.before.rss};
+  std::thread sampler([&] {
+    while (sampling.load()) {
+      const long rss = ReadRss(o.server_pid).rss;
+      if (rss > sampled_peak.load()) sampled_peak = rss;
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  const Clock::time_point begin = Clock::now();
+  const Clock::time_point stop =
+      begin + std::chrono::duration_cast<Clock::duration>(
+                  std::chrono::duration<double>(o.duration_s));
+  std::vector<VideoLevelResult> parts(o.concurrency);
+  std::vector<std::thread> workers;
+  for (int t = 0; t < o.concurrency; ++t) {
+    workers.emplace_back([&, t] {
+      grpc::ChannelArguments args;
+      args.SetMaxSendMessageSize(-1);
+      args.SetMaxReceiveMessageSize(-1);
+      args.SetInt("hashmatch.bench.worker", t);  // A channel of its own.
+      std::unique_ptr<v1::MatchService::Stub> stub =
+          v1::MatchService::NewStub(grpc::CreateCustomChannel(
+              o.server, grpc::InsecureChannelCredentials(), args));
+      VideoLevelResult& out = parts[t];
+      for (size_t i = static_cast<size_t>(t); Clock::now() < stop; ++i) {
+        v1::MatchVideoResponse response;
+        const Clock::time_point start = Clock::now();
+        const grpc::Status status =
+            CallVideo(*stub, o.token, deadline_s, videos[i % videos.size()],
+                      chunk_bytes, &response);
+        const float ms =
+            std::chrono::duration<float, std::milli>(Clock::now() - start)
+                .count();
+        (status.ok() ? out.latencies_ms : out.error_latencies_ms).push_back(ms);
+        if (status.ok()) {
+          ++out.verdicts[response.verdict()];
+          if (out.query_frames < 0) out.query_frames = response.query_frames();
+        } else {
+          ++out.errors[status.error_code()];
+          out.error_example.emplace(status.error_code(),
+                                    status.error_message());
+          std::this_thread::sleep_for(std::chrono::milliseconds(backoff_ms));
+        }
+      }
+    });
+  }
+  for (std::thread& w : workers) w.join();
+  all.seconds = std::chrono::duration<double>(Clock::now() - begin).count();
+  sampling = false;
+  sampler.join();
+  for (VideoLevelResult& p : parts) {
+    all.latencies_ms.insert(all.latencies_ms.end(), p.latencies_ms.begin(),
+                            p.latencies_ms.end());
+    all.error_latencies_ms.insert(all.error_latencies_ms.end(),
+                                  p.error_latencies_ms.begin(),
+                                  p.error_latencies_ms.end());
+    for (const auto& [v, n] : p.verdicts) all.verdicts[v] += n;
+    for (const auto& [code, n] : p.errors) all.errors[code] += n;
+    for (const auto& [code, m] : p.error_example) {
+      all.error_example.emplace(code, m);
+    }
+    if (all.query_frames < 0) all.query_frames = p.query_frames;
+  }
+  all.client_cpu = SelfCpuSeconds() - client_cpu0;
+  const double server_cpu1 = ProcessCpuSeconds(o.server_pid);
+  if (server_cpu0 >= 0 && server_cpu1 >= 0) {
+    all.server_cpu = server_cpu1 - server_cpu0;
+  }
+  all.sampled_peak_kib = sampled_peak.load();
+  all.peak_kib = std::max(all.sampled_peak_kib, ReadRss(o.server_pid).hwm);
+  return all;
+}
+
+double Mib(long kib) { return kib < 0 ? -1 : static_cast<double>(kib) / 1024; }
+
+// Prints one MatchVideo level and appends it to `json`.
+void PrintVideoLevel(int concurrency, VideoLevelResult& r,
+                     std::vector<std::string>* json) {
+  std::sort(r.latencies_ms.begin(), r.latencies_ms.end());
+  std::sort(r.error_latencies_ms.begin(), r.error_latencies_ms.end());
+  const int64_t ok_calls = static_cast<int64_t>(r.latencies_ms.size());
+  const int64_t calls =
+      ok_calls + static_cast<int64_t>(r.error_latencies_ms.size());
+  int64_t errors = 0;
+  std::string error_text;
+  for (const auto& [code, n] : r.errors) {
+    errors += n;
+    absl::StrAppend(&error_text, error_text.empty() ? "" : ",", CodeName(code),
+                    "=", n);
+  }
+  std::string verdict_text;
+  bench::JsonObject verdicts;
+  for (const auto& [v, n] : r.verdicts) {
+    std::string name = v1::Verdict_Name(static_cast<v1::Verdict>(v));
+    if (name.rfind("VERDICT_", 0) == 0) name = name.substr(8);
+    absl::StrAppend(&verdict_text, verdict_text.empty() ? "" : ",", name, "=",
+                    n);
+    verdicts.Int(name, n);
+  }
+  const double ok_rate = static_cast<double>(ok_calls) / r.seconds;
+  const double n = static_cast<double>(std::max<int64_t>(1, calls));
+  const double server_ms = r.server_cpu < 0 ? -1 : 1e3 * r.server_cpu / n;
+  std::printf(
+      "%-10s %5d %6lld %7.1f %9.3f %9.0f %9.0f %9.0f %8.0f %10.0f %10.1f "
+      "%9.1f %7s  %s  %s\n",
+      "MatchVideo", concurrency, static_cast<long long>(calls), r.seconds,
+      ok_rate, Percentile(r.latencies_ms, 50), Percentile(r.latencies_ms, 99),
+      r.latencies_ms.empty() ? 0.0 : r.latencies_ms.back(),
+      Percentile(r.error_latencies_ms, 50), server_ms, Mib(r.before.rss),
+      Mib(r.peak_kib), r.hwm_reset ? "yes" : "no",
+      verdict_text.empty() ? "-" : verdict_text.c_str(),
+      error_text.empty() ? "-" : error_text.c_str());
+  for (const auto& [code, m] : r.error_example) {
+    std::printf("  %s: %s\n", CodeName(code).c_str(), m.c_str());
+  }
+  std::fflush(stdout);
+  json->push_back(
+      bench::JsonObject()
+          .Str("rpc", "MatchVideo")
+          .Int("concurrency", concurrency)
+          .Int("calls", calls)
+          .Num("seconds", r.seconds)
+          .Num("ok_calls_per_s", ok_rate)
+          .Num("p50_ms", Percentile(r.latencies_ms, 50))
+          .Num("p99_ms", Percentile(r.latencies_ms, 99))
+          .Num("max_ms", r.latencies_ms.empty() ? 0.0 : r.latencies_ms.back())
+          .Num("error_p50_ms", Percentile(r.error_latencies_ms, 50))
+          .Int("query_frames", r.query_frames)
+          .Raw("verdicts", verdicts.Done())
+          .Int("errors", errors)
+          .Num("srv_cpu_ms_per_call", server_ms)
+          .Num("rss_before_mib", Mib(r.before.rss))
+          .Num("rss_peak_mib", Mib(r.peak_kib))
+          .Num("rss_sampled_peak_mib", Mib(r.sampled_peak_kib))
+          .Int("hwm_reset", r.hwm_reset ? 1 : 0)
+          .Done());
+}
+
 int Main(int argc, char** argv) {
   const std::string corpus =
       StringFlag(argc, argv, "corpus", HASHMATCH_DEFAULT_CORPUS);
@@ -494,7 +734,13 @@ int Main(int argc, char** argv) {
                  " [--client_threads=1] [--hit_percent=1]"
                  " [--store_n=1000000] [--baseline_threads=N] [--token=T]"
                  " [--dihedral=server|off] [--server_pid=PID] [--json=FILE]"
-                 " IMAGE...\n");
+                 " IMAGE...\n"
+                 "       match_load --server=HOST:PORT --rpc=video"
+                 " --video=FILE[,FILE] [--concurrency=1,4,8]"
+                 " [--duration_s=10] [--chunk_bytes=1048576]"
+                 "  [--deadline_s=600] [--backoff_ms=100]"
+                 " [--max_video_file_bytes=1073741824]"
+                 " [--server_pid=PID] [--token=T] [--json=FILE]\n");
     return 2;
   }
   base.token = StringFlag(argc, argv, "token", "");
@@ -549,21 +795,78 @@ int Main(int argc, char** argv) {
   }
   base.hash_requests = &hash_requests;
   base.image_requests = &image_requests;
+  // MatchVideo payloads.
+  std::vector<std::string> videos;
+  const std::string video_list = StringFlag(argc, argv, "video", "");
+  const long max_video_file_bytes =
+      Flag(argc, argv, "max_video_file_bytes", 1L << 30);
+  if (!video_list.empty()) {
+    for (absl::string_view path :
+         absl::StrSplit(video_list, ',', absl::SkipEmpty())) {
+      absl::StatusOr<std::string> bytes = ReadFileToString(
+          std::string(path), static_cast<size_t>(max_video_file_bytes));
+      if (!bytes.ok()) {
+        std::fprintf(stderr, "%s: %s\n", std::string(path).c_str(),
+                     bytes.status().ToString().c_str());
+        return 1;
+      }
+      videos.push_back(*std::move(bytes));
+    }
+  }
+  const size_t chunk_bytes = static_cast<size_t>(
+      std::max(1L, Flag(argc, argv, "chunk_bytes", 1 << 20)));
+  const long video_backoff_ms =
+      std::max(0L, Flag(argc, argv, "backoff_ms", 100));
+  const double video_deadline_s = std::max(
+      1.0, std::atof(StringFlag(argc, argv, "deadline_s", "600").c_str()));
 
-  std::printf(
-      "# server %s, %d client thread(s), %.1f s per level (+1 s warm-up), "
-      "dihedral %s, %d images\n",
-      base.server.c_str(), base.client_threads, base.duration_s,
-      dihedral.c_str(), static_cast<int>(images.size()));
-  std::printf("%-11s %5s %9s %10s %8s %8s %8s %8s %7s %9s %9s  %s\n", "rpc",
-              "conc", "calls", "ok_rpc/s", "p50_ms", "p95_ms", "p99_ms",
-              "max_ms", "matches", "srv_us", "cli_us", "errors");
+  const bool unary =
+      std::any_of(rpcs.begin(), rpcs.end(),
+                  [](const std::string& r) { return r != "video"; });
+  if (unary) {
+    std::printf(
+        "# server %s, %d client thread(s), %.1f s per level (+1 s warm-up), "
+        "dihedral %s, %d images\n",
+        base.server.c_str(), base.client_threads, base.duration_s,
+        dihedral.c_str(), static_cast<int>(images.size()));
+    std::printf("%-11s %5s %9s %10s %8s %8s %8s %8s %7s %9s %9s  %s\n", "rpc",
+                "conc", "calls", "ok_rpc/s", "p50_ms", "p95_ms", "p99_ms",
+                "max_ms", "matches", "srv_us", "cli_us", "errors");
+  }
   std::vector<std::string> json_levels;
   bench::JsonObject json;
   for (const std::string& rpc : rpcs) {
+    if (rpc == "video") {
+      if (videos.empty()) {
+        std::fprintf(stderr, "--rpc=video needs --video=FILE[,FILE]\n");
+        return 2;
+      }
+      int64_t video_bytes = 0;
+      for (const std::string& v : videos) video_bytes += v.size();
+      std::printf(
+          "# MatchVideo: %d video(s), %.1f MiB in all, %zu-byte chunks, "
+          "server pid %ld (RSS in MiB; peak = max of VmHWM after a reset and "
+          "VmRSS sampled every 20 ms)\n",
+          static_cast<int>(videos.size()),
+          static_cast<double>(video_bytes) / (1 << 20), chunk_bytes,
+          base.server_pid);
+      std::printf(
+          "%-10s %5s %6s %7s %9s %9s %9s %9s %8s %10s %10s %9s %7s  %s  %s\n",
+          "rpc", "conc", "calls", "secs", "ok_call/s", "p50_ms", "p99_ms",
+          "max_ms", "err_p50", "srv_cpu_ms", "rss_before", "rss_peak",
+          "hwm_rst", "verdicts", "errors");
+      for (int c : levels) {
+        LoadOptions o = base;
+        o.concurrency = c;
+        VideoLevelResult r = RunVideoLevel(o, videos, chunk_bytes,
+                                           video_deadline_s, video_backoff_ms);
+        PrintVideoLevel(c, r, &json_levels);
+      }
+      continue;
+    }
     const bool image = rpc == "image";
     if (!image && rpc != "hashes") {
-      std::fprintf(stderr, "--rpc takes hashes and/or image\n");
+      std::fprintf(stderr, "--rpc takes hashes, image and/or video\n");
       return 2;
     }
     if (image && images.empty()) {
