@@ -55,7 +55,12 @@
 // JSON object (bench/bench_json.h): {"levels": [{"rpc", "concurrency",
 // "calls", "ok_rps", "p50_ms", "p95_ms", "p99_ms", "max_ms", "matches",
 // "srv_us" (-1 without --server_pid), "cli_us", "errors"}...],
-// "image_baseline": {...}}; with --make_store: {"entries", "seconds"}.
+// "image_baseline": {...}}; MatchVideo levels: {"rpc": "MatchVideo",
+// "concurrency", "calls", "seconds", "ok_calls_per_s", "p50_ms", "p99_ms",
+// "max_ms", "error_p50_ms", "query_frames", "verdicts": {NAME: count},
+// "errors", "srv_cpu_ms_per_call", "rss_before_mib", "rss_peak_mib",
+// "rss_sampled_peak_mib", "hwm_reset"} (RSS -1 without --server_pid); with
+// --make_store: {"entries", "seconds"}.
 //
 // Store. --make_store writes `n` ACTIVE PDQ entries (realistic codes, seed
 // --seed) through HashStore::Put in batches of 10000 (sync off, one flush
@@ -738,7 +743,7 @@ int Main(int argc, char** argv) {
                  "       match_load --server=HOST:PORT --rpc=video"
                  " --video=FILE[,FILE] [--concurrency=1,4,8]"
                  " [--duration_s=10] [--chunk_bytes=1048576]"
-                 "  [--deadline_s=600] [--backoff_ms=100]"
+                 " [--deadline_s=600] [--backoff_ms=100]"
                  " [--max_video_file_bytes=1073741824]"
                  " [--server_pid=PID] [--token=T] [--json=FILE]\n");
     return 2;
