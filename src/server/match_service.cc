@@ -442,6 +442,10 @@ class MatchServiceImpl::VideoReactor
             absl::StrCat("video is ", header_.total_bytes(),
                          " bytes, over the limit of ", max_bytes, " bytes"));
       }
+      // The announced size (within the limit) is allocated once: growing
+      // by doubling held up to twice the upload, and a third copy while it
+      // reallocated (docs/performance.md, "MatchVideo under load").
+      bytes_.reserve(static_cast<size_t>(header_.total_bytes()));
     } else {
       if (request_.part_case() != v1::MatchVideoRequest::kChunk) {
         return Fail(grpc::StatusCode::INVALID_ARGUMENT,
