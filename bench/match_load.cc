@@ -407,18 +407,25 @@ std::string CodeName(int code) {
   return absl::StatusCodeToString(static_cast<absl::StatusCode>(code));
 }
 
+// "CODE=n,CODE=n" of the error counts by grpc::StatusCode ("" when none);
+// their sum in *total.
+std::string ErrorSummary(const std::map<int, int64_t>& errors, int64_t* total) {
+  std::string text;
+  *total = 0;
+  for (const auto& [code, n] : errors) {
+    *total += n;
+    absl::StrAppend(&text, text.empty() ? "" : ",", CodeName(code), "=", n);
+  }
+  return text;
+}
+
 // Prints one level and appends it to `json`; returns its RPC/s (OK calls
 // only).
 double PrintLevel(const char* rpc, int concurrency, LevelResult& r,
                   std::vector<std::string>* json) {
   std::sort(r.latencies_ms.begin(), r.latencies_ms.end());
   int64_t errors = 0;
-  std::string error_text;
-  for (const auto& [code, n] : r.errors) {
-    errors += n;
-    absl::StrAppend(&error_text, error_text.empty() ? "" : ",", CodeName(code),
-                    "=", n);
-  }
+  const std::string error_text = ErrorSummary(r.errors, &errors);
   const int64_t calls = static_cast<int64_t>(r.latencies_ms.size());
   const double qps = static_cast<double>(calls - errors) / r.seconds;
   const double n = static_cast<double>(std::max<int64_t>(1, r.all_calls));
@@ -656,12 +663,7 @@ void PrintVideoLevel(int concurrency, VideoLevelResult& r,
   const int64_t calls =
       ok_calls + static_cast<int64_t>(r.error_latencies_ms.size());
   int64_t errors = 0;
-  std::string error_text;
-  for (const auto& [code, n] : r.errors) {
-    errors += n;
-    absl::StrAppend(&error_text, error_text.empty() ? "" : ",", CodeName(code),
-                    "=", n);
-  }
+  const std::string error_text = ErrorSummary(r.errors, &errors);
   std::string verdict_text;
   bench::JsonObject verdicts;
   for (const auto& [v, n] : r.verdicts) {

@@ -128,6 +128,19 @@ v1::Submission ToSubmission(ParsedEntry& p) {
   return s;
 }
 
+// The IngestService stub for `client`; nullptr (and the reason on `err`) when
+// its TLS files cannot be read.
+std::unique_ptr<v1::IngestService::Stub> ImportStub(const ClientFlags& client,
+                                                    std::ostream& err) {
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      NewClientChannel(client);
+  if (!channel.ok()) {
+    err << "hashmatch: import: TLS files: " << channel.status() << "\n";
+    return nullptr;
+  }
+  return v1::IngestService::NewStub(*channel);
+}
+
 // `import --format vpdq FILE`: one video entry from a vPDQ hash file (the
 // lines of `hashmatch hash --video` or ThreatExchange's vpdq tools).
 // `import --format video FILE`: one video entry from the video itself,
@@ -206,17 +219,12 @@ int ImportVideoEntry(const ParsedFlags& flags, bool from_video,
         << " frames valid; nothing submitted (--dry_run)\n";
     return kExitOk;
   }
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      NewClientChannel(*client);
-  if (!channel.ok()) {
-    err << "hashmatch: import: TLS files: " << channel.status() << "\n";
-    return kExitUsage;
-  }
+  std::unique_ptr<v1::IngestService::Stub> stub = ImportStub(*client, err);
+  if (stub == nullptr) return kExitUsage;
   grpc::ClientContext context;
   PrepareContext(*client, /*deadline=*/true, &context);
   v1::SubmitResponse response;
-  const grpc::Status status = v1::IngestService::NewStub(*channel)->Submit(
-      &context, request, &response);
+  const grpc::Status status = stub->Submit(&context, request, &response);
   if (!status.ok() || response.entries_size() != 1) {
     err << "hashmatch: import: " << path << ": Submit failed: "
         << (status.ok() ? std::string("INTERNAL: no entry in the response")
@@ -335,14 +343,8 @@ int RunImport(const std::vector<std::string>& args, std::ostream& out,
     return kExitOk;
   }
 
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      NewClientChannel(*client);
-  if (!channel.ok()) {
-    err << "hashmatch: import: TLS files: " << channel.status() << "\n";
-    return kExitUsage;
-  }
-  std::unique_ptr<v1::IngestService::Stub> stub =
-      v1::IngestService::NewStub(*channel);
+  std::unique_ptr<v1::IngestService::Stub> stub = ImportStub(*client, err);
+  if (stub == nullptr) return kExitUsage;
   int64_t stored = 0;
   int64_t batches = 0;
   uint64_t sequence = 0;

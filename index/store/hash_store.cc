@@ -1062,14 +1062,26 @@ size_t HashLengthForSignal(SignalType signal_type) {
   }
 }
 
-absl::Status ValidateVideoFrame(const v1::VideoFrame& frame) {
-  if (frame.pdq().size() != 32) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("PDQ hash must be 32 bytes, got ", frame.pdq().size()));
+namespace {
+
+// The PDQ and quality of a video frame or of one of its windows: "" when
+// valid, else what is wrong.
+std::string PdqAndQualityProblem(const std::string& pdq, int quality) {
+  if (pdq.size() != 32) {
+    return absl::StrCat("PDQ hash must be 32 bytes, got ", pdq.size());
   }
-  if (frame.quality() < 0 || frame.quality() > 100) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("quality ", frame.quality(), " is outside 0..100"));
+  if (quality < 0 || quality > 100) {
+    return absl::StrCat("quality ", quality, " is outside 0..100");
+  }
+  return "";
+}
+
+}  // namespace
+
+absl::Status ValidateVideoFrame(const v1::VideoFrame& frame) {
+  if (std::string problem = PdqAndQualityProblem(frame.pdq(), frame.quality());
+      !problem.empty()) {
+    return absl::InvalidArgumentError(problem);
   }
   if (frame.windows_size() > kMaxVideoFrameWindows) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -1077,12 +1089,8 @@ absl::Status ValidateVideoFrame(const v1::VideoFrame& frame) {
   }
   for (int k = 0; k < frame.windows_size(); ++k) {
     const v1::VideoFrameWindow& w = frame.windows(k);
-    std::string problem;
-    if (w.pdq().size() != 32) {
-      problem = absl::StrCat("PDQ hash must be 32 bytes, got ", w.pdq().size());
-    } else if (w.quality() < 0 || w.quality() > 100) {
-      problem = absl::StrCat("quality ", w.quality(), " is outside 0..100");
-    } else if (w.percent() < 1 || w.percent() > 99) {
+    std::string problem = PdqAndQualityProblem(w.pdq(), w.quality());
+    if (problem.empty() && (w.percent() < 1 || w.percent() > 99)) {
       problem = absl::StrCat("percent ", w.percent(), " is outside 1..99");
     }
     for (int j = 0; j < k && problem.empty(); ++j) {

@@ -66,6 +66,9 @@ struct VideoMatcher::Resolved {
   int frames_per_match = 50;
 };
 
+// What HashVideo makes, the store accepts.
+static_assert(kMaxFrameWindows == kMaxVideoFrameWindows);
+
 v1::VideoFrame ToProto(const VideoFrameHash& f) {
   v1::VideoFrame p;
   p.set_pdq(std::string(reinterpret_cast<const char*>(f.pdq.bytes().data()),
