@@ -182,19 +182,17 @@ int ImportVideoEntry(const ParsedFlags& flags, bool from_video,
     VideoHashOptions options = EntryVideoHashOptions();
     options.decode.max_bytes = static_cast<size_t>(*max_bytes);
     absl::StatusOr<VideoHashResult> hashed = HashVideo(*data, options);
-    if (hashed.ok() && hashed->frames.empty()) {
-      hashed = absl::InvalidArgumentError(
+    if (!hashed.ok()) {
+      frames = hashed.status();
+    } else if (hashed->frames.empty()) {
+      frames = absl::InvalidArgumentError(
           "no frame of the video reaches PDQ quality " +
           std::to_string(options.min_quality));
-    }
-    if (hashed.ok() && hashed->frames.size() > static_cast<size_t>(*max_rows)) {
-      hashed = absl::ResourceExhaustedError(absl::StrCat(
+    } else if (hashed->frames.size() > static_cast<size_t>(*max_rows)) {
+      frames = absl::ResourceExhaustedError(absl::StrCat(
           hashed->frames.size(), " frames kept, over --max_rows ", *max_rows));
-    }
-    if (hashed.ok()) {
-      frames = std::move(hashed->frames);
     } else {
-      frames = hashed.status();
+      frames = std::move(hashed->frames);
     }
   } else {
     VpdqParseOptions options;

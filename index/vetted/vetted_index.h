@@ -185,8 +185,9 @@ class VettedIndex {
   absl::StatusOr<std::vector<DihedralMatch>> SearchDihedral(
       hashmatch::v1::SignalType signal, absl::Span<const uint8_t> queries,
       int radius) const;
-  // Frames of ACTIVE video entries within `radius` of the PDQ `code`, sorted
-  // by (distance, entry id, frame). INVALID_ARGUMENT on a bad code/radius.
+  // Frame hashes (PDQs and windows) of ACTIVE video entries within `radius`
+  // of the PDQ `code`, sorted by (distance, entry id, frame, window).
+  // INVALID_ARGUMENT on a bad code/radius.
   absl::StatusOr<std::vector<VideoFrameMatch>> SearchVideoFrames(
       absl::Span<const uint8_t> code, int radius) const;
 
