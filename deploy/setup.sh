@@ -21,7 +21,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libgrpc++-dev protobuf-compiler-grpc prometheus-cpp-dev
   libavformat-dev libavcodec-dev libavutil-dev libswscale-dev
-  zlib1g-dev libzstd-dev
+  zlib1g-dev libzstd-dev libjpeg-dev
 )
 # The ffmpeg command line makes the video test clips (from the photos below)
 # at test time; python3-imageio ships a real clip (cockatoo.mp4).

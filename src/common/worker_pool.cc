@@ -21,7 +21,7 @@ WorkerPool::~WorkerPool() {
 void WorkerPool::Submit(std::function<void()> task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back(std::move(task));
+    queue_.push_back({std::chrono::steady_clock::now(), std::move(task)});
   }
   cv_.notify_one();
 }
@@ -33,11 +33,23 @@ void WorkerPool::Loop() {
       std::unique_lock<std::mutex> lock(mu_);
       cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stop_ and nothing left.
-      task = std::move(queue_.front());
+      task = std::move(queue_.front().task);
       queue_.pop_front();
     }
     task();
   }
+}
+
+double WorkerPool::OldestQueuedSeconds() const {
+  std::chrono::steady_clock::time_point oldest;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (queue_.empty()) return 0;
+    oldest = queue_.front().queued;
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                       oldest)
+      .count();
 }
 
 }  // namespace hashmatch

@@ -13,6 +13,7 @@
 #ifndef HASHMATCH_SRC_COMMON_WORKER_POOL_H_
 #define HASHMATCH_SRC_COMMON_WORKER_POOL_H_
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -35,13 +36,21 @@ class WorkerPool {
 
   int threads() const { return static_cast<int>(threads_.size()); }
 
+  // How long the oldest task not yet started has waited, in seconds; 0 when
+  // none waits. A pool whose queue keeps ageing is saturated.
+  double OldestQueuedSeconds() const;
+
  private:
   void Loop();
 
-  std::mutex mu_;
+  struct Queued {
+    std::chrono::steady_clock::time_point queued;
+    std::function<void()> task;
+  };
+  mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;  // GUARDED_BY(mu_)
-  bool stop_ = false;                        // GUARDED_BY(mu_)
+  std::deque<Queued> queue_;  // GUARDED_BY(mu_)
+  bool stop_ = false;         // GUARDED_BY(mu_)
   std::vector<std::thread> threads_;
 };
 

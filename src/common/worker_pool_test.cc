@@ -1,7 +1,11 @@
 #include "src/common/worker_pool.h"
 
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <set>
+#include <thread>
 
 #include "gtest/gtest.h"
 
@@ -39,6 +43,34 @@ TEST(WorkerPoolTest, TasksMaySubmitTasks) {
     });
   }
   EXPECT_EQ(ran.load(), 11);
+}
+
+TEST(WorkerPoolTest, OldestQueuedSecondsAgesWhileTheOnlyThreadIsBusy) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started = false, release = false;
+  WorkerPool pool(1);
+  EXPECT_EQ(pool.OldestQueuedSeconds(), 0);
+  pool.Submit([&] {
+    std::unique_lock<std::mutex> lock(mu);
+    started = true;
+    cv.notify_all();
+    cv.wait(lock, [&] { return release; });
+  });
+  {
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return started; });
+  }
+  EXPECT_EQ(pool.OldestQueuedSeconds(), 0);  // Running is not waiting.
+  pool.Submit([] {});
+  const double first = pool.OldestQueuedSeconds();
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_GE(pool.OldestQueuedSeconds(), first + 0.019);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
 }
 
 }  // namespace

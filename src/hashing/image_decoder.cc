@@ -1,5 +1,6 @@
 #include "src/hashing/image_decoder.h"
 
+#include <chrono>
 #include <exception>
 #include <limits>
 #include <opencv2/core.hpp>
@@ -9,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "src/common/status_macros.h"
+#include "src/hashing/jpeg_decoder.h"
 
 namespace hashmatch {
 namespace {
@@ -84,15 +86,54 @@ absl::StatusOr<ImageHeader> CheckedHeader(absl::string_view bytes,
   return header;
 }
 
+// The work limits of `options` as the JPEG decoder takes them, with the
+// budget counted from `start`.
+JpegDecodeControl ControlFor(const DecodeOptions& options,
+                             std::chrono::steady_clock::time_point start) {
+  JpegDecodeControl c;
+  c.max_scans = options.max_jpeg_scans;
+  if (options.max_decode_ms > 0) {
+    c.budget_end = start + std::chrono::milliseconds(options.max_decode_ms);
+    c.budget_ms = options.max_decode_ms;
+  }
+  c.deadline = options.deadline;
+  if (options.cancelled) c.cancelled = &options.cancelled;
+  return c;
+}
+
+// OK, or why the work must stop now (for decoders that cannot be
+// interrupted: checked before and after them).
+absl::Status CheckControl(const JpegDecodeControl& c) {
+  const auto now = std::chrono::steady_clock::now();
+  if (now >= c.deadline) {
+    return absl::DeadlineExceededError("deadline exceeded while decoding");
+  }
+  if (now >= c.budget_end) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("decoding the image took longer than the limit of ",
+                     c.budget_ms, " ms"));
+  }
+  if (c.cancelled != nullptr && (*c.cancelled)()) {
+    return absl::CancelledError("cancelled while decoding");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<bool> HasTransparentPixels(absl::string_view bytes,
                                           const DecodeOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
   ASSIGN_OR_RETURN(ImageHeader header, CheckedHeader(bytes, options));
+  // JPEG has no alpha channel: nothing to decode.
+  if (header.format == ImageFormat::kJpeg) return false;
+  const JpegDecodeControl control = ControlFor(options, start);
+  RETURN_IF_ERROR(CheckControl(control));
   const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8UC1,
                        const_cast<char*>(bytes.data()));
   try {
     const cv::Mat m = cv::imdecode(buffer, cv::IMREAD_UNCHANGED);
+    RETURN_IF_ERROR(CheckControl(control));
     if (m.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("cannot decode ", ImageFormatName(header.format),
@@ -115,8 +156,10 @@ absl::StatusOr<bool> HasTransparentPixels(absl::string_view bytes,
 
 absl::StatusOr<DecodedImage> DecodeImage(absl::string_view bytes,
                                          const DecodeOptions& options) {
+  const auto start = std::chrono::steady_clock::now();
   DecodedImage out;
   ASSIGN_OR_RETURN(out.header, CheckedHeader(bytes, options));
+  const JpegDecodeControl control = ControlFor(options, start);
 
   // IMREAD_ANYCOLOR keeps gray as one channel and drops alpha (libpng strip);
   // IMREAD_ANYDEPTH keeps 16-bit samples for To8BitGrayOrBgr.
@@ -146,6 +189,24 @@ absl::StatusOr<DecodedImage> DecodeImage(absl::string_view bytes,
     if (out.scale_denom > 1) flags |= cv::IMREAD_IGNORE_ORIENTATION;
   }
 
+  if (out.header.format == ImageFormat::kJpeg) {
+    // Through libjpeg directly: interruptible, same pixels as imdecode.
+    ASSIGN_OR_RETURN(JpegDecodeResult jpeg,
+                     DecodeJpeg(bytes, /*gray=*/out.scale_denom > 1,
+                                out.scale_denom, control));
+    if (out.scale_denom == 1 && (jpeg.pixels.cols != out.header.width ||
+                                 jpeg.pixels.rows != out.header.height)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("corrupt JPEG: header says ", out.header.width, "x",
+                       out.header.height, ", data decodes to ",
+                       jpeg.pixels.cols, "x", jpeg.pixels.rows));
+    }
+    out.pixels = std::move(jpeg.pixels);
+    out.warnings = jpeg.warnings;
+    return out;
+  }
+
+  RETURN_IF_ERROR(CheckControl(control));
   const cv::Mat buffer(1, static_cast<int>(bytes.size()), CV_8UC1,
                        const_cast<char*>(bytes.data()));
   cv::Mat decoded;
@@ -163,6 +224,7 @@ absl::StatusOr<DecodedImage> DecodeImage(absl::string_view bytes,
         absl::StrCat("cannot decode ", ImageFormatName(out.header.format),
                      ": corrupt or unsupported data"));
   }
+  RETURN_IF_ERROR(CheckControl(control));
   if (out.scale_denom == 1 &&
       (decoded.cols != out.header.width || decoded.rows != out.header.height)) {
     return absl::InvalidArgumentError(

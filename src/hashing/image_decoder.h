@@ -15,8 +15,10 @@
 #ifndef HASHMATCH_SRC_HASHING_IMAGE_DECODER_H_
 #define HASHMATCH_SRC_HASHING_IMAGE_DECODER_H_
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <opencv2/core/mat.hpp>
 
 #include "absl/status/statusor.h"
@@ -28,6 +30,10 @@ namespace hashmatch {
 
 inline constexpr size_t kDefaultMaxEncodedBytes = 32u << 20;     // 32 MiB
 inline constexpr int64_t kDefaultMaxPixels = int64_t{64} << 20;  // 64 MP
+// libjpeg's own progressive script writes 10 scans (6 for gray) and common
+// encoders stay under ~20; every extra scan is another pass over all the
+// coefficients, the cost a crafted file multiplies.
+inline constexpr int kDefaultMaxJpegScans = 64;
 
 struct DecodeOptions {
   // Larger inputs fail with RESOURCE_EXHAUSTED before parsing.
@@ -40,6 +46,22 @@ struct DecodeOptions {
   // scaling (the largest that keeps the shorter side >= reduce_min_side), and
   // as luma only. Other formats decode at full size.
   int reduce_min_side = 0;
+
+  // Work limits. JPEG checks them while decoding (once per row of MCUs of
+  // every scan, see jpeg_decoder.h); the other formats, whose decoding cost
+  // is bounded by max_pixels, before and after decoding.
+  // Progressive or multi-scan JPEGs with more scans: RESOURCE_EXHAUSTED.
+  // 0 = no limit.
+  int max_jpeg_scans = kDefaultMaxJpegScans;
+  // Wall time one DecodeImage call may take: RESOURCE_EXHAUSTED past it.
+  // 0 = no limit.
+  int64_t max_decode_ms = 0;
+  // The caller's deadline: DEADLINE_EXCEEDED past it.
+  std::chrono::steady_clock::time_point deadline =
+      std::chrono::steady_clock::time_point::max();
+  // When set and returning true: CANCELLED. Polled from the decoding
+  // thread; must be cheap and must not throw.
+  std::function<bool()> cancelled;
 };
 
 // A view of a CV_8UC1 or CV_8UC3 Mat, which must outlive the view.
@@ -49,13 +71,16 @@ struct DecodedImage {
   cv::Mat pixels;       // CV_8UC1 (gray) or CV_8UC3 (B, G, R).
   ImageHeader header;   // Format, stored size, EXIF orientation.
   int scale_denom = 1;  // 2, 4 or 8 when the fast path reduced the image.
+  // Warnings libjpeg recovered from (corrupt data); never printed.
+  int warnings = 0;
 
   ImageView view() const { return ViewOfMat(pixels); }
 };
 
 // Errors: INVALID_ARGUMENT (empty, unknown or unsupported format, corrupt or
 // truncated data; the message says which), RESOURCE_EXHAUSTED (over a limit;
-// the message names the limit and the value).
+// the message names the limit and the value), DEADLINE_EXCEEDED and
+// CANCELLED (see DecodeOptions::deadline and cancelled).
 absl::StatusOr<DecodedImage> DecodeImage(absl::string_view bytes,
                                          const DecodeOptions& options);
 

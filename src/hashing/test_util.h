@@ -40,6 +40,26 @@ inline std::string Encode(const std::string& ext, const cv::Mat& image,
   return std::string(buf.begin(), buf.end());
 }
 
+// The attack on decoders that cannot stop (issue 14, defect 1): a valid
+// JPEG whose last scan is repeated `extra` more times before the end marker.
+// libjpeg decodes every copy (a refinement pass over all coefficients) and
+// only warns. Give it a progressive JPEG, whose last scan refines all of them.
+inline std::string RepeatLastJpegScan(const std::string& jpeg, int extra) {
+  // In entropy-coded data 0xFF is followed by 0x00 or a restart marker, so
+  // the last FF DA is the last start-of-scan marker.
+  const size_t sos = jpeg.rfind(std::string("\xFF\xDA", 2));
+  EXPECT_NE(sos, std::string::npos) << "no start-of-scan marker";
+  EXPECT_GE(jpeg.size(), 2u);
+  if (sos == std::string::npos || jpeg.size() < sos + 2) return jpeg;
+  const std::string body = jpeg.substr(0, jpeg.size() - 2);  // Without EOI.
+  const std::string scan = body.substr(sos);
+  std::string out = body;
+  out.reserve(body.size() + scan.size() * extra + 2);
+  for (int i = 0; i < extra; ++i) out += scan;
+  out += std::string("\xFF\xD9", 2);
+  return out;
+}
+
 // A view of a CV_8UC1 or CV_8UC3 Mat (which must outlive it).
 inline ImageView ViewOf(const cv::Mat& m) { return ViewOfMat(m); }
 
