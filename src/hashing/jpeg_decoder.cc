@@ -185,8 +185,8 @@ absl::Status StopStatus(const Session& s) {
   switch (s.stop) {
     case Stop::kScans:
       return absl::ResourceExhaustedError(absl::StrCat(
-          "JPEG has more than ", c.max_scans, " scans (reached scan ",
-          s.scan_at_stop, "), over the limit of ", c.max_scans));
+          "JPEG has more than ", c.max_scans,
+          " scans, the limit (reached scan ", s.scan_at_stop, ")"));
     case Stop::kBudget:
       return absl::ResourceExhaustedError(
           absl::StrCat("decoding the JPEG took longer than the limit of ",

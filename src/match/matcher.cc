@@ -216,8 +216,8 @@ struct Matcher::Impl {
   absl::StatusOr<MatchResponse> Match(const std::vector<Query>& queries,
                                       const Resolved& resolved,
                                       const std::string& content_ref) const;
-  absl::StatusOr<MatchResponse> MatchImage(
-      const MatchImageRequest& request) const;
+  absl::StatusOr<MatchResponse> MatchImage(const MatchImageRequest& request,
+                                           const MatchControl& control) const;
 
   const HashStore* const store;
   const VettedIndex* const index;
@@ -402,7 +402,7 @@ absl::StatusOr<MatchResponse> Matcher::Impl::Match(
 }
 
 absl::StatusOr<MatchResponse> Matcher::Impl::MatchImage(
-    const MatchImageRequest& request) const {
+    const MatchImageRequest& request, const MatchControl& control) const {
   RETURN_IF_ERROR(
       CheckContentRef(request.content_ref(), options.max_content_ref_bytes));
   ASSIGN_OR_RETURN(Resolved resolved, Resolve(request.options(), options));
@@ -453,6 +453,8 @@ absl::StatusOr<MatchResponse> Matcher::Impl::MatchImage(
 
   HashOptions hash_options;
   hash_options.decode = options.decode;
+  hash_options.decode.deadline = control.deadline;
+  hash_options.decode.cancelled = control.cancelled;
   hash_options.dihedral = resolved.dihedral;
   std::unique_ptr<ImageHasher> hasher = hashers.Acquire();
   absl::StatusOr<ImageHashes> hashed =
@@ -528,8 +530,8 @@ const MatcherOptions& Matcher::options() const { return impl_->options; }
 const VideoMatcher& Matcher::video() const { return impl_->video; }
 
 absl::StatusOr<MatchResponse> Matcher::MatchImage(
-    const MatchImageRequest& request) const {
-  return impl_->MatchImage(request);
+    const MatchImageRequest& request, const MatchControl& control) const {
+  return impl_->MatchImage(request, control);
 }
 
 absl::StatusOr<MatchResponse> Matcher::MatchHashes(
@@ -600,7 +602,7 @@ absl::StatusOr<MatchResponse> Matcher::MatchHashes(
 }
 
 absl::StatusOr<MatchBatchResponse> Matcher::MatchBatch(
-    const MatchBatchRequest& request) const {
+    const MatchBatchRequest& request, const MatchControl& control) const {
   if (request.images().empty()) {
     return absl::InvalidArgumentError("no images in the batch");
   }
@@ -612,7 +614,10 @@ absl::StatusOr<MatchBatchResponse> Matcher::MatchBatch(
   MatchBatchResponse response;
   for (const MatchImageRequest& image : request.images()) {
     hashmatch::v1::MatchBatchItem* item = response.add_items();
-    absl::StatusOr<MatchResponse> r = impl_->MatchImage(image);
+    absl::StatusOr<MatchResponse> r = impl_->MatchImage(image, control);
+    if (absl::IsDeadlineExceeded(r.status()) || absl::IsCancelled(r.status())) {
+      return r.status();
+    }
     if (r.ok()) {
       *item->mutable_response() = *std::move(r);
     } else {

@@ -34,7 +34,9 @@
 #ifndef HASHMATCH_SRC_MATCH_MATCHER_H_
 #define HASHMATCH_SRC_MATCH_MATCHER_H_
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -88,6 +90,17 @@ struct MatcherOptions {
   VideoMatcherOptions video;
 };
 
+// How long one call may work, and how its caller stops it: image decoding
+// polls both while it runs (JPEG, see image_decoder.h) or around it.
+struct MatchControl {
+  // DEADLINE_EXCEEDED past it (the RPC's deadline).
+  std::chrono::steady_clock::time_point deadline =
+      std::chrono::steady_clock::time_point::max();
+  // CANCELLED once it returns true (the RPC was cancelled, or the server
+  // stops). May be empty; must be cheap and must not throw.
+  std::function<bool()> cancelled;
+};
+
 class Matcher {
  public:
   // INVALID_ARGUMENT for out-of-range options. `store` and `index` are not
@@ -105,9 +118,12 @@ class Matcher {
   // header must still parse within the limits.
   // Errors: INVALID_ARGUMENT (empty/corrupt/unsupported image, bad option,
   // content_ref too long), RESOURCE_EXHAUSTED (image bytes or pixels over
-  // the limits), INTERNAL (store or index failure).
+  // the limits, a JPEG over decode.max_jpeg_scans, decoding longer than
+  // decode.max_decode_ms), DEADLINE_EXCEEDED and CANCELLED (`control`),
+  // INTERNAL (store or index failure).
   absl::StatusOr<hashmatch::v1::MatchResponse> MatchImage(
-      const hashmatch::v1::MatchImageRequest& request) const;
+      const hashmatch::v1::MatchImageRequest& request,
+      const MatchControl& control = {}) const;
 
   // options.dihedral and options.signals are ignored; quality is used for
   // PDQ hashes only (range-checked for all).
@@ -120,8 +136,11 @@ class Matcher {
   // RESOURCE_EXHAUSTED for more than max_batch images, INVALID_ARGUMENT for
   // none; otherwise OK with one item per image (a failing image gets an
   // item error with the code and message MatchImage would return).
+  // A deadline or cancellation (`control`) ends the whole call with that
+  // status rather than an item error, since nobody waits for the answer.
   absl::StatusOr<hashmatch::v1::MatchBatchResponse> MatchBatch(
-      const hashmatch::v1::MatchBatchRequest& request) const;
+      const hashmatch::v1::MatchBatchRequest& request,
+      const MatchControl& control = {}) const;
 
   // Counts: PDQ/pHash/dHash from the index; MD5/SHA-256 from
   // HashStore::Stats (see exact_counts_max_age_ms: they may lag the store,

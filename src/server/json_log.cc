@@ -1,11 +1,16 @@
 #include "src/server/json_log.h"
 
+#include <fcntl.h>
 #include <grpc/support/log.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 
@@ -24,6 +29,82 @@ std::mutex& SinkMutex() {
 std::function<void(absl::string_view)>& Sink() {
   static auto* sink = new std::function<void(absl::string_view)>();
   return *sink;
+}
+
+// The configured output (GUARDED_BY SinkMutex once serving).
+struct Output {
+  LogOptions options;
+  int file_fd = -1;        // Open `options.file`, or -1.
+  int64_t file_bytes = 0;  // Its size.
+};
+
+Output& Out() {
+  static auto* out = new Output();
+  return *out;
+}
+
+std::atomic<int64_t>& RpcCounter() {
+  static std::atomic<int64_t> n{0};
+  return n;
+}
+
+std::atomic<int64_t>& SampledOut() {
+  static std::atomic<int64_t> n{0};
+  return n;
+}
+
+std::atomic<int>& SampleEvery() {
+  static std::atomic<int> n{1};
+  return n;
+}
+
+absl::Status OpenLogFile(Output* out) {
+  const int fd = ::open(out->options.file.c_str(),
+                        O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::Status(absl::ErrnoToStatusCode(errno),
+                        absl::StrCat("cannot open log file ", out->options.file,
+                                     ": ", std::strerror(errno)));
+  }
+  struct stat st;
+  out->file_bytes = ::fstat(fd, &st) == 0 ? st.st_size : 0;
+  out->file_fd = fd;
+  return absl::OkStatus();
+}
+
+// FILE -> FILE.1 -> ... -> FILE.<keep>, then a new FILE. On failure the
+// current file stays in use (logging must not stop).
+void Rotate(Output* out) {
+  const std::string& base = out->options.file;
+  const int keep = out->options.keep_files;
+  if (keep <= 0) {
+    if (::ftruncate(out->file_fd, 0) == 0) out->file_bytes = 0;
+    return;
+  }
+  std::remove(absl::StrCat(base, ".", keep).c_str());
+  for (int i = keep - 1; i >= 1; --i) {
+    std::rename(absl::StrCat(base, ".", i).c_str(),
+                absl::StrCat(base, ".", i + 1).c_str());
+  }
+  if (std::rename(base.c_str(), absl::StrCat(base, ".1").c_str()) != 0) return;
+  const int old_fd = out->file_fd;
+  if (OpenLogFile(out).ok()) {
+    ::close(old_fd);
+  } else {
+    out->file_fd = old_fd;
+  }
+}
+
+void WriteAll(int fd, absl::string_view data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return;  // Nowhere left to report a logging failure.
+    }
+    done += static_cast<size_t>(n);
+  }
 }
 
 // Length of the valid UTF-8 sequence at s[i], or 0 if it is not one.
@@ -153,17 +234,54 @@ void LogLine::Emit() const {
     Sink()(absl::string_view(line.data(), line.size() - 1));
     return;
   }
-  size_t done = 0;
-  while (done < line.size()) {
-    const ssize_t n =
-        ::write(STDERR_FILENO, line.data() + done, line.size() - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return;  // Nowhere left to report a logging failure.
-    }
-    done += static_cast<size_t>(n);
+  Output& out = Out();
+  if (out.file_fd < 0) {
+    WriteAll(out.options.fd, line);
+    return;
+  }
+  WriteAll(out.file_fd, line);
+  out.file_bytes += static_cast<int64_t>(line.size());
+  if (out.options.rotate_bytes > 0 &&
+      out.file_bytes >= out.options.rotate_bytes) {
+    Rotate(&out);
   }
 }
+
+absl::Status ConfigureLogging(const LogOptions& options) {
+  if (options.sample_ok_rpcs < 1) {
+    return absl::InvalidArgumentError("log sampling must be 1 or more");
+  }
+  if (options.rotate_bytes < 0 || options.keep_files < 0) {
+    return absl::InvalidArgumentError(
+        "log rotation size and kept files must not be negative");
+  }
+  if (options.fd < 0) return absl::InvalidArgumentError("bad log descriptor");
+  std::lock_guard<std::mutex> lock(SinkMutex());
+  Output& out = Out();
+  Output next;
+  next.options = options;
+  if (!options.file.empty()) {
+    absl::Status s = OpenLogFile(&next);
+    if (!s.ok()) return s;
+  }
+  if (out.file_fd >= 0) ::close(out.file_fd);
+  out = next;
+  SampleEvery().store(options.sample_ok_rpcs);
+  return absl::OkStatus();
+}
+
+bool ShouldLogRpc(bool routine) {
+  if (!routine) return true;
+  const int every = SampleEvery().load(std::memory_order_relaxed);
+  if (every <= 1) return true;
+  if (RpcCounter().fetch_add(1, std::memory_order_relaxed) % every == 0) {
+    return true;
+  }
+  SampledOut().fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+int64_t SampledOutRpcLines() { return SampledOut().load(); }
 
 void SetLogSinkForTest(std::function<void(absl::string_view line)> sink) {
   std::lock_guard<std::mutex> lock(SinkMutex());

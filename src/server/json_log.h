@@ -19,6 +19,7 @@
 #include <functional>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
 namespace hashmatch {
@@ -45,6 +46,38 @@ class LogLine {
  private:
   std::string text_;
 };
+
+// Where Emit writes and which routine lines it keeps. Every field documents
+// its default; ConfigureLogging applies them process-wide.
+struct LogOptions {
+  // Descriptor lines go to when `file` is empty. Default 2 (stderr); a
+  // server that captures libraries' stderr (StderrCapture) passes its dup
+  // of the real stderr here.
+  int fd = 2;
+  // When set: lines are appended to this file (created 0600) instead.
+  std::string file;
+  // With `file`: once it reaches this many bytes it is renamed FILE.1 (FILE.1
+  // to FILE.2, ... up to FILE.<keep_files>, the oldest dropped) and a new
+  // FILE is started. 0: never rotate. Default 0.
+  int64_t rotate_bytes = 0;
+  // Rotated files kept. Default 5.
+  int keep_files = 5;
+  // Of the routine per-RPC lines (OK and not MATCH), keep 1 in this many;
+  // errors, warnings and MATCH lines are always kept (ShouldLogRpc). Default
+  // 1 (all).
+  int sample_ok_rpcs = 1;
+};
+
+// INVALID_ARGUMENT for bad values, or the error opening `file`. Not
+// thread-safe against concurrent Emit: call at start.
+absl::Status ConfigureLogging(const LogOptions& options);
+
+// Whether a per-RPC line goes out: always unless `routine` (an OK call whose
+// verdict is not MATCH), then one in LogOptions::sample_ok_rpcs. Thread-safe.
+bool ShouldLogRpc(bool routine);
+
+// Lines not written since start because of sampling (a metric's source).
+int64_t SampledOutRpcLines();
 
 // Routes gRPC's own log lines (e.g. a bind failure) through LogLine as
 // event "grpc_log", so a server's stderr stays JSON lines. Call once, early.

@@ -91,7 +91,7 @@ FollowerStatus PublishFollowMetrics(const Follower& follower,
 }
 
 // How often the follower's metrics and lag-readiness are refreshed.
-constexpr int kFollowMonitorMs = 100;
+constexpr int kReadinessMonitorMs = 100;
 
 absl::StatusOr<FollowerOptions> FollowOptionsFrom(const ServerConfig& config) {
   FollowerOptions options;
@@ -188,6 +188,15 @@ int RunMatchServer(const ServerConfig& config) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   RouteGrpcLogsToJson();  // gRPC's own log lines as JSON lines too.
+  {
+    LogOptions log_options;
+    log_options.file = config.log_file;
+    log_options.rotate_bytes = config.log_rotate_bytes;
+    log_options.keep_files = config.log_keep_files;
+    log_options.sample_ok_rpcs = config.log_sample_ok_rpcs;
+    absl::Status s = ConfigureLogging(log_options);
+    if (!s.ok()) return StartupError(s, "log_file");
+  }
 
   LogLine("info", "config")
       .Str("version", HASHMATCH_VERSION)
@@ -199,6 +208,9 @@ int RunMatchServer(const ServerConfig& config) {
       .Int("max_request_bytes", config.max_request_bytes)
       .Int("max_image_bytes", config.max_image_bytes)
       .Int("max_pixels", config.max_pixels)
+      .Int("max_jpeg_scans", config.max_jpeg_scans)
+      .Int("max_decode_ms", config.max_decode_ms)
+      .Int("max_queue_wait_ms", config.max_queue_wait_ms)
       .Int("max_batch", config.max_batch)
       .Int("max_hashes", config.max_hashes)
       .Int("pdq_threshold", config.pdq_threshold)
@@ -234,6 +246,8 @@ int RunMatchServer(const ServerConfig& config) {
   matcher_options.decode.max_encoded_bytes =
       static_cast<size_t>(config.max_image_bytes);
   matcher_options.decode.max_pixels = config.max_pixels;
+  matcher_options.decode.max_jpeg_scans = config.max_jpeg_scans;
+  matcher_options.decode.max_decode_ms = config.max_decode_ms;
   matcher_options.max_batch = config.max_batch;
   matcher_options.max_hashes = config.max_hashes;
   matcher_options.server_version = HASHMATCH_VERSION;
@@ -302,6 +316,9 @@ int RunMatchServer(const ServerConfig& config) {
   MatchServiceOptions service_options;
   service_options.max_concurrent_rpcs = config.max_concurrent_rpcs;
   service_options.max_concurrent_videos = config.max_concurrent_videos;
+  if (config.image_workers > 0) {
+    service_options.worker_threads = config.image_workers;
+  }
   std::unique_ptr<MatchReports> reports;  // outlives `service`
   if (!config.report_to.empty()) {
     absl::StatusOr<std::unique_ptr<MatchReports>> started =
@@ -489,30 +506,52 @@ int RunMatchServer(const ServerConfig& config) {
     }
   });
 
-  // With --follow: the follower's metrics, and readiness by lag once loaded.
-  std::thread follow_monitor([&] {
-    if (follower == nullptr) return;
+  // Readiness once loaded: NOT_SERVING while a follower lags more than
+  // --follow_max_lag_seconds, or while an image call has waited longer than
+  // --max_queue_wait_ms for a worker (saturated: a load balancer should send
+  // uploads elsewhere). With --follow it also publishes the follower's
+  // metrics.
+  std::thread readiness_monitor([&] {
     std::unique_lock<std::mutex> lock(shared.mu);
-    bool serving = true;
+    bool lag_ok = true, unsaturated = true;
     while (!shared.stop) {
-      const FollowerStatus fs = PublishFollowMetrics(*follower, metrics.get());
+      FollowerStatus fs;
+      if (follower != nullptr)
+        fs = PublishFollowMetrics(*follower, metrics.get());
       if (shared.loaded) {
-        const bool ok = config.follow_max_lag_seconds == 0 ||
-                        fs.lag_seconds <= config.follow_max_lag_seconds;
-        if (ok != serving) {
-          serving = ok;
-          health->SetServingStatus("", ok);
-          health->SetServingStatus(kServiceName, ok);
-          metrics->SetReady(ok);
-          LogLine(ok ? "info" : "warning",
-                  ok ? "follow_lag_recovered" : "follow_lagging")
+        const bool lag_now = follower == nullptr ||
+                             config.follow_max_lag_seconds == 0 ||
+                             fs.lag_seconds <= config.follow_max_lag_seconds;
+        const double waited = service.OldestQueuedSeconds();
+        const bool unsaturated_now = config.max_queue_wait_ms == 0 ||
+                                     waited * 1e3 <= config.max_queue_wait_ms;
+        if (lag_now != lag_ok) {
+          LogLine(lag_now ? "info" : "warning",
+                  lag_now ? "follow_lag_recovered" : "follow_lagging")
               .Double("lag_seconds", fs.lag_seconds)
               .Int("lag_sequences", static_cast<int64_t>(fs.lag_sequences))
               .Int("max_lag_seconds", config.follow_max_lag_seconds)
               .Emit();
         }
+        if (unsaturated_now != unsaturated) {
+          LogLine(unsaturated_now ? "info" : "warning",
+                  unsaturated_now ? "saturation_recovered" : "saturated")
+              .Double("oldest_queued_ms", waited * 1e3)
+              .Int("max_queue_wait_ms", config.max_queue_wait_ms)
+              .Int("in_flight", service.in_flight())
+              .Emit();
+        }
+        const bool was = lag_ok && unsaturated;
+        lag_ok = lag_now;
+        unsaturated = unsaturated_now;
+        const bool ok = lag_ok && unsaturated;
+        if (ok != was) {
+          health->SetServingStatus("", ok);
+          health->SetServingStatus(kServiceName, ok);
+          metrics->SetReady(ok);
+        }
       }
-      shared.cv.wait_for(lock, std::chrono::milliseconds(kFollowMonitorMs),
+      shared.cv.wait_for(lock, std::chrono::milliseconds(kReadinessMonitorMs),
                          [&] { return shared.stop; });
     }
   });
@@ -528,7 +567,7 @@ int RunMatchServer(const ServerConfig& config) {
   if (sig == 0) {
     grpc_server->Shutdown(std::chrono::system_clock::now());
     catch_up.join();
-    follow_monitor.join();
+    readiness_monitor.join();
     if (follower != nullptr) follower->Stop();
     loader.join();
     return StartupError(load_status, "index");
@@ -556,10 +595,13 @@ int RunMatchServer(const ServerConfig& config) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   const int64_t unfinished = service.active_calls();
+  // Image decodes still running stop at their next check instead of
+  // holding Wait() (a crafted JPEG could take minutes).
+  service.CancelRunning();
   grpc_server->Shutdown(std::chrono::system_clock::now());
   grpc_server->Wait();
   catch_up.join();
-  follow_monitor.join();
+  readiness_monitor.join();
   // Before the index and store go: its batches catch the index up.
   if (follower != nullptr) follower->Stop();
   bool loaded;

@@ -9,11 +9,13 @@
 #include <utility>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "src/common/status_util.h"
 #include "src/server/json_log.h"
 
@@ -70,6 +72,22 @@ grpc::Status StillWanted(const grpc::CallbackServerContext& context) {
   return grpc::Status::OK;
 }
 
+// The call's deadline on the steady clock (gRPC's is on the system clock;
+// "none" is its maximum).
+std::chrono::steady_clock::time_point SteadyDeadline(
+    const grpc::CallbackServerContext& context) {
+  const auto deadline = context.deadline();
+  const auto now = std::chrono::system_clock::now();
+  if (deadline <= now) return std::chrono::steady_clock::now();
+  // Past a day counts as none (and keeps the sum from overflowing).
+  if (deadline - now > std::chrono::hours(24)) {
+    return std::chrono::steady_clock::time_point::max();
+  }
+  return std::chrono::steady_clock::now() +
+         std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+             deadline - now);
+}
+
 }  // namespace
 
 std::string DecodeFailureReason(const absl::Status& status) {
@@ -83,6 +101,10 @@ std::string DecodeFailureReason(const absl::Status& status) {
     return "";
   }
   if (status.code() == absl::StatusCode::kResourceExhausted) {
+    if (absl::StrContains(message, "scans") ||
+        absl::StrContains(message, "took longer")) {
+      return "too_costly";
+    }
     return "too_large";
   }
   if (status.code() != absl::StatusCode::kInvalidArgument) return "";
@@ -131,6 +153,23 @@ void MatchServiceImpl::SetMatcher(const Matcher* matcher) {
 
 void MatchServiceImpl::StartDraining() { draining_.store(true); }
 
+void MatchServiceImpl::CancelRunning() { cancel_running_.store(true); }
+
+double MatchServiceImpl::OldestQueuedSeconds() const {
+  return pool_->OldestQueuedSeconds();
+}
+
+MatchControl MatchServiceImpl::ControlFor(
+    const grpc::CallbackServerContext* context) const {
+  MatchControl control;
+  control.deadline = SteadyDeadline(*context);
+  control.cancelled = [this, context] {
+    return cancel_running_.load(std::memory_order_relaxed) ||
+           context->IsCancelled();
+  };
+  return control;
+}
+
 void MatchServiceImpl::RecordResponse(const v1::MatchResponse& response,
                                       CallLog* log) {
   const std::string verdict = VerdictName(response.verdict());
@@ -166,7 +205,12 @@ void MatchServiceImpl::Finish(Call* call, const grpc::Status& status) {
                              .count();
   const std::string code = GrpcCodeName(status.error_code());
   metrics_->ObserveRpc(call->rpc, code, seconds);
-  if (options_.log_rpcs) {
+  // OK calls whose verdicts hold no MATCH are routine: sampled by
+  // --log_sample_ok_rpcs. Errors and MATCH lines are always written.
+  const bool routine =
+      status.ok() &&
+      !absl::c_linear_search(absl::StrSplit(call->log.verdict, ','), "MATCH");
+  if (options_.log_rpcs && ShouldLogRpc(routine)) {
     CallLog& log = call->log;
     if (log.principal.empty()) {
       log.principal = CertificatePrincipal(*call->context);
@@ -288,11 +332,11 @@ grpc::ServerUnaryReactor* MatchServiceImpl::MatchImage(
     grpc::CallbackServerContext* context, const v1::MatchImageRequest* request,
     v1::MatchResponse* response) {
   return Handle("MatchImage", context, /*offload=*/true,
-                [this, request, response](const Matcher& matcher,
-                                          CallLog* log) -> grpc::Status {
+                [this, context, request, response](
+                    const Matcher& matcher, CallLog* log) -> grpc::Status {
                   log->content_ref = request->content_ref();
                   absl::StatusOr<v1::MatchResponse> r =
-                      matcher.MatchImage(*request);
+                      matcher.MatchImage(*request, ControlFor(context));
                   if (!r.ok()) {
                     const std::string reason = DecodeFailureReason(r.status());
                     if (!reason.empty()) metrics_->CountDecodeFailure(reason);
@@ -325,10 +369,11 @@ grpc::ServerUnaryReactor* MatchServiceImpl::MatchBatch(
     v1::MatchBatchResponse* response) {
   return Handle(
       "MatchBatch", context, /*offload=*/true,
-      [this, request, response](const Matcher& matcher,
-                                CallLog* log) -> grpc::Status {
+      [this, context, request, response](const Matcher& matcher,
+                                         CallLog* log) -> grpc::Status {
         log->items = request->images_size();
-        absl::StatusOr<v1::MatchBatchResponse> r = matcher.MatchBatch(*request);
+        absl::StatusOr<v1::MatchBatchResponse> r =
+            matcher.MatchBatch(*request, ControlFor(context));
         if (!r.ok()) return ToGrpcStatus(r.status());
         *response = *std::move(r);
         for (const v1::MatchBatchItem& item : response->items()) {

@@ -90,7 +90,8 @@ hashmatch::v1::MatchResponse ReportableVideoMatch(
 
 // The decode-failure metric's reason for a MatchImage error, or "" when the
 // error is not about the image (e.g. a bad option). Reasons: "empty",
-// "too_large", "unsupported", "corrupt".
+// "too_large", "too_costly" (a JPEG over the scan limit, decoding over its
+// time limit), "unsupported", "corrupt".
 std::string DecodeFailureReason(const absl::Status& status);
 
 class MatchServiceImpl final
@@ -108,6 +109,14 @@ class MatchServiceImpl final
   void SetMatcher(const Matcher* matcher);
   // From now on every RPC is refused with UNAVAILABLE "server draining".
   void StartDraining();
+  // Image decodes still running stop at their next check (CANCELLED): the
+  // drain deadline has come. Idempotent.
+  void CancelRunning();
+
+  // Seconds the oldest image task still queued for the worker pool has
+  // waited (0 when none waits): readiness turns NOT_SERVING while the pool
+  // is saturated (match_server --max_queue_wait_ms).
+  double OldestQueuedSeconds() const;
 
   int64_t in_flight() const { return limiter_.in_flight(); }
   // MatchService calls between entering a handler and finishing (admitted or
@@ -152,6 +161,9 @@ class MatchServiceImpl final
                                    grpc::CallbackServerContext* context,
                                    bool offload, Work work);
   grpc::Status Admit(Call* call);
+  // The call's deadline and cancellation (the client's, or CancelRunning)
+  // for the Matcher. `context` must outlive the returned control.
+  MatchControl ControlFor(const grpc::CallbackServerContext* context) const;
   void Finish(Call* call, const grpc::Status& status);
   // Hands the call's MATCH responses to on_match (on its pool) and then
   // finishes it; or finishes it at once.
@@ -166,6 +178,7 @@ class MatchServiceImpl final
   ConcurrencyLimiter video_limiter_;
   std::atomic<const Matcher*> matcher_{nullptr};
   std::atomic<bool> draining_{false};
+  std::atomic<bool> cancel_running_{false};
   std::atomic<int64_t> active_calls_{0};
   std::unique_ptr<WorkerPool> pool_;
   // Runs on_match and then finishes MATCH calls; declared last so that it is

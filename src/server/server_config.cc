@@ -96,6 +96,29 @@ FlagSet BindFlags(ServerConfig* c) {
         "largest encoded image (32 MiB)");
   f.Int("max_pixels", &c->max_pixels, 1, int64_t{1} << 40,
         "most pixels an image header may declare (64 MP)");
+  f.Int("max_jpeg_scans", &c->max_jpeg_scans, 0, 100000,
+        "most scans of a progressive or multi-scan JPEG (each is a pass over "
+        "the whole image; encoders write about 10); more: RESOURCE_EXHAUSTED; "
+        "0: no limit");
+  f.Int("image_workers", &c->image_workers, 0, 1024,
+        "threads that decode and hash images (MatchImage, MatchBatch); 0: one "
+        "per core");
+  f.Int("max_decode_ms", &c->max_decode_ms, 0, 3600000,
+        "wall time one image decode may take; past it the decode stops "
+        "(RESOURCE_EXHAUSTED); 0: no limit");
+  f.Int("max_queue_wait_ms", &c->max_queue_wait_ms, 0, 3600000,
+        "while an image call has waited longer than this for a worker, "
+        "health says NOT_SERVING (saturated); 0: never");
+  f.String("log_file", &c->log_file,
+           "append JSON log lines to this file (0600) instead of stderr");
+  f.Int("log_rotate_bytes", &c->log_rotate_bytes, 0, int64_t{1} << 40,
+        "with --log_file: rotate it (FILE.1, FILE.2, ...) at this size; "
+        "0: never");
+  f.Int("log_keep_files", &c->log_keep_files, 0, 1000,
+        "with --log_rotate_bytes: rotated files kept");
+  f.Int("log_sample_ok_rpcs", &c->log_sample_ok_rpcs, 1, 1000000,
+        "write 1 in N per-RPC lines of OK calls without a MATCH; errors and "
+        "MATCH lines are always written");
   f.Int("max_batch", &c->max_batch, 1, 1024, "images per MatchBatch");
   f.Int("max_hashes", &c->max_hashes, 1, 1024, "hashes per MatchHashes");
   f.Int("pdq_threshold", &c->pdq_threshold, 0, 256,

@@ -47,6 +47,20 @@ struct ServerConfig {
   int64_t max_request_bytes = int64_t{64} << 20;
   int64_t max_image_bytes = int64_t{32} << 20;
   int64_t max_pixels = int64_t{64} << 20;
+  // Scans of a progressive JPEG (0: no limit), wall time of one image decode
+  // (0: no limit), and how long an image call may wait for a worker before
+  // readiness says NOT_SERVING (0: never).
+  int max_jpeg_scans = 64;
+  // Threads decoding and hashing images; 0: one per core.
+  int image_workers = 0;
+  int64_t max_decode_ms = 5000;
+  int64_t max_queue_wait_ms = 2000;
+  // JSON log output (json_log.h LogOptions): a file instead of stderr, its
+  // rotation, and sampling of routine per-RPC lines.
+  std::string log_file;
+  int64_t log_rotate_bytes = 0;
+  int log_keep_files = 5;
+  int log_sample_ok_rpcs = 1;
   int max_batch = 16;
   int max_hashes = 16;
   int pdq_threshold = 31;
