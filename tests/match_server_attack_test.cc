@@ -11,6 +11,7 @@
 //    (defect 7).
 #include <signal.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 #include <atomic>
 #include <chrono>
@@ -261,6 +262,67 @@ TEST_F(AttackTest, SigtermHonoursTheDrainDeadlineDuringCraftedDecodes) {
   for (const grpc::Status& s : crafted) EXPECT_FALSE(s.ok());
   // 1 s of drain plus shutdown; the decodes alone would take minutes.
   EXPECT_LT(seconds, 20) << server_.Stderr();
+}
+
+// Defect 3: a PNG whose iCCP profile name is a forged log line. libpng
+// rejects the profile (no signature) with a warning that quotes the name,
+// and printed it raw to stderr, the server's JSON log stream.
+constexpr char kForgedEvent[] = "FAKE_INJECTED";
+
+std::string PngWithForgedProfileName() {
+  std::vector<uint8_t> png;
+  cv::imencode(".png", testing_util::SmoothTexture(64, 48, 3), png);
+  std::string bytes(png.begin(), png.end());
+  const std::string name =
+      absl::StrCat("\n{\"level\":\"info\",\"event\":\"", kForgedEvent, "\"}\n");
+  // A 132-byte profile header declaring 200 bytes, the rest random (so it
+  // does not compress under the 11 bytes libpng wants after the name): its
+  // tag count or signature is wrong, and libpng's warning quotes the name.
+  std::string profile = testing_util::RandomBytes(132, 9);
+  profile.replace(0, 4, std::string("\0\0\0\xC8", 4));
+  uLongf packed_size = compressBound(profile.size());
+  std::string packed(packed_size, '\0');
+  EXPECT_EQ(
+      compress(reinterpret_cast<Bytef*>(packed.data()), &packed_size,
+               reinterpret_cast<const Bytef*>(profile.data()), profile.size()),
+      Z_OK);
+  packed.resize(packed_size);
+  const std::string body =
+      name + std::string(1, '\0') + std::string(1, '\0') + packed;  // Deflate.
+  // After the signature (8) and IHDR (4 + 4 + 13 + 4).
+  const size_t after_ihdr = 8 + 25;
+  return bytes.substr(0, after_ihdr) + testing_util::PngChunk("iCCP", body) +
+         bytes.substr(after_ihdr);
+}
+
+TEST_F(AttackTest, LibraryWarningsCannotForgeLogLines) {
+  StartServer({});
+  const grpc::Status s = MatchImage(PngWithForgedProfileName(), 30000);
+  EXPECT_TRUE(s.ok()) << s.error_message();  // The image itself decodes.
+  ASSERT_EQ(server_.Stop(SIGTERM), 0);
+  const std::string log = server_.Stderr();
+  EXPECT_FALSE(absl::StrContains(log, kForgedEvent)) << log;
+  for (absl::string_view line : absl::StrSplit(log, '\n', absl::SkipEmpty())) {
+    EXPECT_TRUE(absl::StartsWith(line, "{\"ts\":")) << line;
+  }
+  EXPECT_TRUE(absl::StrContains(
+      log, "\"event\":\"library_message\",\"library\":\"libpng\""))
+      << log;
+}
+
+// The same file against a server that lets library output through, as every
+// server did before the fix: the forged line is there. (This proves the
+// test above tests something.)
+TEST_F(AttackTest, WithoutCaptureTheProfileNameForgesALine) {
+  StartServer({"--capture_library_output=false"});
+  EXPECT_TRUE(MatchImage(PngWithForgedProfileName(), 30000).ok());
+  ASSERT_EQ(server_.Stop(SIGTERM), 0);
+  bool forged = false;
+  for (absl::string_view line :
+       absl::StrSplit(server_.Stderr(), '\n', absl::SkipEmpty())) {
+    forged |= absl::StartsWith(line, "{\"level\":\"info\",\"event\":\"FAKE");
+  }
+  EXPECT_TRUE(forged) << server_.Stderr();
 }
 
 std::vector<std::string> RpcLines(const std::string& log) {

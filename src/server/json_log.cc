@@ -13,9 +13,11 @@
 #include <cstring>
 #include <ctime>
 #include <mutex>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "src/common/stderr_capture.h"
 
 namespace hashmatch {
 namespace server {
@@ -268,6 +270,38 @@ absl::Status ConfigureLogging(const LogOptions& options) {
   out = next;
   SampleEvery().store(options.sample_ok_rpcs);
   return absl::OkStatus();
+}
+
+void LogLibraryOutput(absl::string_view line) {
+  static std::mutex mu;
+  static std::chrono::steady_clock::time_point window_start;
+  static int in_window = 0;
+  static int64_t suppressed = 0;
+  int64_t report_suppressed = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    const auto now = std::chrono::steady_clock::now();
+    if (now - window_start >= std::chrono::minutes(1)) {
+      window_start = now;
+      in_window = 0;
+    }
+    if (in_window >= kMaxLibraryLinesPerMinute) {
+      ++suppressed;
+      return;
+    }
+    ++in_window;
+    report_suppressed = suppressed;
+    suppressed = 0;
+  }
+  const std::optional<LibraryMessage> message = ClassifyLibraryMessage(line);
+  LogLine out("warning", message ? "library_message" : "stderr_output");
+  if (message) {
+    out.Str("library", message->library).Str("summary", message->summary);
+  } else {
+    out.Int("bytes", static_cast<int64_t>(line.size()));
+  }
+  if (report_suppressed > 0) out.Int("suppressed", report_suppressed);
+  out.Emit();
 }
 
 bool ShouldLogRpc(bool routine) {

@@ -79,6 +79,17 @@ bool ShouldLogRpc(bool routine);
 // Lines not written since start because of sampling (a metric's source).
 int64_t SampledOutRpcLines();
 
+// A line a library wrote to stderr (captured by StderrCapture, see
+// StartLibraryOutputCapture), as a JSON line: {"event":"library_message",
+// "library":..,"summary":..} with the safe summary of ClassifyLibraryMessage
+// (never the rest of the line, which can carry bytes of an upload), or
+// {"event":"stderr_output","bytes":N} for a line no known library wrote. At
+// most kMaxLibraryLinesPerMinute such lines a minute; the next line after a
+// full minute carries "suppressed":N. Thread-safe; writes only to the log
+// output, never to fd 2.
+inline constexpr int kMaxLibraryLinesPerMinute = 60;
+void LogLibraryOutput(absl::string_view line);
+
 // Routes gRPC's own log lines (e.g. a bind failure) through LogLine as
 // event "grpc_log", so a server's stderr stays JSON lines. Call once, early.
 void RouteGrpcLogsToJson();

@@ -21,6 +21,7 @@
 #include "index/store/hash_store.h"
 #include "index/vetted/vetted_index.h"
 #include "src/common/file_util.h"
+#include "src/common/stderr_capture.h"
 #include "src/match/demo_seed.h"
 #include "src/match/matcher.h"
 #include "src/server/follower.h"
@@ -188,14 +189,37 @@ int RunMatchServer(const ServerConfig& config) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   RouteGrpcLogsToJson();  // gRPC's own log lines as JSON lines too.
+  // Libraries (libpng, OpenCV, FFmpeg, ...) print warnings to stderr, and
+  // some print bytes of the upload (a PNG's ICC profile name): a line that
+  // looks like a log line could be forged. The log gets its own descriptor
+  // for the real stderr; fd 2 then becomes a pipe whose lines are logged as
+  // escaped library_message lines (LogLibraryOutput).
+  std::unique_ptr<StderrCapture> library_output;
+  int log_fd = STDERR_FILENO;
+  if (config.capture_library_output) {
+    log_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (log_fd < 0) {
+      return StartupError(
+          absl::InternalError(
+              absl::StrCat("cannot duplicate stderr: ", std::strerror(errno))),
+          "log");
+    }
+  }
   {
     LogOptions log_options;
+    log_options.fd = log_fd;
     log_options.file = config.log_file;
     log_options.rotate_bytes = config.log_rotate_bytes;
     log_options.keep_files = config.log_keep_files;
     log_options.sample_ok_rpcs = config.log_sample_ok_rpcs;
     absl::Status s = ConfigureLogging(log_options);
     if (!s.ok()) return StartupError(s, "log_file");
+  }
+  if (config.capture_library_output) {
+    absl::StatusOr<std::unique_ptr<StderrCapture>> capture =
+        StderrCapture::Start(LogLibraryOutput);
+    if (!capture.ok()) return StartupError(capture.status(), "log");
+    library_output = *std::move(capture);
   }
 
   LogLine("info", "config")

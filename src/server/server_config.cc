@@ -116,6 +116,10 @@ FlagSet BindFlags(ServerConfig* c) {
         "0: never");
   f.Int("log_keep_files", &c->log_keep_files, 0, 1000,
         "with --log_rotate_bytes: rotated files kept");
+  f.Bool("capture_library_output", &c->capture_library_output,
+         "log what image and video libraries print to stderr as escaped "
+         "library_message JSON lines (a summary, never image bytes) instead "
+         "of letting it into the log stream raw");
   f.Int("log_sample_ok_rpcs", &c->log_sample_ok_rpcs, 1, 1000000,
         "write 1 in N per-RPC lines of OK calls without a MATCH; errors and "
         "MATCH lines are always written");

@@ -61,6 +61,8 @@ struct ServerConfig {
   int64_t log_rotate_bytes = 0;
   int log_keep_files = 5;
   int log_sample_ok_rpcs = 1;
+  // Capture what libraries write to stderr as escaped JSON log lines.
+  bool capture_library_output = true;
   int max_batch = 16;
   int max_hashes = 16;
   int pdq_threshold = 31;
