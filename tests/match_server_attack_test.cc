@@ -15,9 +15,11 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -323,6 +325,104 @@ TEST_F(AttackTest, WithoutCaptureTheProfileNameForgesALine) {
     forged |= absl::StartsWith(line, "{\"level\":\"info\",\"event\":\"FAKE");
   }
   EXPECT_TRUE(forged) << server_.Stderr();
+}
+
+std::string Sha256Hex(const std::string& s) {
+  ImageHasher hasher;
+  static constexpr Algorithm kSha[] = {Algorithm::kSha256};
+  return hasher.HashBytes(s, kSha, {})->results[0].hex;
+}
+
+// Per-client fairness (item 6): a greedy platform is held to its own limit
+// of calls in flight, and a normal platform's upload does not wait behind
+// the greedy one's backlog (the image workers take turns between callers).
+TEST_F(AttackTest, GreedyPlatformCannotStarveANormalOne) {
+  const std::string tokens = dir_.path() + "/tokens";
+  ASSERT_TRUE(testing_util::WriteWholeFile(
+      tokens, absl::StrCat("greedy ", Sha256Hex("greedy-token"), "\nnormal ",
+                           Sha256Hex("normal-token"), "\n")));
+  StartServer({"--tokens_file", tokens, "--image_workers", "1",
+               "--max_calls_per_principal", "4"});
+  std::vector<uint8_t> encoded;
+  cv::imencode(".jpg", testing_util::SmoothTexture(4000, 4000, 8), encoded);
+  const std::string slow(encoded.begin(), encoded.end());
+  const std::string quick = NormalJpeg();
+  auto call = [&](const std::string& token, const std::string& image) {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + token);
+    return MatchImage(image, 120000, &context);
+  };
+  // The normal platform alone, for the latency printed below.
+  auto start = std::chrono::steady_clock::now();
+  ASSERT_TRUE(call("normal-token", quick).ok());
+  const double alone_ms = std::chrono::duration<double, std::milli>(
+                              std::chrono::steady_clock::now() - start)
+                              .count();
+
+  std::mutex mu;
+  std::vector<std::string> finished;
+  std::vector<grpc::Status> greedy(6);
+  std::vector<std::thread> threads;
+  for (grpc::Status& s : greedy) {
+    threads.emplace_back([&] {
+      s = call("greedy-token", slow);
+      if (s.ok()) {
+        std::lock_guard<std::mutex> lock(mu);
+        finished.push_back("greedy");
+      }
+    });
+  }
+  ASSERT_TRUE(WaitInFlight(4));
+  // Give the two calls over the limit time to be refused.
+  const auto refused_by =
+      std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  auto refused = [&] {
+    int n = 0;
+    absl::StatusOr<std::string> m =
+        testing_util::HttpGet(metrics_port_, "/metrics");
+    if (m.ok()) {
+      n = static_cast<int>(testing_util::PrometheusSum(
+          *m, "hashmatch_rejected_total", {{"reason", "principal"}}));
+    }
+    return n;
+  };
+  while (refused() < 2 && std::chrono::steady_clock::now() < refused_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  start = std::chrono::steady_clock::now();
+  const grpc::Status normal = call("normal-token", quick);
+  const double loaded_ms = std::chrono::duration<double, std::milli>(
+                               std::chrono::steady_clock::now() - start)
+                               .count();
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    finished.push_back("normal");
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_TRUE(normal.ok()) << normal.error_message();
+  int ok = 0, limited = 0;
+  for (const grpc::Status& s : greedy) {
+    if (s.ok()) ++ok;
+    if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED &&
+        absl::StrContains(s.error_message(),
+                          "principal greedy has 4 calls in flight")) {
+      ++limited;
+    }
+  }
+  EXPECT_EQ(ok, 4);
+  EXPECT_EQ(limited, 2);
+  // With one worker, the normal call ran after at most the greedy call that
+  // was running and the greedy call whose turn came first: not after all 4.
+  int greedy_before = 0;
+  for (const std::string& who : finished) {
+    if (who == "normal") break;
+    ++greedy_before;
+  }
+  EXPECT_LE(greedy_before, 2);
+  std::printf(
+      "normal platform MatchImage: %.1f ms alone, %.1f ms behind a "
+      "greedy platform's 4 slow calls (%d finished before it)\n",
+      alone_ms, loaded_ms, greedy_before);
 }
 
 std::vector<std::string> RpcLines(const std::string& log) {

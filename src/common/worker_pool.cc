@@ -18,10 +18,15 @@ WorkerPool::~WorkerPool() {
   for (std::thread& t : threads_) t.join();
 }
 
-void WorkerPool::Submit(std::function<void()> task) {
+void WorkerPool::Submit(absl::string_view key, std::function<void()> task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    queue_.push_back({std::chrono::steady_clock::now(), std::move(task)});
+    auto it = queues_.find(key);
+    if (it == queues_.end()) {
+      it = queues_.emplace(std::string(key), std::deque<Queued>()).first;
+      turns_.emplace_back(key);
+    }
+    it->second.push_back({std::chrono::steady_clock::now(), std::move(task)});
   }
   cv_.notify_one();
 }
@@ -31,21 +36,32 @@ void WorkerPool::Loop() {
     std::function<void()> task;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [this] { return stop_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stop_ and nothing left.
-      task = std::move(queue_.front().task);
-      queue_.pop_front();
+      cv_.wait(lock, [this] { return stop_ || !turns_.empty(); });
+      if (turns_.empty()) return;  // stop_ and nothing left.
+      std::string key = std::move(turns_.front());
+      turns_.pop_front();
+      auto it = queues_.find(key);
+      task = std::move(it->second.front().task);
+      it->second.pop_front();
+      if (it->second.empty()) {
+        queues_.erase(it);
+      } else {
+        turns_.push_back(std::move(key));  // Its next task waits its turn.
+      }
     }
     task();
   }
 }
 
 double WorkerPool::OldestQueuedSeconds() const {
-  std::chrono::steady_clock::time_point oldest;
+  std::chrono::steady_clock::time_point oldest =
+      std::chrono::steady_clock::time_point::max();
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (queue_.empty()) return 0;
-    oldest = queue_.front().queued;
+    if (queues_.empty()) return 0;
+    for (const auto& [key, queue] : queues_) {
+      oldest = std::min(oldest, queue.front().queued);
+    }
   }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                        oldest)

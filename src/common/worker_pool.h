@@ -1,12 +1,21 @@
-// WorkerPool: a fixed set of threads running submitted tasks in FIFO order.
-// The servers run slow work here (match_server: image decoding and hashing;
-// ingest_server: store writes and image hashing) instead of on gRPC's
-// callback threads, so those stay free to admit or refuse new RPCs at once.
+// WorkerPool: a fixed set of threads running submitted tasks. The servers run
+// slow work here (match_server: image decoding and hashing; ingest_server:
+// store writes and image hashing) instead of on gRPC's callback threads, so
+// those stay free to admit or refuse new RPCs at once.
+//
+// Fairness: each task is queued under a key (match_server: the calling
+// platform). Tasks of one key run in the order submitted; between keys the
+// threads take turns, one task per key with work waiting, so a caller that
+// queues a hundred tasks delays another caller's next task by at most one
+// task per busy key, not by its whole backlog. Submit without a key uses
+// the key "" (plain FIFO when every task has the same key).
+//
 // The queue has no bound of its own: callers bound it (MatchServiceImpl only
-// submits while holding a ConcurrencyLimiter permit).
+// submits while holding a ConcurrencyLimiter permit, and per-principal
+// permits bound each key).
 //
 //   WorkerPool pool(2);
-//   pool.Submit([] { ... });
+//   pool.Submit("platform-a", [] { ... });
 //   // ~WorkerPool runs every queued task, then joins.
 //
 // Thread safety: Submit may be called concurrently, also from tasks.
@@ -17,9 +26,13 @@
 #include <condition_variable>
 #include <deque>
 #include <functional>
+#include <map>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
+
+#include "absl/strings/string_view.h"
 
 namespace hashmatch {
 
@@ -32,7 +45,8 @@ class WorkerPool {
   // Runs the tasks still queued, then joins the threads.
   ~WorkerPool();
 
-  void Submit(std::function<void()> task);
+  void Submit(std::function<void()> task) { Submit("", std::move(task)); }
+  void Submit(absl::string_view key, std::function<void()> task);
 
   int threads() const { return static_cast<int>(threads_.size()); }
 
@@ -49,8 +63,12 @@ class WorkerPool {
   };
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Queued> queue_;  // GUARDED_BY(mu_)
-  bool stop_ = false;         // GUARDED_BY(mu_)
+  // Waiting tasks per key; a key is present only while it has some.
+  std::map<std::string, std::deque<Queued>, std::less<>>
+      queues_;  // GUARDED_BY(mu_)
+  // Keys with waiting tasks, in the order they get their next turn.
+  std::deque<std::string> turns_;  // GUARDED_BY(mu_)
+  bool stop_ = false;              // GUARDED_BY(mu_)
   std::vector<std::thread> threads_;
 };
 

@@ -5,7 +5,9 @@
 #include <condition_variable>
 #include <mutex>
 #include <set>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -71,6 +73,54 @@ TEST(WorkerPoolTest, OldestQueuedSecondsAgesWhileTheOnlyThreadIsBusy) {
     release = true;
   }
   cv.notify_all();
+}
+
+// One thread, blocked while a greedy key queues 5 tasks; then a second key
+// queues one. Keys take turns: the second key's task runs right after the
+// greedy key's next one, not after its whole backlog.
+TEST(WorkerPoolTest, KeysTakeTurns) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool started = false, release = false;
+  std::vector<std::string> order;
+  {
+    WorkerPool pool(1);
+    pool.Submit("greedy", [&] {
+      std::unique_lock<std::mutex> lock(mu);
+      started = true;
+      cv.notify_all();
+      cv.wait(lock, [&] { return release; });
+      order.push_back("greedy0");
+    });
+    {
+      std::unique_lock<std::mutex> lock(mu);
+      cv.wait(lock, [&] { return started; });
+    }
+    for (int i = 1; i <= 5; ++i) {
+      pool.Submit("greedy", [&, i] {
+        std::lock_guard<std::mutex> lock(mu);
+        order.push_back("greedy" + std::to_string(i));
+      });
+    }
+    pool.Submit("normal", [&] {
+      std::lock_guard<std::mutex> lock(mu);
+      order.push_back("normal");
+    });
+    pool.Submit("", [&] {
+      std::lock_guard<std::mutex> lock(mu);
+      order.push_back("unkeyed");
+    });
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      release = true;
+    }
+    cv.notify_all();
+  }
+  // The first greedy task was already running; then greedy1, normal and
+  // unkeyed each get a turn before greedy2.
+  EXPECT_EQ(order, (std::vector<std::string>{"greedy0", "greedy1", "normal",
+                                             "unkeyed", "greedy2", "greedy3",
+                                             "greedy4", "greedy5"}));
 }
 
 }  // namespace

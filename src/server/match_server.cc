@@ -235,6 +235,8 @@ int RunMatchServer(const ServerConfig& config) {
       .Int("max_jpeg_scans", config.max_jpeg_scans)
       .Int("max_decode_ms", config.max_decode_ms)
       .Int("max_queue_wait_ms", config.max_queue_wait_ms)
+      .Int("max_calls_per_principal", config.max_calls_per_principal)
+      .Int("max_bytes_per_principal", config.max_bytes_per_principal)
       .Int("max_batch", config.max_batch)
       .Int("max_hashes", config.max_hashes)
       .Int("pdq_threshold", config.pdq_threshold)
@@ -340,6 +342,8 @@ int RunMatchServer(const ServerConfig& config) {
   MatchServiceOptions service_options;
   service_options.max_concurrent_rpcs = config.max_concurrent_rpcs;
   service_options.max_concurrent_videos = config.max_concurrent_videos;
+  service_options.principal_limits.max_calls = config.max_calls_per_principal;
+  service_options.principal_limits.max_bytes = config.max_bytes_per_principal;
   if (config.image_workers > 0) {
     service_options.worker_threads = config.image_workers;
   }
@@ -562,6 +566,8 @@ int RunMatchServer(const ServerConfig& config) {
                   unsaturated_now ? "saturation_recovered" : "saturated")
               .Double("oldest_queued_ms", waited * 1e3)
               .Int("max_queue_wait_ms", config.max_queue_wait_ms)
+              .Int("max_calls_per_principal", config.max_calls_per_principal)
+              .Int("max_bytes_per_principal", config.max_bytes_per_principal)
               .Int("in_flight", service.in_flight())
               .Emit();
         }

@@ -138,6 +138,7 @@ MatchServiceImpl::MatchServiceImpl(const MatchServiceOptions& options,
       tokens_(tokens),
       limiter_(options.max_concurrent_rpcs),
       video_limiter_(options.max_concurrent_videos),
+      principal_limiter_(options.principal_limits),
       pool_(std::make_unique<WorkerPool>(std::max(1, options.worker_threads))) {
   if (options_.on_match) {
     on_match_pool_ =
@@ -194,6 +195,9 @@ struct MatchServiceImpl::Call {
   // MatchVideo's reactor (then `reactor` is null).
   grpc::ServerReadReactor<v1::MatchVideoRequest>* video_reactor = nullptr;
   std::chrono::steady_clock::time_point start;
+  // Request bytes the call holds (images), for the per-principal limit.
+  int64_t request_bytes = 0;
+  PrincipalLimiter::Permit principal_permit;
   ConcurrencyLimiter::Permit permit;
   ConcurrencyLimiter::Permit video_permit;
   CallLog log;
@@ -237,6 +241,7 @@ void MatchServiceImpl::Finish(Call* call, const grpc::Status& status) {
     metrics_->AddInflight(-1);
   }
   call->video_permit.Release();
+  call->principal_permit.Release();
   if (call->reactor != nullptr) {
     call->reactor->Finish(status);
   } else {
@@ -275,6 +280,19 @@ grpc::Status MatchServiceImpl::Admit(Call* call) {
     if (!platform.ok()) return ToGrpcStatus(platform.status());
     call->log.principal = *std::move(platform);
   }
+  if (call->log.principal.empty()) {
+    call->log.principal = CertificatePrincipal(*call->context);
+  }
+  if (call->log.principal.empty()) call->log.principal = "anonymous";
+  // Per caller first: a greedy platform is refused before it can take the
+  // last server-wide slots.
+  absl::StatusOr<PrincipalLimiter::Permit> mine =
+      principal_limiter_.TryAcquire(call->log.principal, call->request_bytes);
+  if (!mine.ok()) {
+    metrics_->CountRejected("principal");
+    return ToGrpcStatus(mine.status());
+  }
+  call->principal_permit = *std::move(mine);
   call->permit = limiter_.TryAcquire();
   if (!call->permit) {
     metrics_->CountRejected("capacity");
@@ -289,7 +307,7 @@ grpc::Status MatchServiceImpl::Admit(Call* call) {
 template <typename Work>
 grpc::ServerUnaryReactor* MatchServiceImpl::Handle(
     absl::string_view rpc, grpc::CallbackServerContext* context, bool offload,
-    Work work) {
+    int64_t request_bytes, Work work) {
   // Counted before the draining check (both seq_cst), so a drain that sees
   // 0 active calls after setting draining_ cannot miss a call that passed.
   active_calls_.fetch_add(1);
@@ -298,6 +316,7 @@ grpc::ServerUnaryReactor* MatchServiceImpl::Handle(
   call->context = context;
   call->reactor = context->DefaultReactor();
   call->start = std::chrono::steady_clock::now();
+  call->request_bytes = request_bytes;
   grpc::ServerUnaryReactor* reactor = call->reactor;
   grpc::Status admitted = Admit(call.get());
   if (!admitted.ok()) {
@@ -321,7 +340,8 @@ grpc::ServerUnaryReactor* MatchServiceImpl::Handle(
     Complete(call, status);
   };
   if (offload) {
-    pool_->Submit(std::move(run));
+    // Keyed by caller: platforms take turns on the workers.
+    pool_->Submit(call->log.principal, std::move(run));
   } else {
     run();
   }
@@ -332,6 +352,7 @@ grpc::ServerUnaryReactor* MatchServiceImpl::MatchImage(
     grpc::CallbackServerContext* context, const v1::MatchImageRequest* request,
     v1::MatchResponse* response) {
   return Handle("MatchImage", context, /*offload=*/true,
+                static_cast<int64_t>(request->image().size()),
                 [this, context, request, response](
                     const Matcher& matcher, CallLog* log) -> grpc::Status {
                   log->content_ref = request->content_ref();
@@ -351,7 +372,7 @@ grpc::ServerUnaryReactor* MatchServiceImpl::MatchImage(
 grpc::ServerUnaryReactor* MatchServiceImpl::MatchHashes(
     grpc::CallbackServerContext* context, const v1::MatchHashesRequest* request,
     v1::MatchResponse* response) {
-  return Handle("MatchHashes", context, /*offload=*/false,
+  return Handle("MatchHashes", context, /*offload=*/false, /*request_bytes=*/0,
                 [this, request, response](const Matcher& matcher,
                                           CallLog* log) -> grpc::Status {
                   log->content_ref = request->content_ref();
@@ -367,8 +388,12 @@ grpc::ServerUnaryReactor* MatchServiceImpl::MatchHashes(
 grpc::ServerUnaryReactor* MatchServiceImpl::MatchBatch(
     grpc::CallbackServerContext* context, const v1::MatchBatchRequest* request,
     v1::MatchBatchResponse* response) {
+  int64_t batch_bytes = 0;
+  for (const v1::MatchImageRequest& image : request->images()) {
+    batch_bytes += static_cast<int64_t>(image.image().size());
+  }
   return Handle(
-      "MatchBatch", context, /*offload=*/true,
+      "MatchBatch", context, /*offload=*/true, batch_bytes,
       [this, context, request, response](const Matcher& matcher,
                                          CallLog* log) -> grpc::Status {
         log->items = request->images_size();
@@ -400,6 +425,7 @@ grpc::ServerUnaryReactor* MatchServiceImpl::GetIndexInfo(
     grpc::CallbackServerContext* context, const v1::GetIndexInfoRequest*,
     v1::IndexInfo* response) {
   return Handle("GetIndexInfo", context, /*offload=*/false,
+                /*request_bytes=*/0,
                 [response](const Matcher& matcher, CallLog*) -> grpc::Status {
                   *response = matcher.GetIndexInfo();
                   return grpc::Status::OK;

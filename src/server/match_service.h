@@ -50,6 +50,7 @@
 #include "src/common/worker_pool.h"
 #include "src/match/matcher.h"
 #include "src/server/concurrency_limiter.h"
+#include "src/server/principal_limiter.h"
 #include "src/server/server_metrics.h"
 #include "src/server/token_auth.h"
 
@@ -80,6 +81,9 @@ struct MatchServiceOptions {
   // MatchVideo calls at once (each buffers its upload in memory, up to the
   // Matcher's video max_bytes); more are RESOURCE_EXHAUSTED. Default 4.
   int max_concurrent_videos = 4;
+  // Per caller (token platform, else client certificate, else "anonymous"):
+  // calls in flight and the image bytes they hold. Default: no limits.
+  PrincipalLimits principal_limits;
 };
 
 // A MatchVideo MATCH as a MatchResponse for on_match (match reports): the
@@ -159,7 +163,8 @@ class MatchServiceImpl final
   template <typename Work>
   grpc::ServerUnaryReactor* Handle(absl::string_view rpc,
                                    grpc::CallbackServerContext* context,
-                                   bool offload, Work work);
+                                   bool offload, int64_t request_bytes,
+                                   Work work);
   grpc::Status Admit(Call* call);
   // The call's deadline and cancellation (the client's, or CancelRunning)
   // for the Matcher. `context` must outlive the returned control.
@@ -176,6 +181,7 @@ class MatchServiceImpl final
   const TokenTable* const tokens_;
   ConcurrencyLimiter limiter_;
   ConcurrencyLimiter video_limiter_;
+  PrincipalLimiter principal_limiter_;
   std::atomic<const Matcher*> matcher_{nullptr};
   std::atomic<bool> draining_{false};
   std::atomic<bool> cancel_running_{false};

@@ -100,6 +100,14 @@ FlagSet BindFlags(ServerConfig* c) {
         "most scans of a progressive or multi-scan JPEG (each is a pass over "
         "the whole image; encoders write about 10); more: RESOURCE_EXHAUSTED; "
         "0: no limit");
+  f.Int("max_calls_per_principal", &c->max_calls_per_principal, 0, 100000,
+        "MatchService calls one caller (token platform, client certificate "
+        "or anonymous) may have in flight; more: RESOURCE_EXHAUSTED; 0: no "
+        "limit");
+  f.Int("max_bytes_per_principal", &c->max_bytes_per_principal, 0,
+        int64_t{1} << 40,
+        "image bytes one caller's calls in flight may hold together (256 "
+        "MiB); more: RESOURCE_EXHAUSTED; 0: no limit");
   f.Int("image_workers", &c->image_workers, 0, 1024,
         "threads that decode and hash images (MatchImage, MatchBatch); 0: one "
         "per core");

@@ -51,6 +51,10 @@ struct ServerConfig {
   // (0: no limit), and how long an image call may wait for a worker before
   // readiness says NOT_SERVING (0: never).
   int max_jpeg_scans = 64;
+  // Per caller (platform): MatchService calls in flight and image bytes they
+  // hold (0: no limit).
+  int max_calls_per_principal = 32;
+  int64_t max_bytes_per_principal = int64_t{256} << 20;
   // Threads decoding and hashing images; 0: one per core.
   int image_workers = 0;
   int64_t max_decode_ms = 5000;
