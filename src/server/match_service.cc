@@ -285,14 +285,18 @@ grpc::Status MatchServiceImpl::Admit(Call* call) {
   }
   if (call->log.principal.empty()) call->log.principal = "anonymous";
   // Per caller first: a greedy platform is refused before it can take the
-  // last server-wide slots.
-  absl::StatusOr<PrincipalLimiter::Permit> mine =
-      principal_limiter_.TryAcquire(call->log.principal, call->request_bytes);
-  if (!mine.ok()) {
-    metrics_->CountRejected("principal");
-    return ToGrpcStatus(mine.status());
+  // last server-wide slots. Anonymous callers (a server without tokens or
+  // client certificates) cannot be told apart: only the server-wide limits
+  // hold them.
+  if (call->log.principal != "anonymous") {
+    absl::StatusOr<PrincipalLimiter::Permit> mine =
+        principal_limiter_.TryAcquire(call->log.principal, call->request_bytes);
+    if (!mine.ok()) {
+      metrics_->CountRejected("principal");
+      return ToGrpcStatus(mine.status());
+    }
+    call->principal_permit = *std::move(mine);
   }
-  call->principal_permit = *std::move(mine);
   call->permit = limiter_.TryAcquire();
   if (!call->permit) {
     metrics_->CountRejected("capacity");

@@ -81,8 +81,9 @@ struct MatchServiceOptions {
   // MatchVideo calls at once (each buffers its upload in memory, up to the
   // Matcher's video max_bytes); more are RESOURCE_EXHAUSTED. Default 4.
   int max_concurrent_videos = 4;
-  // Per caller (token platform, else client certificate, else "anonymous"):
-  // calls in flight and the image bytes they hold. Default: no limits.
+  // Per authenticated caller (token platform, else client certificate;
+  // anonymous calls are not limited per caller): calls in flight and the
+  // image bytes they hold. Default: no limits.
   PrincipalLimits principal_limits;
 };
 

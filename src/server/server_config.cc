@@ -101,9 +101,9 @@ FlagSet BindFlags(ServerConfig* c) {
         "the whole image; encoders write about 10); more: RESOURCE_EXHAUSTED; "
         "0: no limit");
   f.Int("max_calls_per_principal", &c->max_calls_per_principal, 0, 100000,
-        "MatchService calls one caller (token platform, client certificate "
-        "or anonymous) may have in flight; more: RESOURCE_EXHAUSTED; 0: no "
-        "limit");
+        "MatchService calls one authenticated caller (token platform or "
+        "client certificate) may have in flight; more: RESOURCE_EXHAUSTED; "
+        "0: no limit");
   f.Int("max_bytes_per_principal", &c->max_bytes_per_principal, 0,
         int64_t{1} << 40,
         "image bytes one caller's calls in flight may hold together (256 "
