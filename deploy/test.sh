@@ -4,6 +4,7 @@
 # AddressSanitizer + UndefinedBehaviorSanitizer and runs the whole suite
 # again under them (unit, bad-input, golden, robustness and CLI tests), then
 # builds the concurrency tests with ThreadSanitizer and runs them (label tsan).
+# Not here: deploy/repeat_tests.sh, which runs tests N times to find flakes.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -28,6 +29,9 @@ cmake -S "$ROOT" -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHASHMATCH_WER
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$SANITIZER_FLAGS" \
   -DHASHMATCH_SANITIZE=ON -DHASHMATCH_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan -j"$JOBS"
+# The crash torture runs 10 SIGKILL cycles of each kind in the Release tree,
+# 3 here (deploy/crash_torture.sh runs 100).
+HASHMATCH_TORTURE_CYCLES=3 \
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan --output-on-failure -j"$JOBS"
 
@@ -36,6 +40,6 @@ echo "== concurrency tests under ThreadSanitizer"
 cmake -S "$ROOT" -B build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHASHMATCH_WERROR=ON \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="$SANITIZER_FLAGS" \
   -DHASHMATCH_TSAN=ON -DHASHMATCH_BUILD_BENCH=OFF >/dev/null
-cmake --build build-tsan -j"$JOBS" --target vetted_concurrency_test
+cmake --build build-tsan -j"$JOBS" --target vetted_concurrency_test stderr_capture_test
 TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
   ctest --test-dir build-tsan -L tsan --output-on-failure -j"$JOBS"

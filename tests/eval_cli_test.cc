@@ -1,11 +1,11 @@
 // End-to-end tests of `hashmatch eval accuracy`: the binary on a corpus of
 // generated photos (src/eval/test_corpus.h), its outputs, and its errors.
-#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
@@ -29,18 +29,37 @@ std::string Slurp(const std::string& path) {
   return s.str();
 }
 
+size_t Count(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos;
+       at = text.find(what, at + 1)) {
+    ++n;
+  }
+  return n;
+}
+
+// The profile name the test pictures carry: libpng quotes it in its warning;
+// the escape sequence must never reach the terminal.
+constexpr char kProfileName[] = "Evil\x1b[31m profile";
+
 class EvalCliTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ =
-        eval::testing_util::FreshDir(absl::StrCat("eval_cli_test_", getpid()));
+    root_ = eval::testing_util::FreshDir("eval_cli_test");
     corpus_ = absl::StrCat(root_, "/corpus");
     std::filesystem::create_directories(corpus_);
-    eval::testing_util::WriteSyntheticCorpus(corpus_, 4, 2);
+    // 2 vetted and 2 innocent pictures (the split is by content, so it is
+    // the same whatever the directory), each with an iCCP chunk that makes
+    // libpng warn whenever it is decoded.
+    written_ = eval::testing_util::WriteSyntheticCorpus(
+        corpus_, 4, 2, [](const std::string& png) {
+          return eval::testing_util::WithBadIccProfile(png, kProfileName);
+        });
   }
   void TearDown() override { std::filesystem::remove_all(root_); }
 
   std::string root_, corpus_;
+  std::vector<eval::ManifestEntry> written_;
 };
 
 TEST_F(EvalCliTest, WritesManifestThenEvaluatesFromIt) {
@@ -49,13 +68,37 @@ TEST_F(EvalCliTest, WritesManifestThenEvaluatesFromIt) {
       {"eval", "accuracy", "--corpus", corpus_, "--write-manifest", manifest});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, absl::StrCat("wrote 4 entries to ", manifest, "\n"));
+  // The scan decodes each picture: libpng's warnings are summarised once.
+  EXPECT_EQ(Count(r.err, "libpng warning"), 1u) << r.err;
+  EXPECT_NE(r.err.find("messages from libpng: libpng warning: iCCP: profile\n"),
+            std::string::npos)
+      << r.err;
+  EXPECT_EQ(r.err.find("Evil"), std::string::npos) << r.err;
+  // The manifest has the written pictures, by MD5 and size.
+  const std::string manifest_text = Slurp(manifest);
+  ASSERT_EQ(written_.size(), 4u);
+  for (const eval::ManifestEntry& e : written_) {
+    EXPECT_NE(manifest_text.find(absl::StrCat(e.md5, "\t", e.size, "\t")),
+              std::string::npos)
+        << e.path;
+  }
 
   const std::string out = absl::StrCat(root_, "/out");
   r = RunHashmatch({"eval", "accuracy", "--manifest", manifest, "--out", out,
                     "--hashers", "pdq,phash", "--transforms", "identity,jpeg50",
                     "--threads", "1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  // Progress lines pass through; library messages are counted, not printed
+  // per image.
+  EXPECT_NE(r.err.find("hashmatch eval: 4/4 originals\n"), std::string::npos)
+      << r.err;
+  EXPECT_EQ(Count(r.err, "libpng warning"), 1u) << r.err;
+  EXPECT_EQ(r.err.find("Evil"), std::string::npos) << r.err;
   const std::string md = Slurp(absl::StrCat(out, "/accuracy.md"));
+  // The split the corpus was built for, whatever its directory.
+  EXPECT_NE(md.find("4 originals in 4 groups (2 vetted, 2 innocent)"),
+            std::string::npos)
+      << md;
   EXPECT_NE(md.find(absl::StrCat("```sh\nhashmatch eval accuracy --manifest ",
                                  manifest, " --out ", out)),
             std::string::npos)
@@ -64,7 +107,9 @@ TEST_F(EvalCliTest, WritesManifestThenEvaluatesFromIt) {
             std::string::npos)
       << md;
   const std::string json = Slurp(absl::StrCat(out, "/accuracy.json"));
-  EXPECT_NE(json.find("\"originals\":4,"), std::string::npos);
+  EXPECT_NE(json.find("\"originals\":4,\"vetted\":2,\"innocent\":2,"),
+            std::string::npos)
+      << json;
   EXPECT_NE(json.find("\"name\":\"pdq (no gate)\""), std::string::npos);
   EXPECT_NE(Slurp(absl::StrCat(out, "/accuracy.html")).find("<svg"),
             std::string::npos);

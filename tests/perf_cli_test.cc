@@ -1,7 +1,8 @@
 // End-to-end tests of `hashmatch eval perf`: the binary runs the real bench
 // programs (hashing_benchmark, index_benchmark, match_load with a real
-// match_server, video_hash_bench) in --quick mode and writes its block into
-// a hand-written Markdown file and a JSON report.
+// match_server, video_hash_bench) in --quick mode, which prints the report
+// and writes JSON only; --update_docs (never with --quick) replaces its block
+// in a hand-written Markdown file.
 #include <unistd.h>
 
 #include <algorithm>
@@ -96,7 +97,7 @@ class PerfCliTest : public ::testing::Test {
   std::string dir_, doc_;
 };
 
-TEST_F(PerfCliTest, QuickRunWritesTheBlockOnceAndReplacesIt) {
+TEST_F(PerfCliTest, QuickRunPrintsTheReportAndWritesJsonOnly) {
   // What --quick reads: the small PDQ photo (python3-skimage), MatchImage's
   // and the video clip's photos (mate-backgrounds) and ffmpeg.
   for (const char* path :
@@ -109,20 +110,16 @@ TEST_F(PerfCliTest, QuickRunWritesTheBlockOnceAndReplacesIt) {
     }
   }
   const std::string json = dir_ + "/perf.json";
-  RunResult r = RunBinary(HASHMATCH_BINARY,
-                          {"eval", "perf", "--quick", "--out", doc_, "--json",
-                           json, "--git_commit", "test-commit"});
+  RunResult r =
+      RunBinary(HASHMATCH_BINARY, {"eval", "perf", "--quick", "--json", json,
+                                   "--git_commit", "test-commit"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_NE(r.out.find("wrote " + doc_), std::string::npos) << r.out;
-  std::string md = Slurp(doc_);
-  ASSERT_EQ(Count(md, perf::kBeginMarker), 1u) << md;
-  ASSERT_EQ(Count(md, perf::kEndMarker), 1u);
-  // Outside the markers: byte for byte the hand-written text.
-  const size_t begin = md.find(perf::kBeginMarker);
-  const size_t end = md.find(perf::kEndMarker) + strlen(perf::kEndMarker);
-  EXPECT_EQ(md.substr(0, begin), kPrefix);
-  EXPECT_EQ(md.substr(end), absl::StrCat("\n\n", kSuffix));
-  EXPECT_NE(md.find("```sh\nhashmatch eval perf --quick --out " + doc_),
+  EXPECT_NE(r.out.find("wrote " + json + " ("), std::string::npos) << r.out;
+  // The report is printed, between no markers; no Markdown file is written.
+  const std::string& md = r.out;
+  EXPECT_EQ(Count(md, perf::kBeginMarker), 0u) << md;
+  EXPECT_NE(md.find("## Latest `hashmatch eval perf` run"), std::string::npos);
+  EXPECT_NE(md.find("```sh\nhashmatch eval perf --quick --json " + json),
             std::string::npos)
       << md;
   EXPECT_NE(md.find("commit test-commit"), std::string::npos);
@@ -161,6 +158,8 @@ TEST_F(PerfCliTest, QuickRunWritesTheBlockOnceAndReplacesIt) {
   EXPECT_GT(Number(video[3]), 0);
   EXPECT_GT(Number(video[6]), 1);
   EXPECT_NE(md.find("### Targets (not judged: --quick)"), std::string::npos);
+  // The hand-written Markdown file is untouched.
+  EXPECT_EQ(Slurp(doc_), absl::StrCat(kPrefix, kSuffix));
 
   Struct report;
   ASSERT_TRUE(
@@ -178,17 +177,56 @@ TEST_F(PerfCliTest, QuickRunWritesTheBlockOnceAndReplacesIt) {
   EXPECT_GT(
       At(report, "machine").struct_value().fields().at("cores").number_value(),
       0);
+}
 
-  // A second run (one benchmark) replaces the block: one pair of markers,
-  // the first run's tables gone, the text outside unchanged.
-  r = RunBinary(HASHMATCH_BINARY, {"eval", "perf", "--quick", "--benchmarks",
-                                   "index", "--out", doc_});
+// --update_docs (never with --quick): small sizes given explicitly, one
+// benchmark, so the test stays fast.
+TEST_F(PerfCliTest, UpdateDocsWritesTheBlockOnceAndReplacesIt) {
+  const std::string json = dir_ + "/perf.json";
+  const std::vector<std::string> small = {
+      "eval",      "perf",         "--update_docs",
+      "--out",     doc_,           "--json",
+      json,        "--benchmarks", "index",
+      "--index_n", "1000",         "--index_queries",
+      "4",         "--git_commit", "test-commit"};
+  RunResult r = RunBinary(HASHMATCH_BINARY, small);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("wrote " + json + " and " + doc_), std::string::npos)
+      << r.out;
+  // The report goes into the file, not to stdout.
+  EXPECT_EQ(r.out.find("### Search index"), std::string::npos) << r.out;
+  std::string md = Slurp(doc_);
+  ASSERT_EQ(Count(md, perf::kBeginMarker), 1u) << md;
+  ASSERT_EQ(Count(md, perf::kEndMarker), 1u);
+  // Outside the markers: byte for byte the hand-written text.
+  const size_t begin = md.find(perf::kBeginMarker);
+  const size_t end = md.find(perf::kEndMarker) + strlen(perf::kEndMarker);
+  EXPECT_EQ(md.substr(0, begin), kPrefix);
+  EXPECT_EQ(md.substr(end), absl::StrCat("\n\n", kSuffix));
+  EXPECT_NE(md.find("```sh\nhashmatch eval perf --update_docs --out " + doc_),
+            std::string::npos)
+      << md;
+  EXPECT_NE(md.find("commit test-commit"), std::string::npos);
+  EXPECT_EQ(Count(md, "### Search index"), 1u);
+  EXPECT_EQ(Row(md, "| MihIndex, warm |").size(), 6u) << md;
+  Struct report;
+  ASSERT_TRUE(
+      google::protobuf::util::JsonStringToMessage(Slurp(json), &report).ok());
+  EXPECT_EQ(At(report, "git_commit").string_value(), "test-commit");
+  EXPECT_FALSE(At(report, "quick").bool_value());
+
+  // A second run replaces the block: one pair of markers, the first run's
+  // command gone, the text outside unchanged.
+  std::vector<std::string> again = small;
+  again[10] = "2000";  // --index_n
+  r = RunBinary(HASHMATCH_BINARY, again);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   md = Slurp(doc_);
   EXPECT_EQ(Count(md, perf::kBeginMarker), 1u) << md;
   EXPECT_EQ(Count(md, perf::kEndMarker), 1u);
   EXPECT_EQ(Count(md, "### Search index"), 1u);
-  EXPECT_EQ(md.find("### PDQ hashing"), std::string::npos) << md;
+  EXPECT_EQ(Count(md, "--index_n 1000"), 0u) << md;
+  EXPECT_EQ(Count(md, "--index_n 2000"), 1u) << md;
   EXPECT_EQ(md.substr(0, md.find(perf::kBeginMarker)), kPrefix);
   EXPECT_EQ(md.substr(md.find(perf::kEndMarker) + strlen(perf::kEndMarker)),
             absl::StrCat("\n\n", kSuffix));
@@ -196,8 +234,9 @@ TEST_F(PerfCliTest, QuickRunWritesTheBlockOnceAndReplacesIt) {
 
 TEST_F(PerfCliTest, Errors) {
   // A missing bench directory: NOT_FOUND naming the program and the build.
+  const std::string json = dir_ + "/perf.json";
   RunResult r =
-      RunBinary(HASHMATCH_BINARY, {"eval", "perf", "--quick", "--out", doc_,
+      RunBinary(HASHMATCH_BINARY, {"eval", "perf", "--quick", "--json", json,
                                    "--bench_dir", dir_ + "/no-such-dir"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("NOT_FOUND: benchmark hashing_benchmark not found at " +
@@ -206,41 +245,56 @@ TEST_F(PerfCliTest, Errors) {
       << r.err;
   EXPECT_NE(r.err.find("cmake --build build --target hashing_benchmark"),
             std::string::npos);
-  EXPECT_EQ(Slurp(doc_), absl::StrCat(kPrefix, kSuffix));
+  EXPECT_FALSE(std::filesystem::exists(json));
 
   // Malformed markers: refused before anything runs, file untouched.
   const std::string broken =
       absl::StrCat(kPrefix, perf::kBeginMarker, "\n", kSuffix);
   Write(doc_, broken);
-  r = RunBinary(HASHMATCH_BINARY, {"eval", "perf", "--quick", "--out", doc_});
+  r = RunBinary(HASHMATCH_BINARY, {"eval", "perf", "--update_docs", "--out",
+                                   doc_, "--json", json});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_NE(r.err.find("only one of the markers"), std::string::npos) << r.err;
   EXPECT_EQ(Slurp(doc_), broken);
+  EXPECT_FALSE(std::filesystem::exists(json));
 
-  // Without --out, docs/performance.md must exist in the current directory
-  // (the test runs elsewhere).
+  // Without --out, --update_docs needs docs/performance.md in the current
+  // directory (the test runs elsewhere).
   if (!std::filesystem::exists("docs/performance.md")) {
-    r = RunBinary(HASHMATCH_BINARY, {"eval", "perf", "--quick"});
+    r = RunBinary(HASHMATCH_BINARY,
+                  {"eval", "perf", "--update_docs", "--json", json});
     EXPECT_EQ(r.exit_code, 1);
     EXPECT_NE(r.err.find("docs/performance.md is not in the current"),
               std::string::npos)
         << r.err;
   }
-  // --out naming a file in a missing directory.
-  r = RunBinary(HASHMATCH_BINARY,
-                {"eval", "perf", "--quick", "--out", dir_ + "/nodir/p.md"});
+  // --out naming a file in a missing directory; --json likewise.
+  r = RunBinary(HASHMATCH_BINARY, {"eval", "perf", "--update_docs", "--out",
+                                   dir_ + "/nodir/p.md", "--json", json});
   EXPECT_EQ(r.exit_code, 1);
+  r = RunBinary(HASHMATCH_BINARY,
+                {"eval", "perf", "--quick", "--json", dir_ + "/nodir/p.json"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("the directory of --json"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(json));
 
   // `hashmatch help` documents the command.
   r = RunBinary(HASHMATCH_BINARY, {"help"});
   EXPECT_EQ(r.exit_code, 0);
-  EXPECT_NE(r.out.find("hashmatch eval perf [--quick] [--out FILE]"),
+  EXPECT_NE(r.out.find("hashmatch eval perf [--quick | --update_docs [--out "
+                       "FILE]] [--json FILE]"),
             std::string::npos);
   EXPECT_NE(r.out.find("<!-- BEGIN eval perf -->"), std::string::npos);
 
-  // Usage errors: exit 2.
+  // Usage errors: exit 2, nothing written. --quick never rewrites the docs;
+  // --out only names the file --update_docs rewrites.
+  Write(doc_, absl::StrCat(kPrefix, kSuffix));
   for (const std::vector<std::string>& args :
        std::vector<std::vector<std::string>>{
+           {"eval", "perf", "--quick", "--update_docs"},
+           {"eval", "perf", "--update_docs", "--quick", "--out", doc_},
+           {"eval", "perf", "--quick", "--out", doc_},
+           {"eval", "perf", "--out", doc_},
            {"eval", "perf", "--benchmarks", "hashing,disk"},
            {"eval", "perf", "--benchmarks", ","},
            {"eval", "perf", "--video_seconds", "15"},
@@ -250,6 +304,9 @@ TEST_F(PerfCliTest, Errors) {
     r = RunBinary(HASHMATCH_BINARY, args);
     EXPECT_EQ(r.exit_code, 2) << args[2] << "\n" << r.err;
   }
+  r = RunBinary(HASHMATCH_BINARY, {"eval", "perf", "--quick", "--update_docs"});
+  EXPECT_NE(r.err.find("--update_docs"), std::string::npos) << r.err;
+  EXPECT_EQ(Slurp(doc_), absl::StrCat(kPrefix, kSuffix));
 }
 
 }  // namespace

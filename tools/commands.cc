@@ -179,8 +179,9 @@ constexpr char kUsage[] = R"(usage:
                   [--target_precision P] [--also_ungated LIST|none]
                   [--write_manifest FILE]
       Accuracy of the hashers on benign photos (docs/accuracy.md): each
-      photo and 23 transforms of it; half the photos (by a hash of the
-      path) are vetted. Writes DIR/accuracy.json, accuracy.md,
+      photo and 23 transforms of it; half the pictures (by a seeded hash
+      of each file's MD5: its content, never its path) are vetted. Writes
+      DIR/accuracy.json, accuracy.md,
       accuracy.html, roc.svg, hist_*.svg (and manifest.tsv with --corpus).
       --corpus scans directories and Qt .rcc archives (their jpg, png,
       webp members, opaque only, as ARCHIVE.rcc:/INNER; near duplicates
@@ -201,7 +202,10 @@ constexpr char kUsage[] = R"(usage:
       --target_precision 0.9999; threads default to the CPU count. PDQ
       queries of quality under 50 match nothing (the service's gate);
       --also_ungated (default pdq) also scores those methods without it.
-  hashmatch eval perf [--quick] [--out FILE] [--json FILE]
+      Image library messages on stderr (libpng, libjpeg, OpenCV, ...) are
+      counted and printed once at the end, one line per message, with only
+      their leading plain text (nothing an image supplied).
+  hashmatch eval perf [--quick | --update_docs [--out FILE]] [--json FILE]
                   [--benchmarks hashing,index,rpc,video] [--bench_dir DIR]
                   [--match_server PATH] [--timeout_seconds N]
                   [--git_commit C] [--hashing_filter RE] [--hashing_min_time S]
@@ -223,12 +227,15 @@ constexpr char kUsage[] = R"(usage:
       made with ffmpeg; CPU s per minute vs decoding every frame): about
       4-5 minutes on 2 cores. --quick: small sizes, about 10 s (for tests;
       targets not judged). The report (machine, build, commit, date, the
-      command and each benchmark's exact command) replaces the block
-      between <!-- BEGIN eval perf --> and <!-- END eval perf --> of FILE
-      (default docs/performance.md of the current directory, which must
-      exist; inserted before the first section when absent; a new --out
-      file is created); the rest of the file is kept byte for byte; the
-      file is replaced atomically. --json FILE writes the same as JSON.
+      command and each benchmark's exact command) is printed as Markdown
+      and written as JSON to --json FILE (default perf.json in the build
+      directory, next to tools/). Only --update_docs (refused with
+      --quick) writes it into the repository: it replaces the block
+      between <!-- BEGIN eval perf --> and <!-- END eval perf --> of
+      --out FILE (default docs/performance.md of the current directory,
+      which must exist; inserted before the first section when absent; a
+      new --out file is created); the rest of the file is kept byte for
+      byte; the file is replaced atomically.
       --bench_dir defaults to ../bench and --match_server to
       ../src/server/match_server next to this binary's directory; each
       program may run --timeout_seconds (600). A missing program is an

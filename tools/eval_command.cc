@@ -1,8 +1,16 @@
 #include "tools/eval_command.h"
 
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <filesystem>
+#include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -12,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "src/common/file_util.h"
+#include "src/common/stderr_capture.h"
 #include "src/eval/evaluation.h"
 #include "src/eval/manifest.h"
 #include "src/eval/report.h"
@@ -52,8 +61,92 @@ std::string QuoteArg(const std::string& a) {
   return out + "'";
 }
 
+// Counts the image libraries' messages (stderr_capture.h) while `eval
+// accuracy` runs; every other stderr line goes on to the original stderr
+// unchanged. OnLine runs on the capture's thread, the rest on the command's.
+class LibraryMessageCounter {
+ public:
+  void OnLine(absl::string_view line) {
+    std::optional<LibraryMessage> m = ClassifyLibraryMessage(line);
+    std::lock_guard<std::mutex> lock(mu_);
+    if (m.has_value()) {
+      ++counts_[{std::move(m->library), std::move(m->summary)}];
+      return;
+    }
+    absl::StrAppend(&held_, line, "\n");
+    if (fd_ >= 0) FlushHeldLocked();
+  }
+
+  // Where the other lines go (those that arrived before are written now).
+  void SetPassthrough(int fd) {
+    std::lock_guard<std::mutex> lock(mu_);
+    fd_ = fd;
+    FlushHeldLocked();
+  }
+
+  // One line per message, most frequent first:
+  // "hashmatch eval: 37 messages from libpng: libpng warning: iCCP: ...".
+  std::string Summary() {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<std::pair<int64_t, const Key*>> order;
+    for (const auto& [key, n] : counts_) order.emplace_back(-n, &key);
+    std::sort(order.begin(), order.end());
+    std::string text;
+    for (const auto& [minus_n, key] : order) {
+      absl::StrAppend(&text, "hashmatch eval: ", -minus_n,
+                      minus_n == -1 ? " message" : " messages", " from ",
+                      key->first, ": ", key->second, "\n");
+    }
+    return text;
+  }
+
+ private:
+  using Key = std::pair<std::string, std::string>;  // Library, summary.
+
+  void FlushHeldLocked() {
+    absl::string_view rest = held_;
+    while (!rest.empty()) {
+      const ssize_t n = write(fd_, rest.data(), rest.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // The original stderr is gone: drop the text.
+      rest.remove_prefix(static_cast<size_t>(n));
+    }
+    held_.clear();
+  }
+
+  std::mutex mu_;
+  int fd_ = -1;                    // GUARDED_BY(mu_)
+  std::string held_;               // GUARDED_BY(mu_)
+  std::map<Key, int64_t> counts_;  // GUARDED_BY(mu_)
+};
+
+int RunAccuracyUncaptured(const std::vector<std::string>& args,
+                          std::ostream& out, std::ostream& err);
+
+// `eval accuracy` with the libraries' stderr messages (libpng warns once per
+// PNG with a known incorrect sRGB profile: thousands of lines on the Debian
+// corpus) counted and summarised once at the end.
 int RunAccuracyCommand(const std::vector<std::string>& args, std::ostream& out,
                        std::ostream& err) {
+  LibraryMessageCounter counter;
+  absl::StatusOr<std::unique_ptr<StderrCapture>> capture = StderrCapture::Start(
+      [&counter](absl::string_view line) { counter.OnLine(line); });
+  if (capture.ok()) {
+    counter.SetPassthrough((*capture)->original_fd());
+  } else {
+    err << absl::StrCat("hashmatch eval: library messages are not summarised: ",
+                        capture.status().message(), "\n");
+  }
+  const int code = RunAccuracyUncaptured(args, out, err);
+  err.flush();
+  if (capture.ok()) (*capture)->Stop();
+  err << counter.Summary();
+  err.flush();
+  return code;
+}
+
+int RunAccuracyUncaptured(const std::vector<std::string>& args,
+                          std::ostream& out, std::ostream& err) {
   FlagParser parser;
   parser.AddBool("help");
   for (const char* name :
@@ -160,8 +253,10 @@ int RunAccuracyCommand(const std::vector<std::string>& args, std::ostream& out,
   std::mutex err_mu;
   options.progress = [&](int64_t done, int64_t total) {
     if (done % 50 == 0 || done == total) {
+      // One string, so that the line reaches stderr in one write and no
+      // library message from another thread lands inside it.
       std::lock_guard<std::mutex> lock(err_mu);
-      err << "hashmatch eval: " << done << "/" << total << " originals\n";
+      err << absl::StrCat("hashmatch eval: ", done, "/", total, " originals\n");
       err.flush();
     }
   };
@@ -242,6 +337,7 @@ int RunPerfCommand(const std::vector<std::string>& args, std::ostream& out,
   FlagParser parser;
   parser.AddBool("help");
   parser.AddBool("quick");
+  parser.AddBool("update_docs");
   for (const char* name : {"bench_dir",
                            "match_server",
                            "out",
@@ -274,6 +370,16 @@ int RunPerfCommand(const std::vector<std::string>& args, std::ostream& out,
   if (!flags->positional().empty()) {
     return Usage(err, absl::StrCat("unexpected argument '",
                                    flags->positional()[0], "'"));
+  }
+  // Only a full-size run, asked for, rewrites the committed figures.
+  const bool update_docs = flags->Has("update_docs");
+  if (update_docs && flags->Has("quick")) {
+    return Usage(err,
+                 "--update_docs records full-size figures in "
+                 "docs/performance.md; --quick runs toy sizes (drop one)");
+  }
+  if (flags->Get("out").has_value() && !update_docs) {
+    return Usage(err, "--out names the file --update_docs rewrites");
   }
   perf::PerfOptions options;
   if (flags->Has("quick")) options = perf::QuickOptions(options);
@@ -370,12 +476,31 @@ int RunPerfCommand(const std::vector<std::string>& args, std::ostream& out,
   options.video_repeats = static_cast<int>(*repeats);
   options.video_dir = flags->Get("video_dir").value_or("");
 
-  // The report's file, checked before anything runs.
+  // The files written, checked before anything runs: the JSON report, and
+  // with --update_docs the Markdown file whose block is replaced.
+  // Default: perf.json in the build directory (next to tools/), out of the
+  // checkout's tracked files.
+  const std::string json_path = flags->Get("json").value_or(
+      exe_dir.empty() ? std::string("perf.json")
+                      : std::filesystem::path(exe_dir + "/../perf.json")
+                            .lexically_normal()
+                            .string());
+  std::error_code ec;
+  {
+    const std::filesystem::path parent =
+        std::filesystem::path(json_path).parent_path();
+    if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+      return Fail(
+          err, absl::NotFoundError(absl::StrCat("the directory of --json ",
+                                                json_path, " does not exist")));
+    }
+  }
   const std::optional<std::string> out_flag = flags->Get("out");
   const std::string out_path = out_flag.value_or("docs/performance.md");
   std::string old_doc;
-  std::error_code ec;
-  if (std::filesystem::exists(out_path, ec)) {
+  if (!update_docs) {
+    // Nothing to check: the Markdown goes to stdout.
+  } else if (std::filesystem::exists(out_path, ec)) {
     absl::StatusOr<std::string> text = ReadFileToString(out_path, 64 << 20);
     if (!text.ok()) return Fail(err, text.status());
     old_doc = *std::move(text);
@@ -422,30 +547,33 @@ int RunPerfCommand(const std::vector<std::string>& args, std::ostream& out,
   report->command = perf::ShellQuote(quoted);
   report->quick = flags->Has("quick");
   report->build_type = HASHMATCH_BUILD_TYPE;
-  std::vector<std::string> own = {out_path};
-  if (std::optional<std::string> json = flags->Get("json")) {
-    own.push_back(*json);
-  }
+  std::vector<std::string> own = {json_path};
+  if (update_docs) own.push_back(out_path);
   report->git_commit = flags->Get("git_commit").value_or(GitCommit(own));
   report->date_utc = absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::Now(),
                                       absl::UTCTimeZone());
 
-  absl::StatusOr<std::string> doc =
-      perf::ReplaceMarkedBlock(old_doc, perf::RenderMarkdown(*report));
-  if (!doc.ok()) return Fail(err, doc.status());
-  absl::Status written = perf::WriteFileAtomically(out_path, *doc);
+  const std::string markdown = perf::RenderMarkdown(*report);
+  absl::Status written =
+      perf::WriteFileAtomically(json_path, perf::RenderJson(*report));
   if (!written.ok()) return Fail(err, written);
-  if (std::optional<std::string> json = flags->Get("json")) {
-    written = perf::WriteFileAtomically(*json, perf::RenderJson(*report));
+  if (update_docs) {
+    absl::StatusOr<std::string> doc =
+        perf::ReplaceMarkedBlock(old_doc, markdown);
+    if (!doc.ok()) return Fail(err, doc.status());
+    written = perf::WriteFileAtomically(out_path, *doc);
     if (!written.ok()) return Fail(err, written);
+  } else {
+    out << markdown << "\n";
   }
   for (const perf::TargetCheck& t : perf::CheckTargets(*report)) {
     out << t.area << "\t"
         << (t.met.has_value() ? (*t.met ? "met" : "NOT MET") : "not judged")
         << "\t" << t.target << "\t" << t.result << "\n";
   }
-  out << "wrote " << out_path << " (" << static_cast<int>(report->total_seconds)
-      << " s)\n";
+  out << "wrote " << json_path;
+  if (update_docs) out << " and " << out_path;
+  out << " (" << static_cast<int>(report->total_seconds) << " s)\n";
   return kExitOk;
 }
 

@@ -7,7 +7,14 @@
 //   hashmatch eval accuracy (--corpus DIR|RCC[,...] | --manifest FILE)
 //       --out DIR [--hashers LIST] [--transforms LIST] [--limit N]
 //       [--threads N] [--max_side N] [--seed N] [--target_precision P]
-//   hashmatch eval perf [--quick] [--out FILE] [--json FILE] [sizes...]
+//   hashmatch eval perf [--quick | --update_docs [--out FILE]] [--json FILE]
+//       [sizes...]
+//
+// `eval accuracy` captures stderr while it runs (src/common/stderr_capture.h):
+// image library messages are counted and summarised once at the end, other
+// lines pass through unchanged. `eval perf` prints its report and writes its
+// JSON; only --update_docs (refused with --quick) rewrites the block of
+// docs/performance.md.
 //
 // Exit codes as in commands.h: 0 done, 1 the corpus could not be read (a
 // missing directory or file names its Debian package; an MD5 mismatch with

@@ -117,8 +117,23 @@ int DefaultThreshold(const MethodSpec& m) {
   return IsPdq(m.algorithm) ? kPdqDefaultThreshold : 10;
 }
 
-bool IsVettedGroup(absl::string_view group) {
-  return (static_cast<uint8_t>(Md5(group)[0]) & 1) == 0;
+bool IsVettedPicture(absl::string_view md5_hex) {
+  return (static_cast<uint8_t>(Sha256(absl::StrCat(kSplitSeed, md5_hex))[0]) &
+          1) == 0;
+}
+
+std::map<std::string, bool> SplitGroups(
+    const std::vector<ManifestEntry>& manifest) {
+  std::map<std::string, std::string> smallest;  // Group -> smallest MD5.
+  for (const ManifestEntry& e : manifest) {
+    auto [it, added] = smallest.emplace(e.group, e.md5);
+    if (!added && e.md5 < it->second) it->second = e.md5;
+  }
+  std::map<std::string, bool> vetted;
+  for (const auto& [group, md5] : smallest) {
+    vetted[group] = IsVettedPicture(md5);
+  }
+  return vetted;
 }
 
 int SetDistance(const std::vector<Code>& query,
@@ -290,12 +305,14 @@ absl::StatusOr<CorpusCodes> HashCorpus(
   if (options.max_side < 16) {
     return absl::InvalidArgumentError("max_side must be at least 16");
   }
+  // Sides from the whole manifest, so that a --limit sample keeps them.
+  const std::map<std::string, bool> split = SplitGroups(manifest_in);
   std::vector<ManifestEntry> manifest = manifest_in;
   if (options.limit > 0 &&
       options.limit < static_cast<int64_t>(manifest.size())) {
-    std::vector<std::pair<std::string, size_t>> keyed;
+    std::vector<std::pair<std::pair<std::string, std::string>, size_t>> keyed;
     for (size_t i = 0; i < manifest.size(); ++i) {
-      keyed.emplace_back(Md5(manifest[i].path), i);
+      keyed.push_back({{manifest[i].md5, manifest[i].path}, i});
     }
     std::sort(keyed.begin(), keyed.end());
     std::vector<ManifestEntry> sample;
@@ -328,7 +345,7 @@ absl::StatusOr<CorpusCodes> HashCorpus(
     info.path = e.path;
     info.group = e.group;
     info.package = e.package;
-    info.vetted = IsVettedGroup(e.group);
+    info.vetted = split.at(e.group);
     std::vector<std::string> failures;
     auto finish = [&](const absl::Status& status) {
       std::lock_guard<std::mutex> lock(mu);
@@ -392,7 +409,7 @@ absl::StatusOr<CorpusCodes> HashCorpus(
     for (size_t t = 0; t < nt; ++t) {
       const TransformSpec& spec = *options.transforms[t];
       absl::StatusOr<TransformedImage> q = ApplyTransform(
-          spec, pixels, TransformSeed(e.path, spec.name, options.seed));
+          spec, pixels, TransformSeed(e.md5, spec.name, options.seed));
       absl::StatusOr<std::vector<ImageCodes>> qc =
           q.ok() ? HashImage(hasher, q->bytes, options.methods, options,
                              /*as_entry=*/false)

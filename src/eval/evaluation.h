@@ -14,11 +14,15 @@
 //      are the file itself when it was not downscaled, else a lossless PNG of
 //      the downscaled pixels. A file that does not decode is skipped and
 //      listed in `failures`.
-//   2. Split. An original is "vetted" when the first byte of MD5(group) is
-//      even (group = the path, except for variants of one picture: see
-//      manifest.h). The vetted set V is indexed; the others are innocent.
+//   2. Split, by content: never by path, so the same pictures give the same
+//      split wherever they sit. A group (variants of one picture: see
+//      manifest.h) is "vetted" when IsVettedPicture(MD5 of its file's bytes)
+//      (the smallest MD5 when a hand-written manifest gives a group several
+//      files): the first byte of SHA-256(kSplitSeed + MD5 hex) is even. The
+//      vetted set V is indexed; the others are innocent.
 //   3. Queries. Every transform (transforms.h) of every original, with seed
-//      TransformSeed(path, transform, options.seed), encoded as a file.
+//      TransformSeed(MD5 hex of the file, transform, options.seed), encoded
+//      as a file.
 //      Transforms of vetted originals are positives, of the others
 //      negatives ("identity" of a non-vetted original is that photo itself).
 //   4. Scores. Each method hashes every original and query from its encoded
@@ -50,6 +54,7 @@
 #include <bit>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -130,8 +135,19 @@ absl::StatusOr<std::vector<const MethodSpec*>> ParseMethodList(
 int MethodBits(const MethodSpec& m);
 int DefaultThreshold(const MethodSpec& m);
 
-// Whether originals of `group` form the vetted half (step 2).
-bool IsVettedGroup(absl::string_view group);
+// The fixed seed of the split (step 2). Changing it changes which pictures
+// are vetted, and so every published figure.
+inline constexpr char kSplitSeed[] = "hashmatch eval split v2|";
+
+// Whether the picture whose file has MD5 `md5_hex` (ManifestEntry::md5, 32
+// lower-case hex digits) falls in the vetted half (step 2).
+bool IsVettedPicture(absl::string_view md5_hex);
+
+// Step 2 for a manifest: each group's side, IsVettedPicture of the smallest
+// MD5 among the group's entries. Depends only on the entries' groups and
+// MD5s, not on their paths or order.
+std::map<std::string, bool> SplitGroups(
+    const std::vector<ManifestEntry>& manifest);
 
 // A binary hash of up to 256 bits, unused words zero.
 struct Code {
@@ -179,7 +195,9 @@ struct EvalOptions {
   // Worker threads. Default 1. REQUIRES: >= 1.
   int threads = 1;
   // When > 0 and smaller than the manifest, only the `limit` files with the
-  // smallest MD5(path) are used (a fixed pseudo-random sample). Default 0.
+  // smallest MD5 (of their bytes; path order on a tie) are used (a fixed
+  // pseudo-random sample, the same wherever the files sit; each group keeps
+  // the side it has in the whole manifest). Default 0.
   int64_t limit = 0;
   // Precision at which the threshold is searched. Default 0.9999.
   double target_precision = 0.9999;

@@ -228,10 +228,10 @@ absl::StatusOr<std::vector<const TransformSpec*>> ParseTransformList(
   return out;
 }
 
-uint64_t TransformSeed(absl::string_view path, absl::string_view transform,
+uint64_t TransformSeed(absl::string_view picture, absl::string_view transform,
                        uint64_t base_seed) {
   const std::string digest =
-      Md5(absl::StrCat(path, "|", transform, "|", base_seed));
+      Md5(absl::StrCat(picture, "|", transform, "|", base_seed));
   uint64_t seed = 0;
   for (int i = 0; i < 8; ++i) {
     seed = (seed << 8) | static_cast<uint8_t>(digest[i]);

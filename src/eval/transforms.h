@@ -4,7 +4,8 @@
 //
 //   ASSIGN_OR_RETURN(const TransformSpec* spec, FindTransform("jpeg50"));
 //   ASSIGN_OR_RETURN(TransformedImage out,
-//                    ApplyTransform(*spec, pixels, TransformSeed(path, 1)));
+//                    ApplyTransform(*spec, pixels,
+//                                   TransformSeed(md5, "jpeg50", 1)));
 //   hasher.HashBytes(out.bytes, ...);
 //
 // Every transform is deterministic: the same pixels and seed give the same
@@ -71,9 +72,11 @@ absl::StatusOr<const TransformSpec*> FindTransform(absl::string_view name);
 absl::StatusOr<std::vector<const TransformSpec*>> ParseTransformList(
     absl::string_view names);
 
-// The seed of one transform of one corpus file: the first 8 bytes of
-// MD5("<path>|<transform name>|<base_seed>") as a big-endian integer.
-uint64_t TransformSeed(absl::string_view path, absl::string_view transform,
+// The seed of one transform of one corpus picture: the first 8 bytes of
+// MD5("<picture>|<transform name>|<base_seed>") as a big-endian integer.
+// The evaluation passes the MD5 hex of the picture's file (its content, not
+// its path: the same pictures get the same transforms wherever they sit).
+uint64_t TransformSeed(absl::string_view picture, absl::string_view transform,
                        uint64_t base_seed);
 
 struct TransformedImage {

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -255,7 +256,21 @@ TEST(PrincipalStoreTest, LookupsRunConcurrentlyWithChanges) {
   std::atomic<bool> stop{false};
   std::atomic<int> lookups{0};
   std::vector<std::thread> readers;
-  for (int t = 0; t < 3; ++t) {
+  constexpr int kReaders = 3;
+  // Waits until a lookup that started after this call has finished (each
+  // reader may finish one that started before), so lookups and changes
+  // interleave whatever the scheduler does; false after 60 s.
+  auto wait_for_a_new_lookup = [&] {
+    const int target = lookups.load() + kReaders + 1;
+    const auto end =
+        std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    while (lookups.load() < target) {
+      if (std::chrono::steady_clock::now() > end) return false;
+      std::this_thread::yield();
+    }
+    return true;
+  };
+  for (int t = 0; t < kReaders; ++t) {
     readers.emplace_back([&] {
       while (!stop.load()) {
         std::optional<v1::Principal> p = (*store)->FindByToken(first->token);
@@ -267,18 +282,21 @@ TEST(PrincipalStoreTest, LookupsRunConcurrentlyWithChanges) {
     });
   }
   std::vector<std::string> tokens;
-  for (int i = 0; i < 20; ++i) {
+  bool interleaved = true;
+  for (int i = 0; i < 20 && interleaved; ++i) {
+    interleaved = wait_for_a_new_lookup();
     auto added =
         (*store)->Add(Make("p" + std::to_string(i), v1::ROLE_PLATFORM), true);
     ASSERT_TRUE(added.ok()) << added.status();
     tokens.push_back(added->token);
     if (i % 2 == 0) {
+      interleaved = interleaved && wait_for_a_new_lookup();
       ASSERT_TRUE((*store)->Revoke(added->principal.name()).ok());
     }
   }
   stop.store(true);
   for (std::thread& t : readers) t.join();
-  EXPECT_GT(lookups.load(), 0);
+  ASSERT_TRUE(interleaved) << "the readers stopped looking up";
   for (int i = 0; i < 20; ++i) {
     std::optional<v1::Principal> p = (*store)->FindByToken(tokens[i]);
     ASSERT_TRUE(p.has_value());

@@ -341,8 +341,9 @@ std::vector<TargetCheck> CheckTargets(const PerfReport& r) {
 std::string RenderMarkdown(const PerfReport& r) {
   std::string md;
   absl::StrAppend(&md, "## Latest `hashmatch eval perf` run\n\n",
-                  "Written by `hashmatch eval perf` between the `eval perf` "
-                  "markers (rerun the command rather than editing it). "
+                  "Written by `hashmatch eval perf --update_docs` between "
+                  "the `eval perf` markers (rerun the command rather than "
+                  "editing it). "
                   "Ratios compare numbers measured in this same run.\n\n");
   const MachineInfo& m = r.machine;
   absl::StrAppend(&md, "- Date: ", r.date_utc, "; wall time ",

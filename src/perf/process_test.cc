@@ -116,6 +116,24 @@ TEST(TailLines, KeepsTheLastLines) {
   EXPECT_EQ(TailLines("", 3), "");
 }
 
+std::string ReadLog(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream text;
+  text << f.rdbuf();
+  return text.str();
+}
+
+// Waits until the log at `path` starts with `text` (the child printed it,
+// so it has run every command before). False after 60 s.
+bool WaitForLog(const std::string& path, const std::string& text) {
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (ReadLog(path).substr(0, text.size()) != text) {
+    if (std::chrono::steady_clock::now() > end) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
 TEST(BackgroundProcess, LogsAndStopsWithTheSignal) {
   const std::string log =
       absl::StrCat(::testing::TempDir(), "/bg_", getpid(), ".log");
@@ -127,27 +145,28 @@ TEST(BackgroundProcess, LogsAndStopsWithTheSignal) {
                                log);
   ASSERT_TRUE(p.ok()) << p.status();
   EXPECT_TRUE((*p)->Running());
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // The trap is set once "hello" is out: a SIGTERM before that would end
+  // the shell without it (no fixed sleep: a loaded machine can take longer).
+  ASSERT_TRUE(WaitForLog(log, "hello\n"));
   absl::StatusOr<int> code = (*p)->Stop(SIGTERM, absl::Seconds(10));
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, 7);
   EXPECT_FALSE((*p)->Running());
-  std::ifstream f(log);
-  std::stringstream text;
-  text << f.rdbuf();
-  EXPECT_EQ(text.str(), "hello\nbye\n");
+  EXPECT_EQ(ReadLog(log), "hello\nbye\n");
   std::remove(log.c_str());
 }
 
 TEST(BackgroundProcess, IgnoredSignalEndsInSigkill) {
   const std::string log =
       absl::StrCat(::testing::TempDir(), "/bg2_", getpid(), ".log");
+  std::remove(log.c_str());
   absl::StatusOr<std::unique_ptr<BackgroundProcess>> p =
-      BackgroundProcess::Start(
-          {"/bin/sh", "-c", "trap '' TERM; while true; do sleep 0.05; done"},
-          log);
+      BackgroundProcess::Start({"/bin/sh", "-c",
+                                "trap '' TERM; echo ignoring; "
+                                "while true; do sleep 0.05; done"},
+                               log);
   ASSERT_TRUE(p.ok()) << p.status();
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ASSERT_TRUE(WaitForLog(log, "ignoring\n"));  // SIGTERM is ignored now.
   absl::StatusOr<int> code = (*p)->Stop(SIGTERM, absl::Milliseconds(300));
   ASSERT_TRUE(code.ok()) << code.status();
   EXPECT_EQ(*code, 128 + SIGKILL);

@@ -81,6 +81,7 @@ void MatchReports::OnMatch(const hashmatch::v1::MatchResponse& response,
 }
 
 void MatchReports::UpdateMetrics() {
+  std::lock_guard<std::mutex> lock(metrics_mu_);
   ReportMetrics m;
   m.queue_depth = queue_->size();
   m.dropped = dropped_.load();

@@ -27,6 +27,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "absl/status/statusor.h"
@@ -51,10 +52,14 @@ class MatchReports {
 
  private:
   MatchReports(std::unique_ptr<ReportQueue> queue, ServerMetrics* metrics);
+  // Publishes the queue depth and the counters. Serialised by metrics_mu_:
+  // two threads (OnMatch, the sender's events) could otherwise publish an
+  // older depth last and leave the gauge stale until the next event.
   void UpdateMetrics();
 
   const std::unique_ptr<ReportQueue> queue_;
   ServerMetrics* const metrics_;
+  std::mutex metrics_mu_;
   std::atomic<int64_t> dropped_{0};
   std::unique_ptr<ReportSender> sender_;
   // sender_, for the sender thread's own callbacks (set once, after start).

@@ -197,6 +197,7 @@ struct MatchServiceImpl::Call {
   std::chrono::steady_clock::time_point start;
   // Request bytes the call holds (images), for the per-principal limit.
   int64_t request_bytes = 0;
+  std::string principal_key;
   PrincipalLimiter::Permit principal_permit;
   ConcurrencyLimiter::Permit permit;
   ConcurrencyLimiter::Permit video_permit;
@@ -280,17 +281,20 @@ grpc::Status MatchServiceImpl::Admit(Call* call) {
     if (!platform.ok()) return ToGrpcStatus(platform.status());
     call->log.principal = *std::move(platform);
   }
-  if (call->log.principal.empty()) {
-    call->log.principal = CertificatePrincipal(*call->context);
+  // Who is calling, for the per-caller limits and the workers' turns (the
+  // log and reports keep log.principal: the token's platform or "").
+  call->principal_key = call->log.principal;
+  if (call->principal_key.empty()) {
+    call->principal_key = CertificatePrincipal(*call->context);
   }
-  if (call->log.principal.empty()) call->log.principal = "anonymous";
+  if (call->principal_key.empty()) call->principal_key = "anonymous";
   // Per caller first: a greedy platform is refused before it can take the
   // last server-wide slots. Anonymous callers (a server without tokens or
   // client certificates) cannot be told apart: only the server-wide limits
   // hold them.
-  if (call->log.principal != "anonymous") {
+  if (call->principal_key != "anonymous") {
     absl::StatusOr<PrincipalLimiter::Permit> mine =
-        principal_limiter_.TryAcquire(call->log.principal, call->request_bytes);
+        principal_limiter_.TryAcquire(call->principal_key, call->request_bytes);
     if (!mine.ok()) {
       metrics_->CountRejected("principal");
       return ToGrpcStatus(mine.status());
@@ -345,7 +349,7 @@ grpc::ServerUnaryReactor* MatchServiceImpl::Handle(
   };
   if (offload) {
     // Keyed by caller: platforms take turns on the workers.
-    pool_->Submit(call->log.principal, std::move(run));
+    pool_->Submit(call->principal_key, std::move(run));
   } else {
     run();
   }

@@ -90,6 +90,9 @@ class ReportSender {
   // queued unless acknowledged). Idempotent.
   void Stop();
 
+  // Reports delivered, failed attempts, reports dropped. A report leaves
+  // the queue before it is counted: an empty queue does not mean the counts
+  // are final yet.
   int64_t delivered() const { return delivered_.load(); }
   int64_t failed_attempts() const { return failed_attempts_.load(); }
   int64_t dropped() const { return dropped_.load(); }
