@@ -5,7 +5,8 @@
 # `--seconds 20`.
 #
 #   deploy/fuzz.sh [--seconds N | --runs N] [--jobs J] [--targets a,b,...]
-#                  [--build-dir DIR] [--no-build] [--keep-corpus DIR]
+#                  [--timeout S] [--build-dir DIR] [--no-build]
+#                  [--keep-corpus DIR]
 #
 #   --seconds N     fuzz each target for N seconds (-max_total_time; default 20)
 #   --runs N        or for N executions each (-runs)
@@ -13,13 +14,16 @@
 #                   also the build's -j
 #   --targets LIST  comma-separated target names (default: all, e.g.
 #                   image_header,hashlist_csv)
+#   --timeout S     seconds one input may take (-timeout; default 1). The
+#                   targets' own work budgets stay under 0.3 s; raise this
+#                   only on a machine loaded by other work
 #   --build-dir DIR default build-fuzz (relative to the repository)
 #   --no-build      use the binaries already in the build directory
 #   --keep-corpus DIR  copy each grown corpus to DIR/<target>/ (the scratch
 #                   copies are deleted at exit; fuzz/corpus/ is never written)
 #
-# Every input gets -timeout=1 (one second; a slower input is a timeout and
-# fails the run), -rss_limit_mb=2048 (also the malloc limit), the target's
+# Every input gets -timeout=1 (one second, or --timeout; a slower input is a
+# timeout and fails the run), -rss_limit_mb=2048 (also the malloc limit), the target's
 # dictionary fuzz/<target>.dict when there is one, and the corpus copied
 # from fuzz/corpus/<target>/ into a scratch directory. Crashing, leaking,
 # out-of-memory and timing-out inputs are saved under
@@ -38,6 +42,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SECONDS_PER_TARGET=20
 RUNS=""
 JOBS="$(nproc)"
+TIMEOUT=1
 TARGETS=""
 BUILD_DIR="build-fuzz"
 BUILD=1
@@ -54,6 +59,7 @@ while (($#)); do
     --runs) RUNS="${2:?}"; shift 2 ;;
     --jobs) JOBS="${2:?}"; shift 2 ;;
     --targets) TARGETS="${2:?}"; shift 2 ;;
+    --timeout) TIMEOUT="${2:?}"; shift 2 ;;
     --build-dir) BUILD_DIR="${2:?}"; shift 2 ;;
     --no-build) BUILD=0; shift ;;
     --keep-corpus) KEEP_CORPUS="${2:?}"; shift 2 ;;
@@ -61,7 +67,7 @@ while (($#)); do
     *) echo "fuzz.sh: unknown argument $1" >&2; usage ;;
   esac
 done
-for n in "$SECONDS_PER_TARGET" "$JOBS" ${RUNS:+"$RUNS"}; do
+for n in "$SECONDS_PER_TARGET" "$JOBS" "$TIMEOUT" ${RUNS:+"$RUNS"}; do
   [[ "$n" =~ ^[0-9]+$ && "$n" -gt 0 ]] || { echo "fuzz.sh: not a positive number: $n" >&2; exit 2; }
 done
 case "$BUILD_DIR" in /*) ;; *) BUILD_DIR="$ROOT/$BUILD_DIR" ;; esac
@@ -122,7 +128,7 @@ run_target() {
   if [[ -d "$ROOT/fuzz/corpus/$t" ]]; then cp -R "$ROOT/fuzz/corpus/$t/." "$corpus/"; fi
   local seeds
   seeds="$(find "$corpus" -type f | wc -l)"
-  local args=(-timeout=1 -rss_limit_mb=2048 -print_final_stats=1
+  local args=("-timeout=$TIMEOUT" -rss_limit_mb=2048 -print_final_stats=1
     "-artifact_prefix=$art")
   if [[ -n "$RUNS" ]]; then args+=("-runs=$RUNS"); else args+=("-max_total_time=$SECONDS_PER_TARGET"); fi
   if [[ -f "$ROOT/fuzz/$t.dict" ]]; then args+=("-dict=$ROOT/fuzz/$t.dict"); fi
@@ -138,9 +144,9 @@ run_target() {
   execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
   rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)"
   if [[ -z "$execs" ]]; then
-    # No final stats (the run died): the last progress line.
-    execs="$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')"
-    rate="$(grep -oE 'exec/s: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+')"
+    # No final stats (the run died): the last progress line, if any.
+    execs="$({ grep -aoE '^#[0-9]+' "$log" || true; } | tail -1 | tr -d '#')"
+    rate="$({ grep -aoE 'exec/s: [0-9]+' "$log" || true; } | tail -1 | grep -oE '[0-9]+' || true)"
   fi
   count() { find "$art" -maxdepth 1 -name "$1-*" | wc -l; }
   local crashes leaks ooms timeouts corpus_after
@@ -175,6 +181,11 @@ wait || true
 failed=0
 printf '%-18s %12s %8s %7s %6s %5s %8s %16s\n' target executions exec/s crashes leaks ooms timeouts "corpus (seeds)"
 for t in "${SELECTED[@]}"; do
+  if [[ ! -f "$SCRATCH/$t.result" ]]; then
+    printf '%-18s %s\n' "$t" "no result (the runner failed; see $LOGS/$t.log)"
+    failed=1
+    continue
+  fi
   read -r execs rate crashes leaks ooms timeouts seeds corpus status <"$SCRATCH/$t.result"
   printf '%-18s %12s %8s %7s %6s %5s %8s %16s\n' "$t" "$execs" "$rate" "$crashes" "$leaks" "$ooms" \
     "$timeouts" "$corpus ($seeds)"
