@@ -26,6 +26,9 @@ PACKAGES=(
 # The ffmpeg command line makes the video test clips (from the photos below)
 # at test time; python3-imageio ships a real clip (cockatoo.mp4).
 PACKAGES+=(ffmpeg python3-imageio)
+# deploy/fuzz.sh: clang-14 with libFuzzer and the sanitizer runtimes (the
+# default build does not use them).
+PACKAGES+=(clang-14 libclang-rt-14-dev)
 # Python client example and its test (Debian's packages; never PyPI).
 PACKAGES+=(python3-grpcio python3-grpc-tools)
 # Benign photos for the golden tests, the robustness tests and the demo

@@ -91,6 +91,7 @@ absl::StatusOr<ImageHeader> CheckedHeader(absl::string_view bytes,
 JpegDecodeControl ControlFor(const DecodeOptions& options,
                              std::chrono::steady_clock::time_point start) {
   JpegDecodeControl c;
+  c.max_pixels = options.max_pixels;
   c.max_scans = options.max_jpeg_scans;
   if (options.max_decode_ms > 0) {
     c.budget_end = start + std::chrono::milliseconds(options.max_decode_ms);

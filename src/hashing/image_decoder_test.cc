@@ -1,5 +1,6 @@
 #include "src/hashing/image_decoder.h"
 
+#include <chrono>
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -12,11 +13,13 @@ namespace {
 
 using testing_util::Encode;
 using testing_util::ExifApp1;
+using testing_util::HideJpegFrameBehindStuffedZero;
 using testing_util::PngHeader;
 using testing_util::RandomBytes;
 using testing_util::ReadFileOrEmpty;
 using testing_util::SmoothTexture;
 using testing_util::SourcePath;
+using testing_util::TiffWithSizeTwice;
 
 void ExpectError(const absl::StatusOr<DecodedImage>& got, absl::StatusCode code,
                  const std::string& fragment) {
@@ -348,6 +351,34 @@ TEST(DecodeImageTest, FastPathIgnoresNonJpeg) {
   EXPECT_EQ(got->pixels.cols, 1024);
   EXPECT_EQ(got->pixels.rows, 768);
   EXPECT_EQ(CountDifferent(got->pixels, src), 0);
+}
+
+// Regression (fuzz/image_decode_fuzzer.cc): a 300-byte TIFF whose size tags
+// come twice passed the pixel limit as 8x8 while OpenCV allocated
+// 20000x20000x3 (1.2 GB) for it and took seconds.
+TEST(DecodeImageTest, TiffSizeGivenTwiceIsLimitedAtTheSizeLibtiffReads) {
+  DecodeOptions options;
+  options.max_pixels = 1 << 20;
+  const auto start = std::chrono::steady_clock::now();
+  ExpectError(DecodeImage(TiffWithSizeTwice(20000, 20000, 8, 8), options),
+              absl::StatusCode::kResourceExhausted,
+              "image is 20000x20000 = 400000000 pixels");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+}
+
+// Regression (fuzz/image_decode_fuzzer.cc): a 64x48 JPEG with a
+// 20000x20000 frame header hidden behind FF 00 passed the pixel limit and
+// made the JPEG decoder allocate 1.2 GB.
+TEST(DecodeImageTest, JpegFrameHiddenBehindAStuffedZeroIsRejected) {
+  const std::string crafted = HideJpegFrameBehindStuffedZero(
+      Encode(".jpg", SmoothTexture(64, 48, 5)), 20000, 20000);
+  ASSERT_FALSE(crafted.empty());
+  DecodeOptions options;
+  options.max_pixels = 1 << 20;
+  const auto start = std::chrono::steady_clock::now();
+  ExpectError(DecodeImage(crafted, options), absl::StatusCode::kInvalidArgument,
+              "corrupt JPEG: expected a marker");
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
 }
 
 }  // namespace

@@ -83,6 +83,13 @@ absl::StatusOr<ImageHeader> ParseJpeg(const Reader& r) {
           absl::StrCat("corrupt JPEG: expected a marker at offset ", p));
     }
     const uint32_t marker = r.U8(p + 1);
+    if (marker == 0x00) {
+      // FF 00 is a stuffed zero, not a marker: libjpeg skips it and the
+      // bytes after it until the next FF, so a length read here would walk
+      // segments libjpeg never sees (and miss a frame header it does see).
+      return absl::InvalidArgumentError(
+          absl::StrCat("corrupt JPEG: expected a marker at offset ", p));
+    }
     if (marker == 0xD8 || (marker >= 0xD0 && marker <= 0xD7) ||
         marker == 0x01) {
       p += 2;  // Markers without a length.
@@ -205,15 +212,34 @@ absl::StatusOr<ImageHeader> ParseTiff(const Reader& r) {
   const size_t ifd = u32(4);
   if (!r.Has(ifd, 2)) return Truncated("TIFF");
   const uint32_t entries = u16(ifd);
+  // libtiff (OpenCV's TIFF decoder) reads ImageWidth and ImageLength from
+  // the first entry of each tag and ignores later duplicates; so does this
+  // parser, and it takes them only as one SHORT or LONG held in the entry,
+  // so that the size checked here is the size libtiff allocates for.
+  bool have_width = false, have_height = false, have_orientation = false;
   for (uint32_t i = 0; i < entries; ++i) {
     const size_t e = ifd + 2 + 12 * static_cast<size_t>(i);
     if (!r.Has(e, 12)) return Truncated("TIFF");
-    const uint32_t tag = u16(e), type = u16(e + 2);
+    const uint32_t tag = u16(e), type = u16(e + 2), count = u32(e + 4);
     const uint32_t value = type == 3 ? u16(e + 8) : u32(e + 8);
-    if (tag == 256) h.width = value;
-    if (tag == 257) h.height = value;
-    if (tag == 274 && value >= 1 && value <= 8) {
-      h.exif_orientation = static_cast<int>(value);
+    if ((tag == 256 && !have_width) || (tag == 257 && !have_height)) {
+      if ((type != 3 && type != 4) || count != 1) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "unsupported TIFF: ", tag == 256 ? "ImageWidth" : "ImageLength",
+            " is not one SHORT or LONG (type ", type, ", count ", count, ")"));
+      }
+      if (tag == 256) {
+        h.width = value;
+        have_width = true;
+      } else {
+        h.height = value;
+        have_height = true;
+      }
+    }
+    if (tag == 274 && !have_orientation) {
+      have_orientation = true;
+      if (value >= 1 && value <= 8)
+        h.exif_orientation = static_cast<int>(value);
     }
   }
   return h;

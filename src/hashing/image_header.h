@@ -33,7 +33,11 @@ struct ImageHeader {
 
 // INVALID_ARGUMENT with a specific message for: empty input, an unrecognised
 // format, GIF or other animated input, a header cut short, zero width or
-// height, and (JPEG) data with no end-of-image marker after the first scan.
+// height, (JPEG) data with no end-of-image marker after the first scan or a
+// stuffed zero (FF 00) where a marker belongs, and (TIFF) an ImageWidth or
+// ImageLength that is not one SHORT or LONG.
+// The sizes are the ones the decoders allocate for: a TIFF tag given twice
+// counts with its first entry, as libtiff reads it.
 absl::StatusOr<ImageHeader> ParseImageHeader(absl::string_view bytes);
 
 }  // namespace hashmatch

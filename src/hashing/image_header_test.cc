@@ -12,12 +12,14 @@ namespace {
 using testing_util::Be32;
 using testing_util::Encode;
 using testing_util::ExifApp1;
+using testing_util::HideJpegFrameBehindStuffedZero;
 using testing_util::kPngSignature;
 using testing_util::Le32;
 using testing_util::PngChunk;
 using testing_util::PngHeader;
 using testing_util::RandomBytes;
 using testing_util::SmoothTexture;
+using testing_util::TiffWithSizeTwice;
 
 void ExpectError(const absl::StatusOr<ImageHeader>& got, absl::StatusCode code,
                  const std::string& fragment) {
@@ -181,6 +183,42 @@ TEST(ImageHeaderTest, ExifOrientationFromSplicedApp1) {
       ParseImageHeader(jpeg.substr(0, 2) + ExifApp1(9, true) + jpeg.substr(2));
   ASSERT_TRUE(bad.ok()) << bad.status();
   EXPECT_EQ(bad->exif_orientation, 0);
+}
+
+// Found by fuzz/image_decode_fuzzer.cc: the parser read FF 00 as a marker
+// with a length, so it reported the 64x48 frame that libjpeg skips and not
+// the 20000x20000 one libjpeg decodes (1.2 GB allocated under a 2 MP limit).
+TEST(ImageHeaderTest, StuffedZeroWhereAMarkerBelongsIsCorrupt) {
+  const std::string jpeg = Encode(".jpg", SmoothTexture(64, 48, 3));
+  const std::string crafted =
+      HideJpegFrameBehindStuffedZero(jpeg, /*width=*/20000, /*height=*/20000);
+  ASSERT_FALSE(crafted.empty());
+  ExpectError(ParseImageHeader(crafted), absl::StatusCode::kInvalidArgument,
+              "corrupt JPEG: expected a marker at offset 2");
+}
+
+// Found by fuzz/image_decode_fuzzer.cc: with ImageWidth and ImageLength
+// given twice the parser took the last entries (8x8) and libtiff the first
+// (20000x20000), which OpenCV then allocated.
+TEST(ImageHeaderTest, TiffSizeGivenTwiceCountsWithItsFirstEntry) {
+  auto h = ParseImageHeader(TiffWithSizeTwice(20000, 20000, 8, 8));
+  ASSERT_TRUE(h.ok()) << h.status();
+  EXPECT_EQ(h->format, ImageFormat::kTiff);
+  EXPECT_EQ(h->width, 20000);
+  EXPECT_EQ(h->height, 20000);
+}
+
+TEST(ImageHeaderTest, TiffSizeThatIsNotOneShortOrLongIsUnsupported) {
+  std::string tiff = TiffWithSizeTwice(16, 16, 16, 16);
+  // First ImageWidth entry (at 10): type LONG8 (16), whose value libtiff
+  // reads from the offset the entry holds.
+  tiff[12] = 16;
+  ExpectError(ParseImageHeader(tiff), absl::StatusCode::kInvalidArgument,
+              "ImageWidth is not one SHORT or LONG (type 16, count 1)");
+  tiff = TiffWithSizeTwice(16, 16, 16, 16);
+  tiff[14] = 2;  // First ImageWidth entry: count 2.
+  ExpectError(ParseImageHeader(tiff), absl::StatusCode::kInvalidArgument,
+              "ImageWidth is not one SHORT or LONG (type 4, count 2)");
 }
 
 }  // namespace

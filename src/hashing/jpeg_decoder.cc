@@ -236,6 +236,17 @@ absl::StatusOr<JpegDecodeResult> DecodeJpeg(absl::string_view bytes, bool gray,
   OutputPlan plan;
   bool ok = ReadHeader(&s, bytes, scale_denom, gray, &plan);
   std::vector<uint8_t> cmyk_row;
+  if (ok && control.max_pixels > 0) {
+    // The frame's own size, before DCT scaling: what libjpeg's coefficient
+    // buffers are sized by.
+    const int64_t fw = s.cinfo.image_width, fh = s.cinfo.image_height;
+    if (fw * fh > control.max_pixels) {
+      jpeg_destroy_decompress(&s.cinfo);
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "JPEG frame is ", fw, "x", fh, " = ", fw * fh,
+          " pixels, over the limit of ", control.max_pixels, " pixels"));
+    }
+  }
   if (ok) {
     const int64_t w = s.cinfo.output_width, h = s.cinfo.output_height;
     if (w <= 0 || h <= 0 || w > std::numeric_limits<int>::max() / 4 ||

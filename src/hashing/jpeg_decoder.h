@@ -21,6 +21,7 @@
 #define HASHMATCH_SRC_HASHING_JPEG_DECODER_H_
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <opencv2/core/mat.hpp>
 
@@ -30,6 +31,11 @@
 namespace hashmatch {
 
 struct JpegDecodeControl {
+  // A frame header (as libjpeg reads it) that declares more pixels than
+  // this: RESOURCE_EXHAUSTED before any pixel or coefficient memory is
+  // allocated. DecodeImage passes DecodeOptions::max_pixels, so the limit
+  // holds even where its header parser and libjpeg disagree. 0 = no limit.
+  int64_t max_pixels = 0;
   // More scans than this (progressive and multi-scan files): RESOURCE_EXHAUSTED
   // as soon as the decoder reaches the next one. 0 = no limit.
   int max_scans = 0;
@@ -56,7 +62,8 @@ struct JpegDecodeResult {
 // one-component JPEG stays one channel and others become BGR
 // (IMREAD_ANYCOLOR). scale_denom: 1, 2, 4 or 8 (libjpeg DCT scaling).
 // Errors: INVALID_ARGUMENT (corrupt or unsupported data, with libjpeg's
-// message), RESOURCE_EXHAUSTED (scan limit, budget, memory), DEADLINE_EXCEEDED,
+// message), RESOURCE_EXHAUSTED (pixel limit, scan limit, budget, memory),
+// DEADLINE_EXCEEDED,
 // CANCELLED (see JpegDecodeControl).
 absl::StatusOr<JpegDecodeResult> DecodeJpeg(absl::string_view bytes, bool gray,
                                             int scale_denom,

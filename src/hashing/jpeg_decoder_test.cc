@@ -23,6 +23,7 @@ using testing_util::ReadFileOrEmpty;
 using testing_util::RepeatLastJpegScan;
 using testing_util::SmoothTexture;
 using testing_util::SourcePath;
+using testing_util::WithJpegFrameSize;
 
 // What OpenCV's imdecode gives for the flags DecodeImage used before it
 // decoded JPEG itself.
@@ -261,6 +262,39 @@ TEST(DecodeJpegTest, CorruptDataIsInvalidArgumentWithLibjpegsMessage) {
             std::string::npos);
   EXPECT_EQ(DecodeJpeg(jpeg, false, 3, {}).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+// Regression (fuzz/image_decode_fuzzer.cc): the decoder allocated whatever
+// frame size libjpeg read, whatever limit its caller had checked against
+// its own header parser. Now the frame is checked before any allocation.
+TEST(DecodeJpegTest, FrameOverMaxPixelsStopsBeforeAllocating) {
+  for (bool progressive : {false, true}) {
+    SCOPED_TRACE(progressive ? "progressive" : "baseline");
+    const std::string jpeg = WithJpegFrameSize(
+        Encode(".jpg", SmoothTexture(64, 48, 9),
+               {cv::IMWRITE_JPEG_PROGRESSIVE, progressive ? 1 : 0}),
+        60000, 60000);
+    ASSERT_FALSE(jpeg.empty());
+    JpegDecodeControl control;
+    control.max_pixels = 1 << 20;
+    const auto start = std::chrono::steady_clock::now();
+    absl::StatusOr<JpegDecodeResult> got = DecodeJpeg(jpeg, false, 1, control);
+    EXPECT_LT(std::chrono::steady_clock::now() - start,
+              std::chrono::seconds(1));
+    ASSERT_EQ(got.status().code(), absl::StatusCode::kResourceExhausted)
+        << got.status();
+    EXPECT_NE(got.status().message().find(
+                  "JPEG frame is 60000x60000 = 3600000000 pixels, over the "
+                  "limit of 1048576"),
+              std::string::npos)
+        << got.status();
+  }
+  // Within the limit, the same check lets a frame through.
+  JpegDecodeControl control;
+  control.max_pixels = 64 * 48;
+  EXPECT_TRUE(
+      DecodeJpeg(Encode(".jpg", SmoothTexture(64, 48, 9)), false, 1, control)
+          .ok());
 }
 
 }  // namespace

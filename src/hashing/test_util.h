@@ -157,6 +157,95 @@ inline std::string ExifApp1(int orientation, bool big_endian) {
          static_cast<char>(len & 0xFF) + payload;
 }
 
+// Offset of the first baseline or progressive frame header (FF C0 / FF C2)
+// of an encoder's JPEG, or npos.
+inline size_t JpegFrameOffset(const std::string& jpeg) {
+  for (size_t p = jpeg.find('\xFF');
+       p != std::string::npos && p + 1 < jpeg.size();
+       p = jpeg.find('\xFF', p + 1)) {
+    if (jpeg[p + 1] == '\xC0' || jpeg[p + 1] == '\xC2') return p;
+  }
+  return std::string::npos;
+}
+
+// `jpeg` (an encoder's, with one frame header) with its frame declaring
+// width x height.
+inline std::string WithJpegFrameSize(std::string jpeg, int width, int height) {
+  const size_t sof = JpegFrameOffset(jpeg);
+  if (sof == std::string::npos) return "";
+  jpeg[sof + 5] = static_cast<char>(height >> 8);
+  jpeg[sof + 6] = static_cast<char>(height & 0xFF);
+  jpeg[sof + 7] = static_cast<char>(width >> 8);
+  jpeg[sof + 8] = static_cast<char>(width & 0xFF);
+  return jpeg;
+}
+
+// The fuzzer's max-pixels bypass (fuzz/image_decode_fuzzer.cc): `jpeg` with
+// its frame header moved right after SOI and hidden behind stuffed zeros so
+// that a parser taking FF 00 for a marker with a length sees the original
+// frame while libjpeg (which skips FF 00 and the bytes up to the next FF)
+// skips it inside an APP1 and reads a second frame declaring
+// width x height:
+//   FF D8, FF 00 00 06 FF E1 <len of frame + 2>, <frame>,
+//   FF 00 <len of frame + 2> <frame declaring width x height>, rest.
+inline std::string HideJpegFrameBehindStuffedZero(const std::string& jpeg,
+                                                  int width, int height) {
+  const size_t sof = JpegFrameOffset(jpeg);
+  if (sof == std::string::npos) return "";
+  const size_t len = (static_cast<uint8_t>(jpeg[sof + 2]) << 8) |
+                     static_cast<uint8_t>(jpeg[sof + 3]);
+  const std::string frame = jpeg.substr(sof, 2 + len);
+  const std::string big = WithJpegFrameSize(frame, width, height);
+  auto be16 = [](size_t v) {
+    return std::string{static_cast<char>(v >> 8), static_cast<char>(v & 0xFF)};
+  };
+  std::string out = jpeg.substr(0, 2);
+  out += std::string("\xFF\x00", 2) + be16(6) + "\xFF\xE1" +
+         be16(frame.size() + 2) + frame;
+  out += std::string("\xFF\x00", 2) + be16(big.size() + 2) + big;
+  out += jpeg.substr(2, sof - 2) + jpeg.substr(sof + 2 + len);
+  return out;
+}
+
+// A little-endian 8-bit RGB TIFF (one strip of zeros) whose IFD gives
+// ImageWidth and ImageLength twice: first as LONG first_width x
+// first_height, then as SHORT later_width x later_height. libtiff reads
+// the first entries (and OpenCV allocates for them).
+inline std::string TiffWithSizeTwice(uint32_t first_width,
+                                     uint32_t first_height,
+                                     uint32_t later_width,
+                                     uint32_t later_height) {
+  auto u16 = [](uint32_t v) {
+    return std::string{static_cast<char>(v & 0xFF),
+                       static_cast<char>((v >> 8) & 0xFF)};
+  };
+  struct Field {
+    uint32_t tag, type, value;
+  };
+  const uint32_t strip_bytes = 3 * later_width * later_height;
+  const Field fields[] = {{256, 4, first_width},
+                          {256, 3, later_width},
+                          {257, 4, first_height},
+                          {257, 3, later_height},
+                          {258, 3, 8},
+                          {259, 3, 1},
+                          {262, 3, 2},
+                          {273, 4, 0},
+                          {277, 3, 3},
+                          {278, 4, 1u << 16},
+                          {279, 4, strip_bytes}};
+  const uint32_t n = sizeof(fields) / sizeof(fields[0]);
+  const uint32_t data_offset = 8 + 2 + 12 * n + 4;
+  std::string tiff = std::string("II*\0", 4) + Le32(8) + u16(n);
+  for (const Field& f : fields) {
+    const uint32_t value = f.tag == 273 ? data_offset : f.value;
+    tiff += u16(f.tag) + u16(f.type) + Le32(1);
+    tiff += f.type == 3 ? u16(value) + u16(0) : Le32(value);
+  }
+  tiff += Le32(0) + std::string(strip_bytes, '\0');
+  return tiff;
+}
+
 // Absolute path of a file in the source tree (HASHMATCH_SRC_DIR is set by
 // src/hashing/CMakeLists.txt).
 inline std::string SourcePath(const std::string& relative) {

@@ -12,9 +12,6 @@
 #include "src/video/video_match.h"
 
 namespace hashmatch {
-
-namespace v1 = ::hashmatch::v1;
-
 namespace {
 
 absl::Span<const uint8_t> Code(const Hash256& h) {

@@ -243,6 +243,7 @@ class Decoder {
       pending_pts_;
   bool pts_numbering_ = true;
   int64_t frames_before_ = 0;  // Packets whose pts precede the last output.
+  int64_t last_number_ = -1;   // The last decoded frame's number.
 
   // Sampling state. The interval grid is grid_origin_ + k * interval.
   bool have_first_ = false;
@@ -478,6 +479,12 @@ absl::Status Decoder::OnDecoded(AVFrame* frame, SampledFrameCallback on_frame) {
       ++frames_before_;
     }
   }
+  // A damaged stream can mix frames with and without timestamps (a frame
+  // without one is numbered by its decode index, possibly past the
+  // timestamp-based numbers) or repeat a timestamp: numbers still increase,
+  // as SampledFrame promises. A well-formed stream never takes this branch.
+  if (number <= last_number_) number = last_number_ + 1;
+  last_number_ = number;
 
   double ts;
   if (pts != AV_NOPTS_VALUE) {

@@ -7,6 +7,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "gtest/gtest.h"
 #include "src/hashing/image_decoder.h"
 #include "src/hashing/pdq.h"
@@ -451,6 +452,38 @@ TEST(VideoDecoderTest, RealClipVtest) {
   EXPECT_EQ(info->codec, "msmpeg4v3");
   EXPECT_EQ(info->width, 768);
   EXPECT_GE(samples.size(), 70u);
+}
+
+// Regression (fuzz/video_decode_fuzzer.cc, input minimized by libFuzzer to
+// these 323 bytes): a damaged AVI whose mpeg4 frames mix decoder timestamps
+// with frames that have none (or repeat one) got frame numbers that repeated
+// or went back (4 after 7 in the first input found), while SampledFrame
+// promises presentation-order numbers.
+TEST(VideoDecoderTest, FrameNumbersIncreaseOnDamagedTimestamps) {
+  const std::string bytes = absl::HexStringToBytes(
+      "52494646fa1a0000415649204c495300000000004c495354e01000007374726c"
+      "737472683800000076696473464d503400000000000000000000000001000000"
+      "05000000000000000a0000004c0201000004ffff000000000000000030002000"
+      "73747266280000002e000000300000002000000001001800464d503400120100"
+      "60400008ad0000000000006630477054eaa1d584925d6e6048303064633b0000"
+      "0001b659828f0a98f074d8c948ecd4ba177f8067a4c15357e5724e8c87a3b686"
+      "73d578a097db5896a3148500000058b0877635e3e153f49566d6c18e3f303064"
+      "6342000000000001b657c26467502610da14e15385d0b5891300000100000001"
+      "2000c48d00000008030000080000000097db5896a314854d4060abeaadac10ff"
+      "20313a84e71f00303064633f000000000001b0010000012000c48d0000000800"
+      "000000");
+  ASSERT_EQ(bytes.size(), 323u);
+  VideoDecodeOptions options;
+  options.sample_interval_seconds = 0;  // Every frame, as the fuzzer had it.
+  options.skip_nonref_frames = false;
+  options.skip_unsampled_gops = false;
+  std::vector<Sample> samples;
+  absl::StatusOr<VideoInfo> info = Collect(bytes, options, &samples);
+  ASSERT_GE(samples.size(), 2u) << info.status();
+  for (size_t i = 1; i < samples.size(); ++i) {
+    EXPECT_GT(samples[i].frame_number, samples[i - 1].frame_number)
+        << "sample " << i;
+  }
 }
 
 }  // namespace

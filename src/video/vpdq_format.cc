@@ -55,11 +55,15 @@ absl::StatusOr<VideoFrameHash> ParseLine(absl::string_view text, int64_t line) {
       dot == absl::string_view::npos
           ? AllDigits(ts)
           : AllDigits(ts.substr(0, dot)) && AllDigits(ts.substr(dot + 1));
+  // At most 2^53 s, like frame numbers: FormatVpdqLine writes any such
+  // value back in at most 20 characters, so what is read can be written
+  // and read again.
   if (!ts_ok || ts.size() > 32 || !absl::SimpleAtod(ts, &f.timestamp_seconds) ||
-      !std::isfinite(f.timestamp_seconds)) {
+      !std::isfinite(f.timestamp_seconds) ||
+      f.timestamp_seconds > static_cast<double>(kMaxFrameNumber)) {
     return LineError(line, absl::StrCat("timestamp '", ts,
                                         "' is not a non-negative decimal "
-                                        "number of seconds"));
+                                        "number of seconds up to 2^53"));
   }
   return f;
 }

@@ -46,7 +46,7 @@ struct VpdqParseOptions {
 // Errors, INVALID_ARGUMENT with "line N: " and the problem: a field count
 // other than 4, an empty line, a frame number that is not a decimal integer
 // in [0, 2^53], a quality not in 0..100, a hash that is not 64 hex digits, a
-// timestamp that is not a finite non-negative decimal, no line at all;
+// timestamp that is not a non-negative decimal up to 2^53, no line at all;
 // RESOURCE_EXHAUSTED over max_frames.
 absl::StatusOr<std::vector<VideoFrameHash>> ParseVpdq(
     absl::string_view text, const VpdqParseOptions& options);

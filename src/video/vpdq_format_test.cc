@@ -88,6 +88,7 @@ TEST(VpdqFormatTest, ErrorsNameTheLine) {
       {absl::StrCat("1,100,", kHex, ",nan"), "timestamp 'nan'"},
       {absl::StrCat("1,100,", kHex, ",1e3"), "timestamp '1e3'"},
       {absl::StrCat("1,100,", kHex, ",1."), "timestamp '1.'"},
+      {absl::StrCat("1,100,", kHex, ",9007199254741000"), "up to 2^53"},
       {std::string(300, '1'), "longer than 256 bytes"},
   };
   for (const Case& c : cases) {
@@ -130,6 +131,27 @@ TEST(VpdqFormatTest, HashedClipRoundTrip) {
     EXPECT_EQ((*back)[i].pdq, r->frames[i].pdq);
     EXPECT_EQ((*back)[i].frame_number, r->frames[i].frame_number);
   }
+}
+
+// Regression (fuzz/vpdq_fuzzer.cc's round trip): a 32-digit timestamp was
+// read, and FormatVpdqLine wrote it back as 37 characters that the parser
+// then refused. Whatever is read now writes back to a line that reads the
+// same.
+TEST(VpdqFormatTest, AnyTimestampReadIsWrittenBackReadably) {
+  const std::string huge =
+      absl::StrCat("0,90,", kHex, ",99999999999999999999999999999999\n");
+  absl::StatusOr<std::vector<VideoFrameHash>> r = ParseVpdq(huge, {});
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(r.status().message().find("up to 2^53"), std::string::npos)
+      << r.status();
+
+  r = ParseVpdq(absl::StrCat("0,90,", kHex, ",9007199254740992.0\n"), {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  const std::string written = FormatVpdq(*r);
+  EXPECT_EQ(written, absl::StrCat("0,90,", kHex, ",9007199254740992.000\n"));
+  absl::StatusOr<std::vector<VideoFrameHash>> again = ParseVpdq(written, {});
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ((*again)[0].timestamp_seconds, (*r)[0].timestamp_seconds);
 }
 
 }  // namespace

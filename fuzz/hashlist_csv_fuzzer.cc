@@ -1,0 +1,13 @@
+// Fuzzes ParseHashList and HashListWriter for CSV (HMA / ThreatExchange style,
+// header row required): see hashlist_fuzz.h for what is checked on every input.
+#include <cstddef>
+#include <cstdint>
+
+#include "fuzz/fuzz_util.h"
+#include "fuzz/hashlist_fuzz.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  hashmatch::fuzz::CheckHashList(hashmatch::fuzz::AsView(data, size),
+                                 hashmatch::HashListFormat::kCsv);
+  return 0;
+}
