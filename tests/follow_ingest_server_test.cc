@@ -202,7 +202,18 @@ TEST(FollowIngestServerTest,
       EXPECT_EQ(entry.state(), v1::VETTING_STATE_ACTIVE);
     }
   }
-  // The followers reconnect and converge on the restarted server's store.
+  // The followers reconnect (counted: issue 14, defect 7b) and converge on
+  // the restarted server's store.
+  for (FollowerProcess* f : {&a, &b}) {
+    const auto until =
+        std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < until &&
+           f->Metric("", "hashmatch_follow_reconnects_total") < 1) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    EXPECT_EQ(f->Metric("", "hashmatch_follow_reconnects_total"), 1)
+        << f->process().Stderr();
+  }
   const uint64_t last = ingest.LastSequence();
   ASSERT_GE(last, n_acked * kPerRequest);
   ASSERT_TRUE(a.WaitApplied(last)) << a.process().Stderr();

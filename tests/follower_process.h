@@ -167,10 +167,13 @@ class FollowerProcess {
     return false;
   }
 
+  // The sum of `family`'s samples with label what="`what`" (every sample
+  // when `what` is empty); -1 when /metrics cannot be read.
   double Metric(const std::string& what,
                 const std::string& family = "hashmatch_follow") {
     absl::StatusOr<std::string> text = HttpGet(metrics_port_, "/metrics");
     if (!text.ok()) return -1;
+    if (what.empty()) return PrometheusSum(*text, family);
     return PrometheusSum(*text, family, {{"what", what}});
   }
 

@@ -293,11 +293,16 @@ TEST_F(IngestServerTest, AuthorizationMatrixOverRealRpcs) {
         v1::ListEntriesRequest().SerializeAsString();
     valid[IngestRpc::kExportEntries] =
         v1::ExportEntriesRequest().SerializeAsString();
-    // ReportService: a replica delivers one report; a page of reports.
+    // ReportService: a replica delivers one report (on entry 1, agency-a's
+    // "matrix-1", submitted earlier in the table's order); a page of
+    // reports.
     v1::SubmitReportsRequest reports;
     v1::MatchReport* report = reports.add_reports();
     report->set_report_key("matrix-report");
-    report->add_matches()->set_entry_id(1);
+    v1::ReportedMatch* match = report->add_matches();
+    match->set_entry_id(1);
+    match->set_signal_type(v1::SIGNAL_TYPE_PDQ);
+    match->set_source_agency("agency-a");
     valid[IngestRpc::kSubmitReports] = reports.SerializeAsString();
     valid[IngestRpc::kListReports] =
         v1::ListReportsRequest().SerializeAsString();

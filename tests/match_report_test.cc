@@ -4,7 +4,9 @@
 // reports wait in the match server's queue and arrive after it restarts; a
 // match server SIGKILLed with reports queued delivers them after its own
 // restart. (A redelivery after a lost ack is covered against the real
-// ReportServiceImpl in src/server/report_sender_test.cc.)
+// ReportServiceImpl in src/server/report_sender_test.cc.) And the ingestion
+// server does not trust a replica's claims: a forged agency is refused, and
+// a match server that follows an unrelated store gets its reports refused.
 #include <signal.h>
 
 #include <algorithm>
@@ -202,6 +204,96 @@ TEST(MatchReportTest, MatchesReachTheIngestServerOnceEvenAcrossOutages) {
   EXPECT_EQ(bad.exit_code, 2);
 
   EXPECT_EQ(ms.process().Stop(SIGTERM), 0) << ms.process().Stderr();
+  EXPECT_EQ(ingest.process().Stop(SIGTERM), 0) << ingest.process().Stderr();
+}
+
+// Issue 14, defect 4, with real processes. Before the fix both were
+// accepted: the forged report was shown to agency-b and hidden from agency-a,
+// and the other store's report was stored.
+TEST(MatchReportTest, ClaimsAreCheckedAgainstTheStore) {
+  testing_util::TempDir dir("match_report_claims_test");
+  ASSERT_FALSE(dir.path().empty());
+  // The authority's ingest_server: agency-a's entries 1..3 (sequence 3).
+  std::filesystem::create_directories(dir.path() + "/ingest");
+  IngestServerProcess ingest(dir.path() + "/ingest");
+  ASSERT_TRUE(ingest.Start().ok()) << ingest.process().Stderr();
+  const std::string replica = ingest.AddPrincipal("ms-1", v1::ROLE_REPLICA);
+  const std::string agency = ingest.AddPrincipal("agency-a", v1::ROLE_AGENCY);
+  const std::string other = ingest.AddPrincipal("agency-b", v1::ROLE_AGENCY);
+  const std::string auditor =
+      ingest.AddPrincipal("auditor-1", v1::ROLE_AUDITOR);
+  std::mt19937_64 rng(41);
+  for (int i = 1; i <= 3; ++i) {
+    ASSERT_EQ(ingest.Submit(agency, absl::StrCat("e", i),
+                            testing_util::RandomPdq(rng)),
+              static_cast<uint64_t>(i));
+  }
+
+  // A replica claims agency-a's entry 1 for agency-b.
+  {
+    v1::SubmitReportsRequest request;
+    v1::MatchReport* r = request.add_reports();
+    r->set_report_key("forged-1");
+    r->set_content_ref("upload-1");
+    v1::ReportedMatch* m = r->add_matches();
+    m->set_entry_id(1);
+    m->set_signal_type(v1::SIGNAL_TYPE_PDQ);
+    m->set_source_agency("agency-b");
+    v1::SubmitReportsResponse response;
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + replica);
+    grpc::Status s = v1::ReportService::NewStub(ingest.channel())
+                         ->SubmitReports(&context, request, &response);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+        << s.error_message();
+    EXPECT_TRUE(
+        absl::StrContains(s.error_message(), "belongs to agency \"agency-a\""))
+        << s.error_message();
+  }
+  EXPECT_TRUE(ListReports(ingest, other).empty());
+
+  // An unrelated store (another ingest_server): its entry 1 is agency-z's.
+  std::filesystem::create_directories(dir.path() + "/unrelated");
+  IngestServerProcess unrelated(dir.path() + "/unrelated");
+  ASSERT_TRUE(unrelated.Start().ok()) << unrelated.process().Stderr();
+  const std::string unrelated_replica =
+      unrelated.AddPrincipal("ms-u", v1::ROLE_REPLICA);
+  const std::string agency_z =
+      unrelated.AddPrincipal("agency-z", v1::ROLE_AGENCY);
+  const std::string pdq = testing_util::RandomPdq(rng);
+  ASSERT_EQ(unrelated.Submit(agency_z, "z1", pdq), 1u);
+
+  // A match server follows it and reports to the authority's server.
+  testing_util::WriteWholeFile(dir.path() + "/report.token", replica + "\n");
+  FollowerProcess ms(dir.path() + "/ms", unrelated.address(),
+                     unrelated_replica);
+  ms.extra_args = {"--report_to",         ingest.address(),
+                   "--report_queue",      dir.path() + "/ms/queue",
+                   "--report_token_file", dir.path() + "/report.token"};
+  ASSERT_TRUE(ms.Start().ok()) << ms.process().Stderr();
+  ASSERT_TRUE(ms.WaitServing()) << ms.process().Stderr();
+  ASSERT_TRUE(ms.WaitVerdict(pdq, v1::VERDICT_MATCH));
+  // Refused (FAILED_PRECONDITION) and dropped by the match server's sender,
+  // not retried for ever.
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < end &&
+         (ms.Metric("dropped", "hashmatch_reports") < 1 ||
+          ms.Metric("queue_depth", "hashmatch_reports") != 0)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GE(ms.Metric("dropped", "hashmatch_reports"), 1);
+  EXPECT_EQ(ms.Metric("queue_depth", "hashmatch_reports"), 0);
+  EXPECT_EQ(ms.Metric("delivered", "hashmatch_reports"), 0);
+  EXPECT_TRUE(absl::StrContains(ms.process().Stderr(), "report_dropped"))
+      << ms.process().Stderr();
+  EXPECT_TRUE(absl::StrContains(ms.process().Stderr(), "FAILED_PRECONDITION"))
+      << ms.process().Stderr();
+  EXPECT_TRUE(ListReports(ingest, auditor).empty());
+  EXPECT_TRUE(ListReports(ingest, agency).empty());
+
+  EXPECT_EQ(ms.process().Stop(SIGTERM), 0) << ms.process().Stderr();
+  EXPECT_EQ(unrelated.process().Stop(SIGTERM), 0)
+      << unrelated.process().Stderr();
   EXPECT_EQ(ingest.process().Stop(SIGTERM), 0) << ingest.process().Stderr();
 }
 

@@ -489,6 +489,17 @@ TEST_F(MatchServerTest, HashErrorsHaveSpecificCodes) {
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
       << "unspecified signal: " << s.error_message();
 
+  // A video's identity hash is not a query hash (issue 14, defect 7a: this
+  // was INTERNAL "index search failed").
+  v1::QueryHash video = PdqHex(kAutumnSmallPdq);
+  video.set_signal_type(v1::SIGNAL_TYPE_VPDQ);
+  s = MatchHashes({video}, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
+      << "vpdq signal: " << s.error_message();
+  EXPECT_NE(s.error_message().find("SIGNAL_TYPE_VPDQ is not allowed"),
+            std::string::npos)
+      << s.error_message();
+
   s = MatchHashes({}, &r);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT)
       << "no hashes: " << s.error_message();

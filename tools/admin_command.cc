@@ -1,5 +1,9 @@
 #include "tools/admin_command.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <memory>
 #include <string>
 
@@ -13,6 +17,7 @@
 #include "absl/time/time.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/hashmatch/v1/ingest.grpc.pb.h"
+#include "src/common/file_util.h"
 #include "tools/client_flags.h"
 #include "tools/commands.h"
 #include "tools/flags.h"
@@ -28,7 +33,8 @@ constexpr char kAdminUsage[] =
     "Usage:\n"
     "  hashmatch admin principal add NAME --role ROLE[,ROLE...] "
     "[--certificate]\n"
-    "      [--no_token] [--may_submit_media] [--note TEXT] CLIENT_FLAGS\n"
+    "      [--no_token | --out FILE] [--may_submit_media] [--note TEXT] "
+    "CLIENT_FLAGS\n"
     "  hashmatch admin principal list [--include_revoked] CLIENT_FLAGS\n"
     "  hashmatch admin principal revoke NAME --reason TEXT CLIENT_FLAGS\n"
     "Roles: agency, platform, replica, auditor, admin.\n"
@@ -37,7 +43,10 @@ constexpr char kAdminUsage[] =
     "      [--tls_ca F [--tls_cert F --tls_key F] [--tls_server_name N]] "
     "[--timeout_ms N] [--json]\n"
     "add prints the new token once on stdout (the server keeps only its "
-    "SHA-256).\n"
+    "SHA-256),\n"
+    "or with --out FILE writes it to FILE, a new file of mode 0600 (an "
+    "existing\n"
+    "FILE is refused before the principal is added).\n"
     "Exit codes: 0 done, 1 the RPC failed, 2 usage error.\n";
 
 int Usage(std::ostream& err, absl::string_view message) {
@@ -115,6 +124,7 @@ int RunAdmin(const std::vector<std::string>& args, std::ostream& out,
     parser.AddBool("certificate");
     parser.AddBool("no_token");
     parser.AddBool("may_submit_media");
+    parser.AddValue("out");
   } else if (verb == "list") {
     parser.AddBool("include_revoked");
   } else {
@@ -160,6 +170,24 @@ int RunAdmin(const std::vector<std::string>& args, std::ostream& out,
   if (!channel.ok()) {
     return Usage(err, absl::StrCat("TLS files: ", channel.status().message()));
   }
+  // --out: the token file is created (empty, 0600) before the principal
+  // exists, so an existing or unwritable FILE fails before a token that
+  // could only be lost is issued.
+  const std::string out_path = flags->Get("out").value_or("");
+  if (flags->Get("out").has_value() && out_path.empty()) {
+    return Usage(err, "--out needs a FILE");
+  }
+  if (!out_path.empty() && !add.issue_token()) {
+    return Usage(err, "--out writes the token; --no_token issues none");
+  }
+  int out_fd = -1;
+  if (!out_path.empty()) {
+    absl::StatusOr<int> fd = CreateNewPrivateFile(out_path);
+    if (!fd.ok()) {
+      return Usage(err, absl::StrCat("--out: ", fd.status().message()));
+    }
+    out_fd = *fd;
+  }
   std::unique_ptr<v1::AdminService::Stub> stub =
       v1::AdminService::NewStub(*channel);
   grpc::ClientContext context;
@@ -168,6 +196,34 @@ int RunAdmin(const std::vector<std::string>& args, std::ostream& out,
   if (verb == "add") {
     v1::AddPrincipalResponse response;
     grpc::Status s = stub->AddPrincipal(&context, add, &response);
+    if (out_fd >= 0) {
+      absl::Status written =
+          s.ok() ? WriteAndSync(out_fd, response.token() + "\n", out_path)
+                 : absl::OkStatus();
+      if (::close(out_fd) != 0 && written.ok()) {
+        written = absl::InternalError(absl::StrCat("cannot close ", out_path,
+                                                   ": ", std::strerror(errno)));
+      }
+      if (!s.ok() || !written.ok()) ::unlink(out_path.c_str());
+      if (!s.ok()) return RpcFailed(err, s);
+      if (!written.ok()) {
+        err << "hashmatch: admin: added principal "
+            << response.principal().name()
+            << " but its token could not be written (" << written.message()
+            << "); revoke it and add it again\n";
+        return kExitFailure;
+      }
+      response.clear_token();  // Only in the file, never on stdout.
+      if (json) {
+        out << ProtoJson(response) << "\n";
+      } else {
+        err << "hashmatch: admin: added principal "
+            << response.principal().name() << " ("
+            << RoleNames(response.principal()) << "); its token is in "
+            << out_path << " (mode 0600) and cannot be shown again\n";
+      }
+      return kExitOk;
+    }
     if (!s.ok()) return RpcFailed(err, s);
     if (json) {
       out << ProtoJson(response) << "\n";

@@ -2,14 +2,20 @@
 // through hashmatch.v1.AdminService (the caller needs the admin role).
 //
 //   hashmatch admin principal add NAME --role agency[,auditor] [--certificate]
-//       [--no_token] [--may_submit_media] [--note TEXT] --server ADDR ...
+//       [--no_token | --out FILE] [--may_submit_media] [--note TEXT]
+//       --server ADDR ...
 //   hashmatch admin principal list [--include_revoked] --server ADDR ...
 //   hashmatch admin principal revoke NAME --reason TEXT --server ADDR ...
 //
 // Client flags as tools/client_flags.h (--token_file F, --token T or
 // $HASHMATCH_TOKEN; TLS/mTLS). `add` prints the new token, alone on one line
 // of stdout, exactly once (the server keeps only its SHA-256); a summary goes
-// to stderr. `list` prints one tab-separated line per principal: NAME, roles
+// to stderr. With --out FILE it writes the token line to FILE instead (never
+// to stdout, also not in --json): FILE is created new with mode 0600
+// whatever the umask, before the AddPrincipal call, so an existing FILE
+// (never overwritten, nor a symlink followed) or an unwritable one is a
+// usage error and no principal is added; FILE is removed if the call fails.
+// `list` prints one tab-separated line per principal: NAME, roles
 // (comma-separated), auth ("token", "certificate" or "token,certificate"),
 // created (RFC 3339 UTC), revoked (RFC 3339 or "-"), note. --json prints the
 // responses as JSON instead. Errors go to stderr as

@@ -1,5 +1,6 @@
 #include "tools/import_export.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -523,8 +524,13 @@ int RunExport(const std::vector<std::string>& args, std::ostream& out,
   std::ofstream file;
   std::ostream* sink = &out;
   if (!out_path.empty()) {
-    file.open(tmp_path, std::ios::binary | std::ios::trunc);
-    if (!file) {
+    // The hash list: the output is 0600 (whatever the umask) from the start.
+    absl::StatusOr<int> fd = OpenPrivateFile(tmp_path, O_TRUNC);
+    if (fd.ok()) {
+      ::close(*fd);
+      file.open(tmp_path, std::ios::binary | std::ios::trunc);
+    }
+    if (!fd.ok() || !file) {
       err << "hashmatch: export: cannot create " << tmp_path << "\n";
       return kExitFailure;
     }

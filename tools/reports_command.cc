@@ -1,5 +1,8 @@
 #include "tools/reports_command.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <fstream>
 #include <memory>
 
@@ -10,6 +13,7 @@
 #include "absl/strings/str_join.h"
 #include "grpcpp/grpcpp.h"
 #include "proto/hashmatch/v1/ingest.grpc.pb.h"
+#include "src/common/file_util.h"
 #include "src/hashlist/hash_list_format.h"
 #include "tools/client_flags.h"
 #include "tools/commands.h"
@@ -192,8 +196,14 @@ int RunReports(const std::vector<std::string>& args, std::ostream& out,
   std::ostream* sink = &out;
   const std::string out_path = flags->Get("out").value_or("");
   if (!out_path.empty()) {
-    file.open(out_path, std::ios::binary | std::ios::trunc);
-    if (!file) {
+    // Reports hold platforms' content references: a regular --out file is
+    // made 0600 (whatever the umask) before anything is written to it.
+    absl::StatusOr<int> fd = OpenPrivateFile(out_path, O_TRUNC);
+    if (fd.ok()) {
+      ::close(*fd);
+      file.open(out_path, std::ios::binary | std::ios::trunc);
+    }
+    if (!fd.ok() || !file) {
       err << "hashmatch: reports: cannot write --out " << out_path << "\n";
       return kExitFailure;
     }

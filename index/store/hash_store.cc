@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "index/store/private_env.h"
 #include "index/store/store_keys.h"
 #include "openssl/evp.h"
 #include "rocksdb/db.h"
@@ -1135,6 +1136,8 @@ absl::StatusOr<std::unique_ptr<HashStore>> HashStore::Open(
         absl::StrCat("no hash store at ", path, " (create_if_missing is off)"));
   }
   rocksdb::DBOptions db_options;
+  // Owner-only directory and files, whatever the umask (private_env.h).
+  db_options.env = PrivateRocksEnv();
   db_options.create_if_missing = options.create_if_missing;
   db_options.create_missing_column_families = options.create_if_missing;
   db_options.paranoid_checks = true;

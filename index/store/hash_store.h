@@ -196,7 +196,9 @@ class HashStore {
   using EntryCallback =
       std::function<absl::Status(const hashmatch::v1::Entry& entry)>;
 
-  // Opens (or creates, per options) the store in directory `path`.
+  // Opens (or creates, per options) the store in directory `path`. A
+  // directory it creates is 0700 and every file of the store 0600, whatever
+  // the umask (PrivateRocksEnv, private_env.h).
   static absl::StatusOr<std::unique_ptr<HashStore>> Open(
       const StoreOptions& options, const std::string& path);
 

@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "src/common/file_util.h"
 #include "src/common/status_macros.h"
 
 #if defined(__SSE4_2__)
@@ -182,8 +183,10 @@ absl::Status WriteTempAndRename(const std::string& path, const std::string& tmp,
                                 const BinaryIndex::View& view) {
   const size_t code_bytes = static_cast<size_t>(code_bits) / 8;
   const size_t record = 8 + code_bytes;
-  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-  if (fd.get() < 0) return ErrnoStatus(errno, "creating", tmp);
+  // The hash list itself: owner-only (0600) whatever the umask.
+  absl::StatusOr<int> opened = OpenPrivateFile(tmp, O_TRUNC);
+  if (!opened.ok()) return opened.status();
+  Fd fd(*opened);
 
   // The header is written last (its payload CRC is known only then): write
   // a zero header first, then the payload in 1 MiB chunks.

@@ -67,6 +67,7 @@ struct LoadedIndexSnapshot {
 // Writes the entries of `view` to `path` as a snapshot of `signal_type` at
 // store sequence `sequence`: to `path`.tmp, fsynced, renamed over `path`,
 // then the directory fsynced. A crash leaves the old file or the new one.
+// The file is 0600 whatever the umask (it is the hash list).
 // INVALID_ARGUMENT if view.code_bits() does not fit `signal_type`.
 absl::Status WriteIndexSnapshot(const std::string& path,
                                 hashmatch::v1::SignalType signal_type,

@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "index/vetted/index_snapshot.h"
+#include "src/common/file_util.h"
 #include "src/common/status_macros.h"
 
 namespace hashmatch {
@@ -187,11 +188,11 @@ absl::Status VettedIndex::SaveSnapshot() const {
     for (const auto& index : indexes_) views.push_back(index->LiveView());
     sequence = applied_sequence_.load();
   }
-  std::error_code ec;
-  std::filesystem::create_directories(options_.snapshot_dir, ec);
-  if (ec) {
+  // 0700 for each directory created, whatever the umask.
+  if (absl::Status s = CreatePrivateDirectories(options_.snapshot_dir);
+      !s.ok()) {
     return absl::UnavailableError(
-        absl::StrCat("creating ", options_.snapshot_dir, ": ", ec.message()));
+        absl::StrCat("creating ", options_.snapshot_dir, ": ", s.message()));
   }
   for (size_t slot = 0; slot < kBinarySignals.size(); ++slot) {
     RETURN_IF_ERROR(WriteIndexSnapshot(

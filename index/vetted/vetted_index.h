@@ -37,7 +37,9 @@
 // <= the store's LastSequence, and the store's change log still holds the
 // change right after that sequence (HashStore never deletes changes today;
 // the check guards against a future log compaction). Otherwise that signal
-// type is rebuilt from the store and open_info() says why.
+// type is rebuilt from the store and open_info() says why. SaveSnapshot
+// creates snapshot_dir and its missing parents 0700 and the files 0600,
+// whatever the umask.
 //
 // Ownership: `store` is not owned and must outlive the VettedIndex.
 #ifndef HASHMATCH_INDEX_VETTED_VETTED_INDEX_H_

@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "src/common/file_util.h"
 #include "src/common/status_macros.h"
 #include "src/hashing/crypto_hash.h"
 
@@ -165,8 +166,11 @@ absl::Status CheckMagic(int fd, const std::string& path, uint64_t size) {
 
 absl::Status CreateEmptyLog(const std::string& dir, const std::string& path) {
   const std::string tmp = absl::StrCat(path, ".tmp");
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError("creating", tmp);
+  // Owner-only (0600) whatever the umask: the log names every entry and
+  // principal change.
+  absl::StatusOr<int> opened = OpenPrivateFile(tmp, O_TRUNC);
+  if (!opened.ok()) return opened.status();
+  const int fd = *opened;
   absl::Status status = WriteAll(fd, kFileMagic, 0, tmp);
   if (status.ok() && ::fsync(fd) != 0) status = ErrnoError("fsync", tmp);
   ::close(fd);
@@ -255,11 +259,7 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(
       return absl::NotFoundError(
           absl::StrCat("audit log directory ", dir, " does not exist"));
     }
-    std::filesystem::create_directories(dir, ec);
-    if (ec) {
-      return absl::InternalError(
-          absl::StrCat("creating ", dir, ": ", ec.message()));
-    }
+    RETURN_IF_ERROR(CreatePrivateDirectories(dir));
   }
   const std::string path = absl::StrCat(dir, "/", kAuditFileName);
   if (::access(path.c_str(), F_OK) != 0) {

@@ -83,7 +83,8 @@ struct AuditLogOptions {
   // checkpoint to at least this many; Close writes one for any remainder.
   // Default: 64. Must be in [1, 1000000].
   int checkpoint_interval = 64;
-  // Create DIR and an empty log if missing. Default: true.
+  // Create DIR (and missing parents, 0700) and an empty log (0600) if
+  // missing, whatever the umask. Default: true.
   bool create_if_missing = true;
   // fsync after each Append. Default: true. false only for benchmarks.
   bool sync = true;

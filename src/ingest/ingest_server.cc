@@ -22,6 +22,7 @@
 #include "src/audit/audit_log.h"
 #include "src/audit/audit_recovery.h"
 #include "src/audit/ed25519_key.h"
+#include "src/common/file_util.h"
 #include "src/common/status_util.h"
 #include "src/ingest/admin_service.h"
 #include "src/ingest/audit_service.h"
@@ -159,9 +160,9 @@ class CallInterceptorFactory final
 absl::StatusOr<std::unique_ptr<audit::AuditLog>> OpenAuditLog(
     const IngestServerConfig& config) {
   const std::string dir = config.data + "/audit";
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+  if (absl::Status s = CreatePrivateDirectories(dir); !s.ok()) {
     return absl::UnavailableError(
-        absl::StrCat("cannot create ", dir, ": ", std::strerror(errno)));
+        absl::StrCat("cannot create ", dir, ": ", s.message()));
   }
   std::string key_path = config.audit_key;
   if (key_path.empty()) {
@@ -245,10 +246,11 @@ IngestServer::~IngestServer() {
 absl::StatusOr<std::unique_ptr<IngestServer>> IngestServer::Open(
     const IngestServerConfig& config) {
   std::unique_ptr<IngestServer> s(new IngestServer(config));
-  if (::mkdir(config.data.c_str(), 0700) != 0 && errno != EEXIST) {
+  // DATA and everything in it are owner-only (0700 directories, 0600
+  // files) whatever the umask.
+  if (absl::Status d = CreatePrivateDirectories(config.data); !d.ok()) {
     return absl::UnavailableError(absl::StrCat("data: cannot create --data ",
-                                               config.data, ": ",
-                                               std::strerror(errno)));
+                                               config.data, ": ", d.message()));
   }
   PrincipalStoreOptions principal_options;
   principal_options.max_principals = config.max_principals;
@@ -522,7 +524,7 @@ absl::Status RegisterIngestServices(IngestServer* server) {
       std::min(report_options.default_page_size, config.max_page_size);
   report_options.worker_threads = config.worker_threads;
   absl::StatusOr<std::unique_ptr<ReportServiceImpl>> reports =
-      ReportServiceImpl::Open(c.data_dir + "/reports", c.authenticator,
+      ReportServiceImpl::Open(c.data_dir + "/reports", c.store, c.authenticator,
                               report_options);
   if (!reports.ok()) return AtStage("reports", reports.status());
   ReportServiceImpl* report_service = reports->get();

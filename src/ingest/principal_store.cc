@@ -188,8 +188,11 @@ absl::StatusOr<std::unique_ptr<PrincipalStore>> PrincipalStore::Open(
   if (dir.empty()) {
     return absl::InvalidArgumentError("principal store directory is empty");
   }
-  if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    return Errno("cannot create principal store directory", dir);
+  // 0700 if created, whatever the umask; a file in the way is refused below.
+  if (absl::Status s = CreatePrivateDirectories(dir);
+      !s.ok() && !absl::IsFailedPrecondition(s)) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create principal store directory: ", s.message()));
   }
   struct stat st;
   if (::stat(dir.c_str(), &st) != 0) return Errno("cannot stat", dir);
@@ -247,9 +250,10 @@ absl::Status PrincipalStore::Persist(const Table& table) const {
   }
   const std::string bytes = EncodePrincipalTable(records);
   const std::string tmp = absl::StrCat(path_, ".tmp");
-  const int fd =
-      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return Errno("cannot create", tmp);
+  // Token digests: 0600 whatever the umask.
+  absl::StatusOr<int> opened = OpenPrivateFile(tmp, O_TRUNC);
+  if (!opened.ok()) return absl::UnavailableError(opened.status().message());
+  const int fd = *opened;
   absl::Status s = WriteAll(fd, bytes, tmp);
   if (s.ok() && ::fsync(fd) != 0) s = Errno("cannot fsync", tmp);
   if (::close(fd) != 0 && s.ok()) s = Errno("cannot close", tmp);

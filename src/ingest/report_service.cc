@@ -5,6 +5,7 @@
 #include <deque>
 #include <utility>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "src/common/status_macros.h"
 #include "src/common/status_util.h"
@@ -189,9 +190,11 @@ class ReportServiceImpl::Stream
 };
 
 ReportServiceImpl::ReportServiceImpl(ReportStore* store,
+                                     const HashStore* entries,
                                      const Authenticator* authenticator,
                                      const ReportServiceOptions& options)
     : store_(store),
+      entries_(entries),
       authenticator_(authenticator),
       options_(options),
       page_tokens_(options.page_token_key),
@@ -199,12 +202,12 @@ ReportServiceImpl::ReportServiceImpl(ReportStore* store,
 }
 
 absl::StatusOr<std::unique_ptr<ReportServiceImpl>> ReportServiceImpl::Open(
-    const std::string& dir, const Authenticator* authenticator,
-    const ReportServiceOptions& options) {
+    const std::string& dir, const HashStore* entries,
+    const Authenticator* authenticator, const ReportServiceOptions& options) {
   ASSIGN_OR_RETURN(std::unique_ptr<ReportStore> store,
                    ReportStore::Open(dir, ReportStoreOptions()));
-  auto service =
-      std::make_unique<ReportServiceImpl>(store.get(), authenticator, options);
+  auto service = std::make_unique<ReportServiceImpl>(store.get(), entries,
+                                                     authenticator, options);
   service->owned_store_ = std::move(store);
   return service;
 }
@@ -290,11 +293,86 @@ absl::StatusOr<v1::SubmitReportsResponse> ReportServiceImpl::Submit(
     stored.set_received_at_micros(now);
     reports.push_back(std::move(stored));
   }
+  RETURN_IF_ERROR(CheckAgainstEntries(reports));
   ASSIGN_OR_RETURN(std::vector<uint64_t> ids, store_->Append(reports));
   WakeWaiters();
   v1::SubmitReportsResponse response;
   for (uint64_t id : ids) response.add_report_ids(id);
   return response;
+}
+
+absl::Status ReportServiceImpl::CheckAgainstEntries(
+    const std::vector<v1::MatchReport>& reports) const {
+  const uint64_t last_sequence = entries_->LastSequence();
+  // What the checks need of an entry, read once per call.
+  struct Owner {
+    v1::SignalType signal_type;
+    std::string source_agency;
+    std::string hash;
+  };
+  absl::flat_hash_map<uint64_t, Owner> owners;
+  for (size_t i = 0; i < reports.size(); ++i) {
+    const v1::MatchReport& r = reports[i];
+    if (r.index_sequence() > last_sequence) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("reports[", i, "].index_sequence ", r.index_sequence(),
+                       " is ahead of this store's sequence ", last_sequence,
+                       ": the match server follows another store"));
+    }
+    for (int j = 0; j < r.matches_size(); ++j) {
+      const v1::ReportedMatch& m = r.matches(j);
+      const std::string where = absl::StrCat("reports[", i, "].matches[", j,
+                                             "]: entry ", m.entry_id());
+      auto it = owners.find(m.entry_id());
+      if (it == owners.end()) {
+        absl::StatusOr<v1::Entry> entry = entries_->Get(m.entry_id());
+        if (absl::IsNotFound(entry.status())) {
+          return absl::FailedPreconditionError(
+              absl::StrCat(where,
+                           " does not exist in this store (a report of a "
+                           "match server that follows another store?)"));
+        }
+        if (!entry.ok()) return entry.status();
+        it = owners
+                 .emplace(m.entry_id(),
+                          Owner{entry->signal_type(), entry->source_agency(),
+                                entry->hash()})
+                 .first;
+      }
+      const Owner& owner = it->second;
+      if (m.signal_type() != owner.signal_type) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(where, " is ", v1::SignalType_Name(owner.signal_type),
+                         ", not the reported ",
+                         v1::SignalType_IsValid(m.signal_type())
+                             ? v1::SignalType_Name(m.signal_type())
+                             : absl::StrCat("signal type ", m.signal_type())));
+      }
+      if (m.source_agency() != owner.source_agency) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(where, " belongs to agency \"", owner.source_agency,
+                         "\", not to the reported source_agency \"",
+                         m.source_agency(), "\""));
+      }
+      if (owner.signal_type == v1::SIGNAL_TYPE_MD5 ||
+          owner.signal_type == v1::SIGNAL_TYPE_SHA256) {
+        const bool carried =
+            std::any_of(r.query_hashes().begin(), r.query_hashes().end(),
+                        [&](const v1::ReportedHash& h) {
+                          return h.signal_type() == owner.signal_type &&
+                                 h.hash() == owner.hash;
+                        });
+        if (!carried) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              where,
+              " is an exact match, but no query hash of the report "
+              "equals its ",
+              v1::SignalType_Name(owner.signal_type)));
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ReportServiceImpl::Collect(const v1::Principal& caller,

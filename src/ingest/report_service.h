@@ -2,8 +2,8 @@
 // callback API. Match servers (role replica) deliver MATCH reports; agencies
 // read the reports on their own entries; auditors and admins read all.
 //
-//   ReportServiceImpl reports(store.get(), &authenticator,
-//                             ReportServiceOptions());
+//   ReportServiceImpl reports(report_store.get(), hash_store,
+//                             &authenticator, ReportServiceOptions());
 //   builder.RegisterService(&reports);
 //
 // SubmitReports: Authorize (replica). 1..max_reports_per_call reports
@@ -13,10 +13,39 @@
 // max_hashes_per_report query hashes of at most 64 bytes each,
 // content_ref <= max_content_ref_bytes, platform / agency / classification
 // <= max_label_bytes (RESOURCE_EXHAUSTED for sizes, naming the report's
-// index). The server sets match_server (the caller's principal name) and
+// index). Then every report is checked against the vetted store (`entries`,
+// the store this server writes), because a replica's claims are not trusted
+// (issue 14, defect 4): FAILED_PRECONDITION, naming reports[i].matches[j],
+// unless
+//   - its index_sequence is at most the store's LastSequence() (a match
+//     server that follows this store is never ahead of it; one ahead follows
+//     another store: the same test as WatchChanges' OUT_OF_RANGE);
+//   - each matched entry exists here (tombstones count: a report on an entry
+//     retracted after the match is kept, as is one on an entry that is
+//     PENDING or DISPUTED now; entries are never deleted, so a match server
+//     that follows this store never names a missing one);
+//   - the match's signal_type is the entry's (the lane that matched is the
+//     entry's signal type; an entry's signal type never changes);
+//   - the match's source_agency is the entry's source_agency, its owner (the
+//     agency that submitted it; ListReports shows a match to that agency
+//     only). A mismatching claim is refused, not rewritten: a match server
+//     of this store copies the agency from the entry, so a mismatch is a
+//     forged report or one from a replica of another store;
+//   - for an exact lane (MD5, SHA-256) the entry's hash is one of the
+//     report's query hashes of that signal type.
+// The protocol carries no store identity, so these are what tells a replica
+// of an unrelated store apart; one whose store happens to hold the same
+// ids with the same owners, signal types and exact hashes is not detected.
+// A batch is checked whole: one refused report refuses the call and nothing
+// is stored (the API has no per-report status; the match server's sender
+// retries a refused batch one report at a time and drops the refused one).
+// A store read error is returned as is (INTERNAL, UNAVAILABLE: retried).
+// The server sets match_server (the caller's principal name) and
 // received_at_micros, then stores the batch at once (ReportStore::Append,
 // synced) and answers the ids. Idempotent by (caller, report_key): a
-// redelivered report gets its first id and is not stored again.
+// redelivered report gets its first id and is not stored again (it passes
+// the checks again: entries, owners and signal types never change, and the
+// store's sequence only grows).
 //
 // ListReports: Authorize (agency, auditor, admin). An agency sees only
 // reports with at least one match of its own entries (source_agency == its
@@ -33,8 +62,8 @@
 // One write in flight per stream; a stream that caught up waits for Append's
 // notification, it holds no thread.
 //
-// Thread safety: all methods may be called concurrently. `store` and
-// `authenticator` are not owned and must outlive the service. REQUIRES for
+// Thread safety: all methods may be called concurrently. `store`, `entries`
+// and `authenticator` are not owned and must outlive the service. REQUIRES for
 // the destructor: the grpc::Server is shut down.
 #ifndef HASHMATCH_SRC_INGEST_REPORT_SERVICE_H_
 #define HASHMATCH_SRC_INGEST_REPORT_SERVICE_H_
@@ -52,6 +81,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
+#include "index/store/hash_store.h"
 #include "proto/hashmatch/v1/ingest.grpc.pb.h"
 #include "src/common/worker_pool.h"
 #include "src/ingest/authz.h"
@@ -91,12 +121,14 @@ struct ReportServiceOptions {
 class ReportServiceImpl final
     : public hashmatch::v1::ReportService::CallbackService {
  public:
-  ReportServiceImpl(ReportStore* store, const Authenticator* authenticator,
+  // `entries`: the vetted store that reports are checked against.
+  ReportServiceImpl(ReportStore* store, const HashStore* entries,
+                    const Authenticator* authenticator,
                     const ReportServiceOptions& options);
   // Opens (creates) the ReportStore at `dir`, owned by the service.
   static absl::StatusOr<std::unique_ptr<ReportServiceImpl>> Open(
-      const std::string& dir, const Authenticator* authenticator,
-      const ReportServiceOptions& options);
+      const std::string& dir, const HashStore* entries,
+      const Authenticator* authenticator, const ReportServiceOptions& options);
   ~ReportServiceImpl() override;
   ReportServiceImpl(const ReportServiceImpl&) = delete;
   ReportServiceImpl& operator=(const ReportServiceImpl&) = delete;
@@ -137,6 +169,9 @@ class ReportServiceImpl final
                        uint64_t after_id, size_t limit, size_t max_scan,
                        std::vector<hashmatch::v1::MatchReport>* out,
                        uint64_t* last_scanned, bool* stopped) const;
+  // The store checks of Submit (see above).
+  absl::Status CheckAgainstEntries(
+      const std::vector<hashmatch::v1::MatchReport>& reports) const;
   void WakeWaiters();
   void Park(Stream* stream);
   bool Unpark(Stream* stream);
@@ -144,6 +179,7 @@ class ReportServiceImpl final
 
   std::unique_ptr<ReportStore> owned_store_;
   ReportStore* const store_;
+  const HashStore* const entries_;
   const Authenticator* const authenticator_;
   const ReportServiceOptions options_;
   const PageTokenCodec page_tokens_;

@@ -1,5 +1,6 @@
-// ReportServiceImpl over a real ReportStore and a gRPC server on loopback,
-// called through the generated stub.
+// ReportServiceImpl over a real ReportStore and a real HashStore (the vetted
+// entries reports are checked against) and a gRPC server on loopback, called
+// through the generated stub.
 #include "src/ingest/report_service.h"
 
 #include <grpcpp/grpcpp.h>
@@ -12,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "index/store/hash_store.h"
 #include "proto/hashmatch/v1/ingest.grpc.pb.h"
 #include "tests/fake_authenticator.h"
 #include "tests/server_process.h"
@@ -45,6 +47,30 @@ v1::MatchReport Report(const std::string& key, const std::string& platform,
   return r;
 }
 
+// An entry for the vetted store, with the id it has there.
+v1::Entry StoreEntry(uint64_t id, const std::string& agency,
+                     v1::VettingState state,
+                     v1::SignalType signal = v1::SIGNAL_TYPE_PDQ) {
+  v1::Entry e;
+  e.set_id(id);
+  e.set_signal_type(signal);
+  e.set_hash(std::string(signal == v1::SIGNAL_TYPE_MD5 ? 16 : 32,
+                         static_cast<char>(id)));
+  e.set_source_agency(agency);
+  e.set_external_id(absl::StrCat("x", id));
+  e.set_classification("A1");
+  e.set_state(state);
+  if (state == v1::VETTING_STATE_RETRACTED) {
+    e.mutable_retraction()->set_retracted_by(agency);
+    e.mutable_retraction()->set_reason("withdrawn after the match");
+    e.mutable_retraction()->set_previous_state(v1::VETTING_STATE_ACTIVE);
+  }
+  return e;
+}
+
+// The store sequence the vetted store is loaded at.
+constexpr uint64_t kStoreSequence = 100;
+
 class ReportServiceTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -60,12 +86,35 @@ class ReportServiceTest : public ::testing::Test {
                                    ReportStoreOptions{.sync = false});
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
+    // The vetted entries, at the ids the tests name (loaded as a replica's
+    // snapshot, which keeps ids): agency-a's ACTIVE 1, 10, 11, 100, 101;
+    // agency-b's ACTIVE 20; agency-a's 30 retracted (after the match);
+    // agency-b's 40 PENDING (below quorum); agency-a's MD5 entry 50.
+    StoreOptions entry_options;
+    entry_options.sync = false;
+    auto entries = HashStore::Open(entry_options, dir_.path() + "/store");
+    ASSERT_TRUE(entries.ok()) << entries.status();
+    entries_ = std::move(*entries);
+    const std::vector<v1::Entry> snapshot = {
+        StoreEntry(1, "agency-a", v1::VETTING_STATE_ACTIVE),
+        StoreEntry(10, "agency-a", v1::VETTING_STATE_ACTIVE),
+        StoreEntry(11, "agency-a", v1::VETTING_STATE_ACTIVE),
+        StoreEntry(20, "agency-b", v1::VETTING_STATE_ACTIVE),
+        StoreEntry(30, "agency-a", v1::VETTING_STATE_RETRACTED),
+        StoreEntry(40, "agency-b", v1::VETTING_STATE_PENDING),
+        StoreEntry(50, "agency-a", v1::VETTING_STATE_ACTIVE,
+                   v1::SIGNAL_TYPE_MD5),
+        StoreEntry(100, "agency-a", v1::VETTING_STATE_ACTIVE),
+        StoreEntry(101, "agency-a", v1::VETTING_STATE_ACTIVE)};
+    ASSERT_TRUE(entries_->BeginSnapshot(kStoreSequence).ok());
+    ASSERT_TRUE(entries_->AddSnapshotEntries(snapshot).ok());
+    ASSERT_TRUE(entries_->FinishSnapshot(kStoreSequence, snapshot.size()).ok());
     ReportServiceOptions options;
     options.max_reports_per_call = 50;
     options.max_content_ref_bytes = 64;
     options.now_micros = [] { return int64_t{777}; };
-    service_ =
-        std::make_unique<ReportServiceImpl>(store_.get(), &auth_, options);
+    service_ = std::make_unique<ReportServiceImpl>(store_.get(), entries_.get(),
+                                                   &auth_, options);
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
@@ -152,6 +201,7 @@ class ReportServiceTest : public ::testing::Test {
   testing_util::TempDir dir_{"report_service_test"};
   testing_util::FakeAuthenticator auth_;
   std::unique_ptr<ReportStore> store_;
+  std::unique_ptr<HashStore> entries_;
   std::unique_ptr<ReportServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<v1::ReportService::Stub> stub_;
@@ -414,6 +464,137 @@ TEST_F(ReportServiceTest, WatchChecksRolesAndDrains) {
   grpc::Status s = reader->Finish();
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE);
   EXPECT_EQ(s.error_message(), "server draining");
+}
+
+// Issue 14, defect 4: a replica's claims are checked against the store.
+// The attack: a report on agency-a's entry 10 that names agency-b as its
+// source_agency was stored, shown to agency-b and hidden from agency-a.
+TEST_F(ReportServiceTest, AForgedAgencyIsRefusedAndNeverShown) {
+  grpc::Status s = Submit("replica-token",
+                          {Report("forged", "plat", 1, {{10, "agency-b"}})});
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION)
+      << s.error_message();
+  EXPECT_EQ(s.error_message(),
+            "reports[0].matches[0]: entry 10 belongs to agency \"agency-a\", "
+            "not to the reported source_agency \"agency-b\"");
+  // In a batch, with good reports around it: the call is refused whole and
+  // names the report; nothing is stored (the sender then sends one at a time
+  // and drops the refused one).
+  s = Submit("replica-token", {Report("good-1", "plat", 1, {{10, "agency-a"}}),
+                               Report("good-2", "plat", 2, {{20, "agency-b"}}),
+                               Report("forged", "plat", 3,
+                                      {{20, "agency-b"}, {11, "agency-b"}})});
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("reports[2].matches[1]: entry 11"),
+            std::string::npos)
+      << s.error_message();
+  // An empty claim is no wildcard.
+  EXPECT_EQ(Submit("replica-token", {Report("blank", "plat", 1, {{10, ""}})})
+                .error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(store_->last_id(), 0u);
+  EXPECT_TRUE(ListAll("b-token", v1::ReportFilter(), 0).empty());
+  EXPECT_TRUE(ListAll("a-token", v1::ReportFilter(), 0).empty());
+  EXPECT_TRUE(ListAll("auditor-token", v1::ReportFilter(), 0).empty());
+
+  // The honest reports alone are stored and shown to their owners only.
+  ASSERT_TRUE(
+      Submit("replica-token", {Report("good-1", "plat", 1, {{10, "agency-a"}}),
+                               Report("good-2", "plat", 2, {{20, "agency-b"}})})
+          .ok());
+  std::vector<v1::MatchReport> a = ListAll("a-token", v1::ReportFilter(), 0);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].matches(0).entry_id(), 10u);
+  std::vector<v1::MatchReport> b = ListAll("b-token", v1::ReportFilter(), 0);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].matches(0).entry_id(), 20u);
+}
+
+// The attack: a report naming an entry that does not exist was accepted.
+TEST_F(ReportServiceTest, AReportOnAnEntryThatDoesNotExistIsRefused) {
+  grpc::Status s =
+      Submit("replica-token", {Report("k1", "plat", 1, {{10, "agency-a"}}),
+                               Report("k2", "plat", 2, {{999, "agency-a"}})});
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(s.error_message(),
+            "reports[1].matches[0]: entry 999 does not exist in this store (a "
+            "report of a match server that follows another store?)");
+  EXPECT_EQ(store_->last_id(), 0u);
+}
+
+// The attack: a match server following an unrelated store got its reports
+// accepted. Its entries' ids may exist here, but with another owner or
+// signal type, or (for exact lanes) another hash; or its store is ahead of
+// this one. All are refused; so is a redelivery of such a report.
+TEST_F(ReportServiceTest, AReplicaOfAnotherStoreIsRefused) {
+  // Ahead of this store's sequence: it follows another store.
+  v1::MatchReport ahead = Report("k1", "plat", 1, {{10, "agency-a"}});
+  ahead.set_index_sequence(kStoreSequence + 1);
+  grpc::Status s = Submit("replica-token", {ahead});
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(s.error_message(),
+            "reports[0].index_sequence 101 is ahead of this store's sequence "
+            "100: the match server follows another store");
+  // Entry 10 here is agency-a's PDQ hash; the other store's entry 10 is an
+  // MD5 of agency-a.
+  v1::MatchReport other_signal = Report("k2", "plat", 1, {{10, "agency-a"}});
+  other_signal.mutable_matches(0)->set_signal_type(v1::SIGNAL_TYPE_MD5);
+  s = Submit("replica-token", {other_signal});
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(s.error_message(),
+            "reports[0].matches[0]: entry 10 is SIGNAL_TYPE_PDQ, not the "
+            "reported SIGNAL_TYPE_MD5");
+  // Entry 50 is agency-a's MD5 here; an exact match on it must carry that
+  // MD5 among the query hashes.
+  v1::MatchReport exact = Report("k3", "plat", 1, {{50, "agency-a"}});
+  exact.mutable_matches(0)->set_signal_type(v1::SIGNAL_TYPE_MD5);
+  exact.mutable_matches(0)->set_distance(0);
+  v1::ReportedHash* md5 = exact.add_query_hashes();
+  md5->set_signal_type(v1::SIGNAL_TYPE_MD5);
+  md5->set_hash(std::string(16, '\x07'));  // Not entry 50's MD5.
+  s = Submit("replica-token", {exact});
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_NE(s.error_message().find("no query hash of the report equals its "
+                                   "SIGNAL_TYPE_MD5"),
+            std::string::npos)
+      << s.error_message();
+  EXPECT_EQ(store_->last_id(), 0u);
+  // With entry 50's own MD5 it is this store's match, and is stored.
+  md5->set_hash(std::string(16, static_cast<char>(50)));
+  exact.set_index_sequence(kStoreSequence);  // Caught up: not ahead.
+  std::vector<uint64_t> ids;
+  ASSERT_TRUE(Submit("replica-token", {exact}, &ids).ok());
+  EXPECT_EQ(ids, (std::vector<uint64_t>{1}));
+}
+
+// A report on an entry retracted after the match, or on one that is PENDING
+// (or DISPUTED) now, is still a fact about a match: it is kept, attributed to
+// the entry's owner. A redelivery (lost ack) passes the checks again and
+// gets its first id.
+TEST_F(ReportServiceTest, RetractedAndPendingEntriesKeepTheirReports) {
+  std::vector<uint64_t> ids;
+  ASSERT_TRUE(Submit("replica-token",
+                     {Report("r1", "plat", 1, {{30, "agency-a"}}),
+                      Report("r2", "plat", 2, {{40, "agency-b"}})},
+                     &ids)
+                  .ok());
+  EXPECT_EQ(ids, (std::vector<uint64_t>{1, 2}));
+  ASSERT_TRUE(Submit("replica-token",
+                     {Report("r2", "plat", 2, {{40, "agency-b"}})}, &ids)
+                  .ok());
+  EXPECT_EQ(ids, (std::vector<uint64_t>{2}));
+  std::vector<v1::MatchReport> a = ListAll("a-token", v1::ReportFilter(), 0);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].matches(0).entry_id(), 30u);
+  std::vector<v1::MatchReport> b = ListAll("b-token", v1::ReportFilter(), 0);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b[0].matches(0).entry_id(), 40u);
+  // The retracted entry's reports are not transferable: its owner stays.
+  EXPECT_EQ(
+      Submit("replica-token", {Report("r3", "plat", 3, {{30, "agency-b"}})})
+          .error_code(),
+      grpc::StatusCode::FAILED_PRECONDITION);
+  EXPECT_EQ(store_->last_id(), 2u);
 }
 
 }  // namespace

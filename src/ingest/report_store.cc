@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "index/store/private_env.h"
 #include "src/common/status_macros.h"
 
 namespace hashmatch {
@@ -71,6 +72,8 @@ absl::StatusOr<std::unique_ptr<ReportStore>> ReportStore::Open(
     const std::string& dir, const ReportStoreOptions& options) {
   rocksdb::Options o;
   o.create_if_missing = true;
+  // Reports hold platforms' content references: owner-only files.
+  o.env = PrivateRocksEnv();
   rocksdb::DB* raw = nullptr;
   RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(o, dir, &raw),
                             absl::StrCat("opening report store ", dir)));

@@ -54,7 +54,8 @@ struct ReportStoreOptions {
 
 class ReportStore {
  public:
-  // Creates `dir` if missing.
+  // Creates `dir` if missing: 0700, its files 0600, whatever the umask
+  // (PrivateRocksEnv, index/store/private_env.h).
   static absl::StatusOr<std::unique_ptr<ReportStore>> Open(
       const std::string& dir, const ReportStoreOptions& options);
   ~ReportStore();

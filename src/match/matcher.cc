@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -51,9 +52,12 @@ int LaneRank(SignalType signal) {
   return 5;
 }
 
+// A signal type a query hash may have: one of kLaneOrder. VPDQ is not (a
+// video's identity hash is no query; its frames go to MatchVideo), nor are
+// UNSPECIFIED, reserved or unknown values.
 bool IsLaneSignal(int value) {
-  return hashmatch::v1::SignalType_IsValid(value) &&
-         value != hashmatch::v1::SIGNAL_TYPE_UNSPECIFIED;
+  return std::find(std::begin(kLaneOrder), std::end(kLaneOrder), value) !=
+         std::end(kLaneOrder);
 }
 
 std::string SignalName(int value) {

@@ -127,9 +127,12 @@ class Matcher {
 
   // options.dihedral and options.signals are ignored; quality is used for
   // PDQ hashes only (range-checked for all).
-  // Errors: INVALID_ARGUMENT (no hashes, unknown or UNSPECIFIED signal type,
-  // both or neither of raw/hex, bad hex, wrong length, quality outside
-  // 0..100, bad option), RESOURCE_EXHAUSTED (more than max_hashes).
+  // Errors: INVALID_ARGUMENT (no hashes, a signal type other than PDQ,
+  // PHASH, DHASH, MD5, SHA256: UNSPECIFIED, unknown, or VPDQ, whose "hash"
+  // is a video's identity, not a query (its frames go to MatchVideo); both
+  // or neither of raw/hex, bad hex, wrong length, quality outside 0..100,
+  // bad option), RESOURCE_EXHAUSTED (more than max_hashes). The same signal
+  // types are refused in MatchImage's options.signals.
   absl::StatusOr<hashmatch::v1::MatchResponse> MatchHashes(
       const hashmatch::v1::MatchHashesRequest& request) const;
 

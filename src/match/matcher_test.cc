@@ -476,6 +476,56 @@ TEST_F(MatcherTest, MatchHashesErrors) {
   EXPECT_EQ(ok->content_ref(), std::string(256, 'r'));
 }
 
+// Issue 14, defect 7a: SIGNAL_TYPE_VPDQ names a video entry's identity (the
+// digest of its frames), not a hash a query can be matched by; MatchHashes
+// with it (raw or hex, with a video entry in the store) was INTERNAL
+// ("index search failed") instead of the caller's error. MatchImage's
+// options.signals refuses it the same way instead of computing PDQ.
+TEST_F(MatcherTest, NonHashSignalTypesAreInvalidArgument) {
+  Entry video;
+  video.set_signal_type(hashmatch::v1::SIGNAL_TYPE_VPDQ);
+  hashmatch::v1::VideoFrame* f = video.add_video_frames();
+  f->set_pdq(HandMadePdq(50));
+  f->set_quality(100);
+  video.set_hash(VideoFramesDigest(video.video_frames()));
+  video.set_source_agency("agency-1");
+  video.set_external_id("clip-7a");
+  video.set_state(hashmatch::v1::VETTING_STATE_ACTIVE);
+  absl::StatusOr<std::vector<Entry>> stored = store_->Put({video});
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_TRUE(index_->CatchUp().ok());
+
+  ExpectError(matcher_->MatchHashes(
+                  OneHash(hashmatch::v1::SIGNAL_TYPE_VPDQ, video.hash())),
+              absl::StatusCode::kInvalidArgument,
+              "hashes[0]: SIGNAL_TYPE_VPDQ is not allowed");
+  MatchHashesRequest hex;
+  hashmatch::v1::QueryHash* h = hex.add_hashes();
+  h->set_signal_type(hashmatch::v1::SIGNAL_TYPE_VPDQ);
+  h->set_hex(BytesToHex(HandMadePdq(50)));
+  ExpectError(matcher_->MatchHashes(hex), absl::StatusCode::kInvalidArgument,
+              "SIGNAL_TYPE_VPDQ is not allowed");
+  // Second in the request, after a good PDQ hash: still the caller's error.
+  MatchHashesRequest second =
+      OneHash(hashmatch::v1::SIGNAL_TYPE_PDQ, HandMadePdq(50));
+  *second.add_hashes() = hex.hashes(0);
+  ExpectError(matcher_->MatchHashes(second), absl::StatusCode::kInvalidArgument,
+              "hashes[1]: SIGNAL_TYPE_VPDQ is not allowed");
+
+  MatchImageRequest image;
+  image.set_image(
+      EncodeMat(cv::Mat(64, 64, CV_8UC3, cv::Scalar(9, 99, 199)), ".png"));
+  image.mutable_options()->add_signals(hashmatch::v1::SIGNAL_TYPE_VPDQ);
+  ExpectError(matcher_->MatchImage(image), absl::StatusCode::kInvalidArgument,
+              "options.signals: SIGNAL_TYPE_VPDQ is not allowed");
+
+  MatcherOptions bad_defaults;
+  bad_defaults.default_signals = {hashmatch::v1::SIGNAL_TYPE_VPDQ};
+  EXPECT_EQ(
+      Matcher::Create(store_.get(), index_.get(), bad_defaults).status().code(),
+      absl::StatusCode::kInvalidArgument);
+}
+
 // ---- MatchImage ----
 
 class MatcherPhotoTest : public MatcherTest {

@@ -154,15 +154,25 @@ absl::Status Follower::FollowOnce() {
   bool loading = false;
   absl::Status failure;
   while (reader->Read(&message)) {
+    bool reconnected = false;
     {
       // What the message says is missing counts as lag while it is being
       // applied.
       std::lock_guard<std::mutex> lock(mu_);
+      if (!status_.connected) {
+        reconnected = ever_connected_;
+        if (reconnected) ++status_.reconnects;
+        ever_connected_ = true;
+      }
       status_.connected = true;
       status_.primary_sequence = message.primary_sequence();
       status_.primary_time_micros = message.primary_time_micros();
       UpdateLagLocked(status_.applied_sequence,
                       loading || message.has_snapshot_entries());
+    }
+    if (reconnected) {
+      Event("reconnected", absl::OkStatus());
+      if (options_.on_reconnect) options_.on_reconnect();
     }
     failure = Handle(message, &loading, &overlap);
     const uint64_t applied = store_->LastSequence();

@@ -28,6 +28,13 @@
 // is retried after a backoff that doubles from backoff_initial_ms up to
 // backoff_max_ms and resets once a message arrives.
 //
+// Reconnects: a stream whose first message arrives after an earlier stream
+// of this Follower had delivered messages and ended is a reconnect: it is
+// counted in status().reconnects, reported as the "reconnected" event and
+// passed to on_reconnect (match_server counts it in
+// hashmatch_follow_reconnects_total). Attempts that get no message (the
+// primary still down) are not reconnects, nor is the first connection.
+//
 // Lag: lag_sequences = primary_sequence - applied_sequence, from the last
 // message; lag_seconds = how long the follower has known of a change it has
 // not applied (0 while caught up; it keeps growing while the primary is
@@ -84,6 +91,9 @@ struct FollowerOptions {
   // ended, snapshot loaded, apply failed), for logs. Default: none.
   std::function<void(const std::string& event, const absl::Status& status)>
       on_event;
+  // Runs on the follower thread at each reconnect (see above), before the
+  // message that made it is applied. Default: none.
+  std::function<void()> on_reconnect;
 };
 
 struct FollowerStatus {
@@ -98,6 +108,8 @@ struct FollowerStatus {
   uint64_t lag_sequences = 0;
   double lag_seconds = 0;
   uint64_t streams_ended = 0;
+  // Reconnects so far (see above).
+  uint64_t reconnects = 0;
 };
 
 class Follower {
@@ -143,6 +155,8 @@ class Follower {
   // When a change the follower has not applied was first known.
   std::chrono::steady_clock::time_point behind_since_ ABSL_GUARDED_BY(mu_);
   bool behind_ ABSL_GUARDED_BY(mu_) = false;
+  // Some stream of this Follower has delivered a message.
+  bool ever_connected_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <filesystem>
@@ -290,19 +291,33 @@ TEST_F(FollowerTest, AnInterruptedSnapshotIsLoadedAgainFromTheStart) {
   EXPECT_EQ(b->entries, 7u);
 }
 
+// Also issue 14, defect 7b: the reconnect is counted (status, event and
+// on_reconnect, which match_server turns into
+// hashmatch_follow_reconnects_total); the first connection and the attempts
+// made while the primary is down are not.
 TEST_F(FollowerTest, ReconnectsWhenThePrimaryComesBack) {
   auto primary = std::make_unique<testing_util::FakeIngestPrimary>();
   ASSERT_TRUE(primary->Start(dir_ + "/primary", kToken).ok());
   const int port = primary->port();
   ASSERT_TRUE(primary->store()->Put({Pdq(1)}).ok());
   auto store = OpenStore("follower");
-  Follower follower(store.get(), Options(port));
+  std::atomic<int> on_reconnect{0};
+  FollowerOptions options = Options(port);
+  options.on_reconnect = [&on_reconnect] { on_reconnect.fetch_add(1); };
+  Follower follower(store.get(), options);
   follower.Start();
   ASSERT_TRUE(
       Eventually([&] { return follower.status().applied_sequence == 1; }));
+  EXPECT_EQ(follower.status().reconnects, 0u);
   primary.reset();  // Down: the stream ends.
   ASSERT_TRUE(Eventually([&] { return !follower.status().connected; }));
   EXPECT_GE(follower.status().streams_ended, 1u);
+  // Retried while down (each attempt ends without a message): no reconnect.
+  const uint64_t ended = follower.status().streams_ended;
+  ASSERT_TRUE(
+      Eventually([&] { return follower.status().streams_ended >= ended + 2; }));
+  EXPECT_EQ(follower.status().reconnects, 0u);
+  EXPECT_EQ(on_reconnect.load(), 0);
 
   primary = std::make_unique<testing_util::FakeIngestPrimary>();
   ASSERT_TRUE(primary->Start(dir_ + "/primary", kToken, port).ok());
@@ -310,7 +325,10 @@ TEST_F(FollowerTest, ReconnectsWhenThePrimaryComesBack) {
   ASSERT_TRUE(
       Eventually([&] { return follower.status().applied_sequence == 2; }));
   EXPECT_TRUE(follower.status().connected);
+  EXPECT_EQ(follower.status().reconnects, 1u);
   follower.Stop();
+  EXPECT_EQ(on_reconnect.load(), 1);
+  EXPECT_EQ(CountEvents("reconnected"), 1);
   EXPECT_EQ(CountEvents("snapshot_loaded"), 1);
 }
 

@@ -336,6 +336,9 @@ int RunMatchServer(const ServerConfig& config) {
         }
       }
     };
+    follow_options->on_reconnect = [m = metrics.get()] {
+      m->CountFollowReconnect();
+    };
     follower = std::make_unique<Follower>(store.get(), *follow_options);
   }
 

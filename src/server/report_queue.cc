@@ -10,6 +10,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "index/store/private_env.h"
 #include "src/common/status_macros.h"
 
 namespace hashmatch {
@@ -64,6 +65,8 @@ absl::StatusOr<std::unique_ptr<ReportQueue>> ReportQueue::Open(
   }
   rocksdb::Options o;
   o.create_if_missing = true;
+  // Queued reports hold platforms' content references: owner-only files.
+  o.env = PrivateRocksEnv();
   rocksdb::DB* raw = nullptr;
   RETURN_IF_ERROR(FromRocks(rocksdb::DB::Open(o, dir, &raw),
                             absl::StrCat("opening report queue ", dir)));

@@ -69,7 +69,8 @@ class ReportQueue {
     hashmatch::v1::MatchReport report;  // report_key set
   };
 
-  // Creates `dir` if missing.
+  // Creates `dir` if missing: 0700, its files 0600, whatever the umask
+  // (PrivateRocksEnv, index/store/private_env.h).
   static absl::StatusOr<std::unique_ptr<ReportQueue>> Open(
       const std::string& dir, const ReportQueueOptions& options);
   ~ReportQueue();

@@ -154,13 +154,18 @@ void ReportSender::Loop() {
       std::lock_guard<std::mutex> lock(mu_);
       if (stop_) return;
     }
-    const bool malformed = s.code() == absl::StatusCode::kInvalidArgument ||
-                           s.code() == absl::StatusCode::kResourceExhausted;
-    if (malformed && items->size() > 1) {
+    // Refused for good: malformed (INVALID_ARGUMENT, RESOURCE_EXHAUSTED) or
+    // not consistent with the ingestion server's store (FAILED_PRECONDITION:
+    // an entry it does not hold, another owner or signal type, a sequence
+    // ahead of it). Sending it again cannot succeed.
+    const bool refused = s.code() == absl::StatusCode::kInvalidArgument ||
+                         s.code() == absl::StatusCode::kResourceExhausted ||
+                         s.code() == absl::StatusCode::kFailedPrecondition;
+    if (refused && items->size() > 1) {
       batch = 1;  // find the one the server refuses
       continue;
     }
-    if (malformed) {
+    if (refused) {
       // The server will never take this report: drop it, log it.
       if (queue_->Remove(items->front().sequence).ok()) {
         dropped_.fetch_add(1);

@@ -16,10 +16,12 @@
 // report_key) are sent again; the ingestion server stores them once. On an
 // error it waits (exponential backoff from initial_backoff, doubled per
 // failure up to max_backoff, reset by a success) and tries again, for ever:
-// the queue is the buffer. A single report the server refuses as malformed
-// (INVALID_ARGUMENT or RESOURCE_EXHAUSTED when sent alone) would block the
-// queue for ever, so it is logged and removed (counted as dropped); a batch
-// refused so is retried one report at a time.
+// the queue is the buffer. A single report the server refuses for good
+// (INVALID_ARGUMENT or RESOURCE_EXHAUSTED: malformed; FAILED_PRECONDITION:
+// not consistent with the ingestion server's store, e.g. an entry it does
+// not hold or another agency than the entry's; each when sent alone) would
+// block the queue for ever, so it is logged and removed (counted as
+// dropped); a batch refused so is retried one report at a time.
 //
 // Thread safety: Notify, Stop and the counters may be called from any
 // thread. `queue` is not owned and must outlive the sender.

@@ -8,11 +8,14 @@
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
+#include "index/store/hash_store.h"
 #include "src/ingest/report_service.h"
 #include "src/ingest/report_store.h"
 #include "tests/fake_authenticator.h"
@@ -24,11 +27,13 @@ namespace {
 
 namespace v1 = ::hashmatch::v1;
 
+// A report on entry 7, agency-a's PDQ entry in the ingestion side's store.
 v1::MatchReport Report(const std::string& ref) {
   v1::MatchReport r;
   r.set_content_ref(ref);
   v1::ReportedMatch* m = r.add_matches();
   m->set_entry_id(7);
+  m->set_signal_type(v1::SIGNAL_TYPE_PDQ);
   m->set_source_agency("agency-a");
   return r;
 }
@@ -77,8 +82,23 @@ class ReportSenderTest : public ::testing::Test {
                                            ingest::ReportStoreOptions());
     ASSERT_TRUE(store.ok()) << store.status();
     store_ = std::move(*store);
+    // The vetted store the service checks reports against: entry 7 is
+    // agency-a's (loaded as a snapshot, which keeps the id).
+    auto entries = HashStore::Open(StoreOptions(), dir_.path() + "/store");
+    ASSERT_TRUE(entries.ok()) << entries.status();
+    entries_ = std::move(*entries);
+    v1::Entry e;
+    e.set_id(7);
+    e.set_signal_type(v1::SIGNAL_TYPE_PDQ);
+    e.set_hash(std::string(32, '\x07'));
+    e.set_source_agency("agency-a");
+    e.set_external_id("e7");
+    e.set_state(v1::VETTING_STATE_ACTIVE);
+    ASSERT_TRUE(entries_->BeginSnapshot(1).ok());
+    ASSERT_TRUE(entries_->AddSnapshotEntries({e}).ok());
+    ASSERT_TRUE(entries_->FinishSnapshot(1, 1).ok());
     service_ = std::make_unique<ingest::ReportServiceImpl>(
-        store_.get(), &auth_, ingest::ReportServiceOptions());
+        store_.get(), entries_.get(), &auth_, ingest::ReportServiceOptions());
     auto queue =
         ReportQueue::Open(dir_.path() + "/queue", ReportQueueOptions());
     ASSERT_TRUE(queue.ok()) << queue.status();
@@ -124,6 +144,7 @@ class ReportSenderTest : public ::testing::Test {
   testing_util::TempDir dir_{"report_sender_test"};
   testing_util::FakeAuthenticator auth_;
   std::unique_ptr<ingest::ReportStore> store_;
+  std::unique_ptr<HashStore> entries_;
   std::unique_ptr<ingest::ReportServiceImpl> service_;
   std::unique_ptr<ReportQueue> queue_;
   std::unique_ptr<grpc::Server> server_;
@@ -189,6 +210,45 @@ TEST_F(ReportSenderTest, RefusedReportIsDroppedNotBlocking) {
   EXPECT_EQ(sender.delivered(), 2);
   EXPECT_EQ(queue_->size(), 0);
   EXPECT_EQ(store_->last_id(), 2u);
+}
+
+// Issue 14, defect 4: reports the ingestion side refuses as inconsistent
+// with its store (FAILED_PRECONDITION: a forged agency, an entry it does not
+// hold) never succeed, so they are dropped like malformed ones instead of
+// blocking the queue; the others of the batch are delivered.
+TEST_F(ReportSenderTest, ReportsTheStoreRefusesAreDroppedNotBlocking) {
+  const int port = StartServer(service_.get(), 0);
+  v1::MatchReport forged = Report("forged");
+  forged.mutable_matches(0)->set_source_agency("agency-b");
+  v1::MatchReport unknown = Report("unknown");
+  unknown.mutable_matches(0)->set_entry_id(8);
+  ASSERT_TRUE(queue_->Append(Report("before")).ok());
+  ASSERT_TRUE(queue_->Append(forged).ok());
+  ASSERT_TRUE(queue_->Append(unknown).ok());
+  ASSERT_TRUE(queue_->Append(Report("after")).ok());
+  std::mutex mu;
+  std::vector<std::string> dropped;
+  ReportSenderOptions options = Options(port);
+  options.on_event = [&](const std::string& event, const absl::Status& s) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (event == "dropped") dropped.push_back(s.ToString());
+  };
+  ReportSender sender(queue_.get(), options);
+  ASSERT_TRUE(WaitFor([&] { return queue_->size() == 0; }));
+  EXPECT_EQ(sender.dropped(), 2);
+  EXPECT_EQ(sender.delivered(), 2);
+  ASSERT_EQ(store_->last_id(), 2u);
+  EXPECT_EQ(store_->Get(1)->content_ref(), "before");
+  EXPECT_EQ(store_->Get(2)->content_ref(), "after");
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(dropped.size(), 2u);
+  EXPECT_NE(dropped[0].find("FAILED_PRECONDITION"), std::string::npos)
+      << dropped[0];
+  EXPECT_NE(dropped[0].find("belongs to agency \"agency-a\""),
+            std::string::npos)
+      << dropped[0];
+  EXPECT_NE(dropped[1].find("entry 8 does not exist"), std::string::npos)
+      << dropped[1];
 }
 
 TEST(MatchReportOfTest, CopiesTheVerdictNotMedia) {

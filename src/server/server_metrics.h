@@ -20,7 +20,9 @@
 //   hashmatch_follow{what}                        gauge, with --follow:
 //       what = applied_sequence, primary_sequence, lag_sequences,
 //       lag_seconds, connected (0/1), bootstrapped (0/1)
-//   hashmatch_follow_reconnects_total             counter
+//   hashmatch_follow_reconnects_total             counter, with --follow:
+//       streams to the primary re-established after one that had delivered
+//       messages ended (Follower's reconnects, src/server/follower.h)
 //
 // Thread safety: all methods may be called concurrently.
 #ifndef HASHMATCH_SRC_SERVER_SERVER_METRICS_H_
