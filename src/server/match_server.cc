@@ -210,6 +210,8 @@ int RunMatchServer(const ServerConfig& config) {
       .Int("max_video_decode_seconds", config.max_video_decode_seconds)
       .Int("max_video_frames", config.max_video_frames)
       .Int("max_concurrent_videos", config.max_concurrent_videos)
+      .Int("video_idle_timeout_seconds", config.video_idle_timeout_seconds)
+      .Int("video_upload_timeout_seconds", config.video_upload_timeout_seconds)
       .Bool("auth_tokens", !config.tokens_file.empty())
       .Str("tls", config.tls_client_ca.empty()
                       ? (config.tls_cert.empty() ? "off" : "tls")
@@ -302,6 +304,10 @@ int RunMatchServer(const ServerConfig& config) {
   MatchServiceOptions service_options;
   service_options.max_concurrent_rpcs = config.max_concurrent_rpcs;
   service_options.max_concurrent_videos = config.max_concurrent_videos;
+  service_options.video_idle_timeout_ms =
+      config.video_idle_timeout_seconds * 1000;
+  service_options.video_upload_timeout_ms =
+      config.video_upload_timeout_seconds * 1000;
   std::unique_ptr<MatchReports> reports;  // outlives `service`
   if (!config.report_to.empty()) {
     absl::StatusOr<std::unique_ptr<MatchReports>> started =

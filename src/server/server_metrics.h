@@ -21,6 +21,10 @@
 //       what = applied_sequence, primary_sequence, lag_sequences,
 //       lag_seconds, connected (0/1), bootstrapped (0/1)
 //   hashmatch_follow_reconnects_total             counter
+//   hashmatch_stream_timeouts_total{rpc,limit}    counter: streams ended by a
+//       server time limit; limit = idle (no message within the idle
+//       timeout), upload (MatchVideo's whole-upload budget), write_stall (a
+//       stream reader that stopped reading)
 //
 // Thread safety: all methods may be called concurrently.
 #ifndef HASHMATCH_SRC_SERVER_SERVER_METRICS_H_
@@ -79,6 +83,8 @@ class ServerMetrics {
   void CountDecodeFailure(absl::string_view reason);
   void AddInflight(int delta);
   void CountRejected(absl::string_view reason);
+  // One stream ended by a server time limit (see hashmatch_stream_timeouts).
+  void CountStreamTimeout(absl::string_view rpc, absl::string_view limit);
   void SetReady(bool ready);
   void SetFollow(const FollowMetrics& follow);
   void CountFollowReconnect();
