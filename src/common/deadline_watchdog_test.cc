@@ -159,7 +159,9 @@ TEST(DeadlineWatchdogTest, CallbacksMayCallTheWatchdog) {
     DeadlineWatchdog::Id id = 0;
   };
   auto* owner = new Owner;
-  owner->id = watchdog.Add(Clock::now(), [&, owner] {
+  // Armed far away, then moved to now: the id is stored before the
+  // callback can run.
+  owner->id = watchdog.Add(Clock::now() + std::chrono::hours(1), [&, owner] {
     watchdog.Remove(owner->id);
     delete owner;
     watchdog.Add(Clock::now(), [&] {
@@ -168,6 +170,7 @@ TEST(DeadlineWatchdogTest, CallbacksMayCallTheWatchdog) {
       cv.notify_all();
     });
   });
+  ASSERT_TRUE(watchdog.Reset(owner->id, Clock::now()));
   EXPECT_TRUE(WaitFor(mu, cv, done));
 }
 
