@@ -1,7 +1,8 @@
 // The audit log with a real ingest_server process: its key from `hashmatch
 // audit keygen`, mutations recorded as they happen, `hashmatch audit verify
 // --server` while it runs and `--log` after SIGTERM (the close checkpoint
-// signs the head), and a tampered log refused at the next start.
+// signs the head), a tampered log refused at the next start, and the
+// incremental verification at start (--audit_verify).
 #include <signal.h>
 
 #include <chrono>
@@ -39,19 +40,28 @@ class AuditServerTest : public ::testing::Test {
     data_ = dir_.path() + "/data";
   }
 
-  void StartServer(testing_util::ServerProcess* server) {
+  void StartServer(testing_util::ServerProcess* server,
+                   const std::vector<std::string>& extra = {}) {
     const std::string& d = dir_.path();
     unlink((d + "/port").c_str());
-    ASSERT_TRUE(
-        server
-            ->Start(INGEST_SERVER_BINARY,
-                    {"--data", data_, "--listen", "127.0.0.1:0", "--port_file",
-                     d + "/port", "--metrics_listen", "", "--bootstrap_admin",
-                     "root", "--bootstrap_token_file", d + "/root.token",
-                     "--audit_key", key_prefix_ + ".key",
-                     "--audit_checkpoint_interval", "4"},
-                    d)
-            .ok());
+    std::vector<std::string> args = {"--data",
+                                     data_,
+                                     "--listen",
+                                     "127.0.0.1:0",
+                                     "--port_file",
+                                     d + "/port",
+                                     "--metrics_listen",
+                                     "",
+                                     "--bootstrap_admin",
+                                     "root",
+                                     "--bootstrap_token_file",
+                                     d + "/root.token",
+                                     "--audit_key",
+                                     key_prefix_ + ".key",
+                                     "--audit_checkpoint_interval",
+                                     "4"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    ASSERT_TRUE(server->Start(INGEST_SERVER_BINARY, args, d).ok());
     absl::StatusOr<int> port = server->WaitForPortFile(d + "/port");
     ASSERT_TRUE(port.ok()) << port.status() << server->Stderr();
     addr_ = absl::StrCat("127.0.0.1:", *port);
@@ -168,21 +178,117 @@ TEST_F(AuditServerTest, MutationsAreAuditedSignedAndVerified) {
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.out, HasSubstr(absl::StrCat("INVALID at record ", edited,
                                             ": hash mismatch")));
-  // The server refuses to start on it rather than append to it.
+  // A full verification at start refuses it rather than append to it. (The
+  // record is before the close checkpoint, which the default incremental
+  // start does not re-read: IncrementalStartVerifiesTheRecordsSinceTheLast
+  // below.)
   testing_util::ServerProcess again;
   const std::string& d = dir_.path();
   unlink((d + "/port").c_str());
-  ASSERT_TRUE(again
+  ASSERT_TRUE(
+      again
+          .Start(INGEST_SERVER_BINARY,
+                 {"--data", data_, "--listen", "127.0.0.1:0", "--port_file",
+                  d + "/port", "--metrics_listen", "", "--audit_key",
+                  key_prefix_ + ".key", "--audit_verify", "full"},
+                 d)
+          .ok());
+  EXPECT_NE(again.Wait(), 0);
+  EXPECT_THAT(again.Stderr(), HasSubstr("DATA_LOSS"));
+  EXPECT_THAT(again.Stderr(),
+              HasSubstr(absl::StrCat("record ", edited, ": hash mismatch")));
+}
+
+// The default start verifies only what was appended since the signed
+// checkpoint the previous start (or stop) recorded: after a clean stop
+// nothing; after a SIGKILL the records since. Tampering with those fails
+// the start; tampering before the checkpoint is left to --audit_verify full
+// and `hashmatch audit verify` (docs/ingestion.md).
+TEST_F(AuditServerTest, IncrementalStartVerifiesTheRecordsSinceTheLast) {
+  testing_util::ServerProcess first;
+  StartServer(&first);
+  const std::string agency = AddPrincipal("agency-a", v1::ROLE_AGENCY);
+  auto ingest = v1::IngestService::NewStub(channel_);
+  auto submit = [&](int n) {
+    v1::SubmitRequest request;
+    v1::Submission* s = request.add_submissions();
+    s->set_external_id(absl::StrCat("x", n));
+    s->mutable_hash()->set_signal_type(v1::SIGNAL_TYPE_PDQ);
+    s->mutable_hash()->set_raw(std::string(32, static_cast<char>(n)));
+    v1::SubmitResponse response;
+    grpc::Status status =
+        ingest->Submit(Context(agency).get(), request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  };
+  for (int i = 1; i <= 5; ++i) submit(i);
+  EXPECT_EQ(first.Stop(SIGTERM), 0) << first.Stderr();
+  EXPECT_THAT(first.Stderr(),
+              HasSubstr("\"event\":\"audit_verified\",\"verify\":\"full\""));
+  EXPECT_THAT(first.Stderr(), HasSubstr("\"full_reason\":\"no verified "
+                                        "state yet\""));
+  const std::string path = audit::testing::LogPath(data_ + "/audit");
+  const size_t closed = audit::testing::ReadLogRecords(path).size();
+
+  // After a clean stop: nothing to verify but the close checkpoint.
+  testing_util::ServerProcess second;
+  StartServer(&second);
+  EXPECT_THAT(
+      second.Stderr(),
+      HasSubstr(absl::StrCat(
+          "\"event\":\"audit_verified\",\"verify\":\"incremental\","
+          "\"records\":",
+          closed, ",\"records_verified\":0,\"verified_from\":", closed)));
+  channel_ = grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials());
+  ingest = v1::IngestService::NewStub(channel_);
+  for (int i = 6; i <= 15; ++i) submit(i);
+  second.Signal(SIGKILL);
+  second.Wait();
+  const std::vector<v1::AuditRecord> records =
+      audit::testing::ReadLogRecords(path);
+  ASSERT_GT(records.size(), closed + 10);
+
+  // A record after the checkpoint (the last submit) edited: the start
+  // fails.
+  std::vector<v1::AuditRecord> tampered = records;
+  size_t edited = records.size();
+  while (tampered[edited - 1].action() != "submit") --edited;
+  ASSERT_GT(edited, closed);
+  tampered[edited - 1].set_actor("agency-b");
+  audit::testing::WriteLogRecords(path, tampered);
+  testing_util::ServerProcess refused;
+  const std::string& d = dir_.path();
+  unlink((d + "/port").c_str());
+  ASSERT_TRUE(refused
                   .Start(INGEST_SERVER_BINARY,
                          {"--data", data_, "--listen", "127.0.0.1:0",
                           "--port_file", d + "/port", "--metrics_listen", "",
                           "--audit_key", key_prefix_ + ".key"},
                          d)
                   .ok());
-  EXPECT_NE(again.Wait(), 0);
-  EXPECT_THAT(again.Stderr(), HasSubstr("DATA_LOSS"));
-  EXPECT_THAT(again.Stderr(),
+  EXPECT_EQ(refused.Wait(), 2);
+  EXPECT_THAT(refused.Stderr(), HasSubstr("DATA_LOSS"));
+  EXPECT_THAT(refused.Stderr(),
               HasSubstr(absl::StrCat("record ", edited, ": hash mismatch")));
+
+  // Untouched, the start verifies the records since the checkpoint.
+  audit::testing::WriteLogRecords(path, records);
+  testing_util::ServerProcess third;
+  StartServer(&third);
+  EXPECT_THAT(third.Stderr(),
+              HasSubstr(absl::StrCat(
+                  "\"verify\":\"incremental\",\"records\":", records.size(),
+                  ",\"records_verified\":", records.size() - closed,
+                  ",\"verified_from\":", closed)));
+  EXPECT_EQ(third.Stop(SIGTERM), 0) << third.Stderr();
+
+  // --audit_verify full reads every record.
+  testing_util::ServerProcess full;
+  StartServer(&full, {"--audit_verify", "full"});
+  EXPECT_THAT(full.Stderr(), HasSubstr("\"event\":\"audit_verified\","
+                                       "\"verify\":\"full\""));
+  EXPECT_EQ(full.Stop(SIGTERM), 0) << full.Stderr();
+  RunResult r = VerifyLog({"--max_unsigned_tail", "0"});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
 }  // namespace

@@ -12,7 +12,9 @@
 #include <system_error>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
 #include "src/common/file_util.h"
 #include "src/common/status_macros.h"
 #include "src/hashing/crypto_hash.h"
@@ -230,10 +232,216 @@ class FileAuditReader final : public AuditReader {
   const std::string path_;
 };
 
+// audit.state: kStateMagic, U64LE(n), n bytes of contents, the 64-byte
+// Ed25519 signature of kStateDomain + contents. Contents, U64LE numbers:
+// key_id (32 bytes), index, offset, end_offset, record_hash (32 bytes),
+// checkpoints, last_store_sequence, audited_through, count and the
+// audited_above sequences, count and the reader offsets.
+constexpr absl::string_view kStateMagic = "HMAUDST1";
+constexpr absl::string_view kStateDomain = "hashmatch.audit.state.v1";
+constexpr size_t kSignatureBytes = 64;
+// A state describing 2^40 records is 256 MiB; larger is damage.
+constexpr uint64_t kMaxStateBytes = uint64_t{1} << 28;
+
+void PutU64Le(uint64_t v, std::string* out) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>(v >> (8 * i)));
+}
+
+bool GetU64Le(absl::string_view* in, uint64_t* v) {
+  if (in->size() < 8) return false;
+  *v = 0;
+  for (int i = 0; i < 8; ++i) {
+    *v |= static_cast<uint64_t>(static_cast<unsigned char>((*in)[i]))
+          << (8 * i);
+  }
+  in->remove_prefix(8);
+  return true;
+}
+
+bool GetBytes(absl::string_view* in, size_t n, std::string* out) {
+  if (in->size() < n) return false;
+  out->assign(in->data(), n);
+  in->remove_prefix(n);
+  return true;
+}
+
+uint64_t SparseCount(uint64_t index) {
+  return index == 0 ? 0 : (index - 1) / kSparseEvery + 1;
+}
+
+absl::StatusOr<std::string> EncodeState(
+    const audit_internal::VerifiedState& state,
+    absl::Span<const uint64_t> sparse_offsets, const SigningKey& key) {
+  std::string contents = key.public_key().key_id();
+  for (uint64_t v : {state.index, state.offset, state.end_offset}) {
+    PutU64Le(v, &contents);
+  }
+  contents.append(state.record_hash);
+  for (uint64_t v :
+       {state.checkpoints, state.last_store_sequence, state.audited_through,
+        static_cast<uint64_t>(state.audited_above.size())}) {
+    PutU64Le(v, &contents);
+  }
+  for (uint64_t v : state.audited_above) PutU64Le(v, &contents);
+  PutU64Le(sparse_offsets.size(), &contents);
+  for (uint64_t v : sparse_offsets) PutU64Le(v, &contents);
+  ASSIGN_OR_RETURN(std::string signature,
+                   key.Sign(absl::StrCat(kStateDomain, contents)));
+  std::string out(kStateMagic);
+  PutU64Le(contents.size(), &out);
+  return absl::StrCat(out, contents, signature);
+}
+
+// The state in `bytes` if it is well formed and signed by `key`; else
+// INVALID_ARGUMENT saying what is wrong (for open_info().full_reason).
+absl::Status DecodeState(absl::string_view bytes, const PublicKey& key,
+                         audit_internal::VerifiedState* state,
+                         std::vector<uint64_t>* sparse_offsets) {
+  absl::string_view in = bytes;
+  uint64_t n = 0;
+  if (!absl::ConsumePrefix(&in, kStateMagic) || !GetU64Le(&in, &n) ||
+      in.size() < kSignatureBytes || n != in.size() - kSignatureBytes) {
+    return absl::InvalidArgumentError("not a verified state (bad layout)");
+  }
+  const absl::string_view contents = in.substr(0, n);
+  const absl::string_view signature = in.substr(n);
+  in = contents;
+  std::string key_id;
+  if (!GetBytes(&in, kHashBytes, &key_id) || key_id != key.key_id()) {
+    return absl::InvalidArgumentError(
+        "signed by another key than the configured one");
+  }
+  if (!key.Verify(absl::StrCat(kStateDomain, contents), signature)) {
+    return absl::InvalidArgumentError("its signature does not verify");
+  }
+  audit_internal::VerifiedState s;
+  uint64_t above = 0, sparse = 0;
+  bool ok = GetU64Le(&in, &s.index) && GetU64Le(&in, &s.offset) &&
+            GetU64Le(&in, &s.end_offset) &&
+            GetBytes(&in, kHashBytes, &s.record_hash) &&
+            GetU64Le(&in, &s.checkpoints) &&
+            GetU64Le(&in, &s.last_store_sequence) &&
+            GetU64Le(&in, &s.audited_through) && GetU64Le(&in, &above) &&
+            above <= in.size() / 8;
+  for (uint64_t i = 0; ok && i < above; ++i) {
+    ok = GetU64Le(&in, &s.audited_above.emplace_back());
+  }
+  ok = ok && GetU64Le(&in, &sparse) && sparse == SparseCount(s.index) &&
+       sparse * 8 == in.size();
+  sparse_offsets->clear();
+  for (uint64_t i = 0; ok && i < sparse; ++i) {
+    ok = GetU64Le(&in, &sparse_offsets->emplace_back());
+  }
+  s.sparse_count = sparse;
+  if (!ok || s.index == 0 || s.offset < kFileMagic.size() ||
+      s.end_offset <= s.offset + kFrameHeaderBytes ||
+      (*sparse_offsets)[0] != kFileMagic.size()) {
+    return absl::InvalidArgumentError("its contents are inconsistent");
+  }
+  *state = std::move(s);
+  return absl::OkStatus();
+}
+
+// NOT_FOUND when there is no state file.
+absl::StatusOr<std::string> ReadStateFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ErrnoError("opening", path);
+  struct stat st;
+  std::string bytes;
+  absl::Status status;
+  if (::fstat(fd, &st) != 0) {
+    status = ErrnoError("stat", path);
+  } else if (static_cast<uint64_t>(st.st_size) > kMaxStateBytes) {
+    status = absl::InvalidArgumentError("larger than any verified state");
+  } else {
+    bytes.resize(static_cast<size_t>(st.st_size));
+    size_t done = 0;
+    while (status.ok() && done < bytes.size()) {
+      const ssize_t got = ::pread(fd, bytes.data() + done, bytes.size() - done,
+                                  static_cast<off_t>(done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) status = ErrnoError("reading", path);
+      if (got == 0) bytes.resize(done);
+      if (got > 0) done += static_cast<size_t>(got);
+    }
+  }
+  ::close(fd);
+  if (!status.ok()) return status;
+  return bytes;
+}
+
+absl::Status WriteStateFile(const std::string& dir, const std::string& path,
+                            absl::string_view bytes) {
+  const std::string tmp = absl::StrCat(path, ".tmp");
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return ErrnoError("creating", tmp);
+  absl::Status status = WriteAll(fd, bytes, 0, tmp);
+  if (status.ok() && ::fsync(fd) != 0) status = ErrnoError("fsync", tmp);
+  ::close(fd);
+  if (status.ok() && ::rename(tmp.c_str(), path.c_str()) != 0) {
+    status = ErrnoError("renaming to", path);
+  }
+  if (!status.ok()) {
+    ::unlink(tmp.c_str());
+    return status;
+  }
+  return SyncDirectory(dir);
+}
+
+absl::Status LostTrustedCheckpoint(const std::string& path, uint64_t index,
+                                   absl::string_view problem) {
+  return absl::DataLossError(absl::StrCat(
+      "audit log ", path, " no longer holds record ", index,
+      ", the signed checkpoint verified before (", kAuditStateFileName,
+      "): ", problem,
+      " (not repaired; verify it with `hashmatch audit verify`; if the log "
+      "was restored from a backup on purpose, remove ",
+      kAuditStateFileName, ")"));
+}
+
+// DATA_LOSS unless the log's `size` bytes still hold the checkpoint the
+// verified state names, unchanged and signed by `key`.
+absl::Status CheckTrustedCheckpoint(int fd, const std::string& path,
+                                    uint64_t size,
+                                    const audit_internal::VerifiedState& state,
+                                    const PublicKey& key) {
+  std::string problem;
+  hashmatch::v1::AuditRecord record;
+  if (state.end_offset > size) {
+    problem =
+        absl::StrCat("the log ends at byte ", size,
+                     ", before the end of that checkpoint (byte ",
+                     state.end_offset, "): records were cut off or shortened");
+  } else {
+    FrameReader frames(fd, path, state.offset, state.end_offset);
+    std::string payload;
+    ASSIGN_OR_RETURN(FrameReader::Result result,
+                     frames.Next(&payload, &problem));
+    if (result != FrameReader::Result::kFrame ||
+        frames.offset() != state.end_offset ||
+        !record.ParseFromString(payload) || record.index() != state.index) {
+      problem =
+          absl::StrCat("another record or damage is at its byte offset ",
+                       state.offset, problem.empty() ? "" : ": ", problem);
+    } else if (!IsCheckpoint(record) ||
+               record.record_hash() != state.record_hash ||
+               ComputeRecordHash(record) != state.record_hash) {
+      problem = "it was altered";
+    } else if (record.key_id() != key.key_id() ||
+               !key.Verify(record.record_hash(), record.signature())) {
+      problem = "its signature does not verify";
+    }
+  }
+  if (problem.empty()) return absl::OkStatus();
+  return LostTrustedCheckpoint(path, state.index, problem);
+}
+
 }  // namespace
 
-AuditLog::AuditLog(AuditLogOptions options, std::string path, int fd)
+AuditLog::AuditLog(AuditLogOptions options, std::string dir, std::string path,
+                   int fd)
     : options_(std::move(options)),
+      dir_(std::move(dir)),
       path_(std::move(path)),
       fd_(fd),
       head_hash_(kHashBytes, '\0') {}
@@ -262,16 +470,25 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(
     RETURN_IF_ERROR(CreatePrivateDirectories(dir));
   }
   const std::string path = absl::StrCat(dir, "/", kAuditFileName);
+  const std::string state_path = absl::StrCat(dir, "/", kAuditStateFileName);
   if (::access(path.c_str(), F_OK) != 0) {
     if (!options.create_if_missing) {
       return absl::NotFoundError(absl::StrCat(path, " does not exist"));
+    }
+    if (::access(state_path.c_str(), F_OK) == 0) {
+      return absl::DataLossError(absl::StrCat(
+          path, " is missing but ", state_path,
+          " says records of it were verified: the log was deleted (to start "
+          "a new log on purpose, remove ",
+          kAuditStateFileName, " too)"));
     }
     RETURN_IF_ERROR(CreateEmptyLog(dir, path));
     info.created = true;
   }
   int fd = ::open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) return ErrnoError("opening", path);
-  std::unique_ptr<AuditLog> log(new AuditLog(std::move(options), path, fd));
+  std::unique_ptr<AuditLog> log(
+      new AuditLog(std::move(options), dir, path, fd));
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat(path, " is in use by another process"));
@@ -281,14 +498,73 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   RETURN_IF_ERROR(CheckMagic(fd, path, size));
 
-  ChainVerifierOptions verify_options;
-  if (log->options_.signing_key.has_value()) {
-    verify_options.public_keys = {log->options_.signing_key->public_key()};
+  const std::optional<SigningKey>& key = log->options_.signing_key;
+  // The verified state (audit.state), if there is a valid one.
+  std::optional<audit_internal::VerifiedState> state;
+  std::vector<uint64_t> state_sparse_offsets;
+  std::string no_state;  // Why there is none.
+  if (!key.has_value()) {
+    no_state = "no signing key (nothing is signed)";
+  } else {
+    absl::StatusOr<std::string> bytes = ReadStateFile(state_path);
+    if (absl::IsNotFound(bytes.status())) {
+      no_state = "no verified state yet";
+    } else if (!bytes.ok() && !absl::IsInvalidArgument(bytes.status())) {
+      return bytes.status();
+    } else {
+      audit_internal::VerifiedState decoded;
+      absl::Status s = bytes.ok() ? DecodeState(*bytes, key->public_key(),
+                                                &decoded, &state_sparse_offsets)
+                                  : bytes.status();
+      if (s.ok()) {
+        state = std::move(decoded);
+      } else {
+        no_state = absl::StrCat(kAuditStateFileName, ": ", s.message());
+      }
+    }
   }
+  const bool incremental =
+      state.has_value() &&
+      log->options_.verification == OpenVerification::kIncremental;
+  if (incremental) {
+    RETURN_IF_ERROR(
+        CheckTrustedCheckpoint(fd, path, size, *state, key->public_key()));
+  }
+
+  ChainVerifierOptions verify_options;
+  if (key.has_value()) verify_options.public_keys = {key->public_key()};
   verify_options.require_known_key = false;
-  ChainVerifier verifier(std::move(verify_options));
-  FrameReader frames(fd, path, kFileMagic.size(), size);
+  uint64_t scan_from = kFileMagic.size();
   absl::MutexLock lock(&log->mu_);
+  if (state.has_value()) log->saved_state_index_ = state->index;
+  if (incremental) {
+    // Records 1..state->index are trusted as verified before (the file
+    // comment says what this does not detect); so is what they imply.
+    verify_options.start_after =
+        TrustedCheckpoint{state->index, state->record_hash};
+    scan_from = state->end_offset;
+    info.incremental = true;
+    info.verified_from = state->index;
+    log->sparse_offsets_ = std::move(state_sparse_offsets);
+    log->checkpoints_ = state->checkpoints;
+    log->last_store_sequence_ = state->last_store_sequence;
+    log->audited_through_ = state->audited_through;
+    log->audited_above_.insert(state->audited_above.begin(),
+                               state->audited_above.end());
+    log->trusted_ = *state;
+  } else {
+    if (log->options_.verification == OpenVerification::kIncremental) {
+      info.full_reason = no_state;
+    }
+    // Read in full, the log must still hold the state's checkpoint: checked
+    // after the chain, so that damage before it is reported where it is.
+    if (state.has_value()) {
+      verify_options.anchor =
+          TrustedCheckpoint{state->index, state->record_hash};
+    }
+  }
+  ChainVerifier verifier(std::move(verify_options));
+  FrameReader frames(fd, path, scan_from, size);
   // broken_ stays true until the log is verified, so that an early return
   // closes the file without writing to it.
   while (true) {
@@ -321,24 +597,69 @@ absl::StatusOr<std::unique_ptr<AuditLog>> AuditLog::Open(
           VerifyFailureName(e.failure), ": ", e.message,
           " (not repaired; verify it with `hashmatch audit verify`)"));
     }
+    ++info.records_verified;
     if ((record.index() - 1) % kSparseEvery == 0) {
       log->sparse_offsets_.push_back(frames.frame_offset());
     }
     if (IsCheckpoint(record)) {
-      ++info.checkpoints;
+      ++log->checkpoints_;
       log->since_checkpoint_ = 0;
     } else {
       ++log->since_checkpoint_;
     }
     log->NoteStoreSequenceLocked(record.store_sequence());
+    if (verifier.last_verified_checkpoint().index == record.index()) {
+      log->NoteOwnCheckpointLocked(record.index(), frames.frame_offset(),
+                                   frames.offset(), record.record_hash());
+    }
+  }
+  if (!verifier.Finish()) {  // The anchor (no tail limit is set).
+    return LostTrustedCheckpoint(path, state->index, verifier.error().message);
   }
   info.records = verifier.records_checked();
+  info.checkpoints = log->checkpoints_;
   log->open_info_ = info;
   log->last_index_ = verifier.records_checked();
   log->head_hash_ = verifier.head_hash();
   log->end_offset_ = frames.frame_offset();
+  RETURN_IF_ERROR(log->SaveVerifiedStateLocked());
   log->broken_ = false;
   return log;
+}
+
+void AuditLog::NoteOwnCheckpointLocked(uint64_t index, uint64_t offset,
+                                       uint64_t end, const std::string& hash) {
+  trusted_.index = index;
+  trusted_.offset = offset;
+  trusted_.end_offset = end;
+  trusted_.record_hash = hash;
+  trusted_.checkpoints = checkpoints_;
+  trusted_.last_store_sequence = last_store_sequence_;
+  trusted_.audited_through = audited_through_;
+  trusted_.audited_above.assign(audited_above_.begin(), audited_above_.end());
+  trusted_.sparse_count = SparseCount(index);
+}
+
+absl::Status AuditLog::SaveVerifiedStateLocked() {
+  if (!options_.signing_key.has_value() || trusted_.index == 0 ||
+      trusted_.index == saved_state_index_) {
+    return absl::OkStatus();
+  }
+  if (trusted_.sparse_count > sparse_offsets_.size()) {
+    return absl::InternalError("audit log reader offsets are inconsistent");
+  }
+  // The checkpoint is durable before a state names it.
+  if (::fsync(fd_) != 0) return ErrnoError("fsync", path_);
+  ASSIGN_OR_RETURN(std::string bytes,
+                   EncodeState(trusted_,
+                               absl::MakeConstSpan(
+                                   sparse_offsets_.data(),
+                                   static_cast<size_t>(trusted_.sparse_count)),
+                               *options_.signing_key));
+  RETURN_IF_ERROR(WriteStateFile(
+      dir_, absl::StrCat(dir_, "/", kAuditStateFileName), bytes));
+  saved_state_index_ = trusted_.index;
+  return absl::OkStatus();
 }
 
 void AuditLog::NoteStoreSequenceLocked(uint64_t sequence) {
@@ -471,11 +792,18 @@ absl::Status AuditLog::Append(absl::Span<const ingest::AuditEvent> events) {
     offsets.push_back(frames.size());
     AppendFrame(cp, &frames);
   }
+  const uint64_t base = end_offset_;
+  const uint64_t frames_size = frames.size();
   RETURN_IF_ERROR(
       WriteLocked(std::move(frames), index - last_index_, head, offsets));
   since_checkpoint_ = checkpoint ? 0 : since_checkpoint_ + records.size();
   for (const hashmatch::v1::AuditRecord& r : records) {
     NoteStoreSequenceLocked(r.store_sequence());
+  }
+  if (checkpoint) {
+    ++checkpoints_;
+    NoteOwnCheckpointLocked(index, base + offsets.back(), base + frames_size,
+                            head);
   }
   return absl::OkStatus();
 }
@@ -489,13 +817,21 @@ absl::Status AuditLog::CloseLocked() {
     if (cp.ok()) {
       std::string frames;
       AppendFrame(*cp, &frames);
+      const uint64_t base = end_offset_;
       status = WriteLocked(std::move(frames), 1, cp->record_hash(), {0});
-      if (status.ok()) since_checkpoint_ = 0;
+      if (status.ok()) {
+        since_checkpoint_ = 0;
+        ++checkpoints_;
+        NoteOwnCheckpointLocked(cp->index(), base, end_offset_,
+                                cp->record_hash());
+      }
     } else {
       status = cp.status();
     }
   }
   if (::fsync(fd_) != 0 && status.ok()) status = ErrnoError("fsync", path_);
+  // The next Open verifies from here (kIncremental).
+  if (!broken_ && status.ok()) status = SaveVerifiedStateLocked();
   if (::close(fd_) != 0 && status.ok()) status = ErrnoError("closing", path_);
   fd_ = -1;
   return status;

@@ -20,9 +20,41 @@
 // atomically (written as audit.log.tmp, fsynced, renamed, directory
 // fsynced).
 //
-// Open reads and verifies every record (index sequence, prev_hash,
-// record_hash, and checkpoint signatures made by the configured key;
-// checkpoints by other keys are counted, not failed). Then:
+// DIR/audit.state (with a signing key): the verified state, i.e. the last
+// checkpoint signed by the configured key that an Open verified or an
+// Append/Close wrote (its index, byte offset and record_hash) and what the
+// log implies up to it (checkpoint count, audited store sequences, reader
+// offsets), signed with the same key (Ed25519 over the domain tag
+// "hashmatch.audit.state.v1" and the contents). Rewritten atomically
+// (audit.state.tmp, fsync, rename, directory fsync) at the end of every Open
+// and by Close, when the checkpoint moved on; never read by `hashmatch audit
+// verify`.
+//
+// Verification at Open (AuditLogOptions::verification):
+//   kFull         reads and verifies every record (index sequence,
+//                 prev_hash, record_hash, and checkpoint signatures made by
+//                 the configured key; checkpoints by other keys are
+//                 counted, not failed). A valid audit.state is then an
+//                 anchor: the verified chain must still reach its
+//                 checkpoint, with the same record_hash.
+//   kIncremental  with a valid audit.state: re-reads only its checkpoint K
+//                 (the frame at the recorded offset must be record K, a
+//                 checkpoint whose recomputed record_hash is the recorded
+//                 one and whose signature verifies) and verifies the
+//                 records after K as kFull does, resuming the chain at K.
+//                 Records 1..K-1 are not read: a change to them that keeps
+//                 K where it was is NOT detected here (`hashmatch audit
+//                 verify`, or kFull, detects it: K's signature covers them
+//                 through the chain). Without a key, without audit.state,
+//                 or with one that does not verify (unreadable, damaged,
+//                 another key's, another log's layout), Open verifies in
+//                 full and says why in open_info().full_reason.
+// With either, a log that no longer holds the checkpoint of a valid
+// audit.state (shorter than it, or another record at its offset, or a
+// different hash) is DATA_LOSS, as is a missing audit.log next to an
+// audit.state (to start a new log on purpose, remove both).
+//
+// While reading, with either:
 //   - if the file ends inside a frame (fewer bytes than its header or its
 //     header's length promise), that last frame is a torn write from a crash
 //     (it was never acknowledged: Append returns only after fsync): it is cut
@@ -40,7 +72,12 @@
 // the log refuses further appends (FAILED_PRECONDITION) until reopened.
 //
 // Memory: one file offset per 256 records (for readers), and the store
-// sequences audited above the contiguous prefix (normally none).
+// sequences audited above the contiguous prefix (normally none); audit.state
+// holds the same (8 bytes per 256 records).
+//
+// Cost at Open (docs/performance.md, "Audit log at start"): kFull reads and
+// hashes the whole file (about 0.5 M records/s); kIncremental reads
+// audit.state and the records appended since the checkpoint it names.
 //
 // Thread safety: all methods may be called concurrently. Readers read the
 // file through their own descriptor and see the records up to the head at
@@ -73,6 +110,10 @@ namespace audit {
 // damage, not a torn write).
 inline constexpr uint32_t kMaxRecordBytes = 1 << 20;
 inline constexpr absl::string_view kAuditFileName = "audit.log";
+inline constexpr absl::string_view kAuditStateFileName = "audit.state";
+
+// How AuditLog::Open verifies the file (see the file comment).
+enum class OpenVerification { kFull, kIncremental };
 
 struct AuditLogOptions {
   // Key that signs checkpoints. Default: none; then no checkpoints are
@@ -95,6 +136,8 @@ struct AuditLogOptions {
   size_t max_field_bytes = 4096;
   // Record times in microseconds since the epoch. Default: system clock.
   std::function<int64_t()> now_micros;
+  // Default: kFull (ingest_server's --audit_verify default is incremental).
+  OpenVerification verification = OpenVerification::kFull;
 };
 
 struct AuditOpenInfo {
@@ -105,6 +148,15 @@ struct AuditOpenInfo {
   uint64_t torn_bytes = 0;
   // Whether the file was created by this Open.
   bool created = false;
+  // Verification resumed after the checkpoint of audit.state (kIncremental
+  // with a valid state), at record verified_from; records_verified records
+  // were read and verified (all of them for a full verification).
+  bool incremental = false;
+  uint64_t verified_from = 0;
+  uint64_t records_verified = 0;
+  // kIncremental that verified in full: why ("no verified state yet", or
+  // what is wrong with audit.state). Empty otherwise.
+  std::string full_reason;
 };
 
 // Reads records in order from some index up to the head at its creation.
@@ -116,6 +168,25 @@ class AuditReader {
   // the file no longer holds what Open verified.
   virtual absl::StatusOr<bool> Next(hashmatch::v1::AuditRecord* record) = 0;
 };
+
+namespace audit_internal {
+
+// What audit.state records (for AuditLog; not part of the API).
+struct VerifiedState {
+  uint64_t index = 0;  // The checkpoint; 0: none.
+  uint64_t offset = 0;
+  uint64_t end_offset = 0;
+  std::string record_hash;
+  uint64_t checkpoints = 0;
+  uint64_t last_store_sequence = 0;
+  uint64_t audited_through = 0;
+  std::vector<uint64_t> audited_above;
+  // How many reader offsets (one per 256 records) belong to records
+  // 1..index: (index - 1) / 256 + 1.
+  uint64_t sparse_count = 0;
+};
+
+}  // namespace audit_internal
 
 class AuditLog final : public ingest::AuditSink {
  public:
@@ -151,7 +222,7 @@ class AuditLog final : public ingest::AuditSink {
       uint64_t from_index) const;
 
  private:
-  AuditLog(AuditLogOptions options, std::string path, int fd);
+  AuditLog(AuditLogOptions options, std::string dir, std::string path, int fd);
   absl::Status WriteLocked(std::string frames, uint64_t new_records,
                            const std::string& new_head,
                            const std::vector<uint64_t>& record_offsets)
@@ -162,8 +233,17 @@ class AuditLog final : public ingest::AuditSink {
       absl::string_view detail, uint64_t index, const std::string& prev_hash,
       int64_t now) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status CloseLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Records that the checkpoint `index`, whose frame is [offset, end) and
+  // whose record_hash is `hash`, is signed by the configured key and
+  // verified, with the log's current state as of it.
+  void NoteOwnCheckpointLocked(uint64_t index, uint64_t offset, uint64_t end,
+                               const std::string& hash)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Writes audit.state from trusted_ if it is newer than the file's.
+  absl::Status SaveVerifiedStateLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const AuditLogOptions options_;
+  const std::string dir_;
   const std::string path_;
   AuditOpenInfo open_info_;
 
@@ -180,6 +260,12 @@ class AuditLog final : public ingest::AuditSink {
   uint64_t last_store_sequence_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t audited_through_ ABSL_GUARDED_BY(mu_) = 0;
   std::set<uint64_t> audited_above_ ABSL_GUARDED_BY(mu_);
+  // Checkpoints in the log, by any key.
+  uint64_t checkpoints_ ABSL_GUARDED_BY(mu_) = 0;
+  // The last checkpoint by the configured key (index 0: none), and the
+  // checkpoint index audit.state holds (0: none).
+  audit_internal::VerifiedState trusted_ ABSL_GUARDED_BY(mu_);
+  uint64_t saved_state_index_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // Offline verification of DIR/audit.log (`hashmatch audit verify`). The

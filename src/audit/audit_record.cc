@@ -84,7 +84,33 @@ absl::string_view VerifyFailureName(VerifyFailure failure) {
 }
 
 ChainVerifier::ChainVerifier(ChainVerifierOptions options)
-    : options_(std::move(options)), head_hash_(kHashBytes, '\0') {}
+    : options_(std::move(options)), head_hash_(kHashBytes, '\0') {
+  if (!options_.start_after.has_value()) return;
+  const TrustedCheckpoint& start = *options_.start_after;
+  records_checked_ = start.index;
+  last_verified_ = start.index;
+  last_checkpoint_ = start;
+  head_hash_ = start.record_hash;
+  if (!options_.anchor.has_value() || options_.anchor->index > start.index) {
+    return;
+  }
+  if (options_.anchor->index == start.index &&
+      options_.anchor->record_hash == start.record_hash) {
+    anchor_seen_ = true;
+    return;
+  }
+  Fail(VerifyFailure::kAnchorMismatch, options_.anchor->index,
+       options_.anchor->index == start.index
+           ? absl::StrCat("record ", start.index, " has hash ",
+                          ShortHex(start.record_hash),
+                          ", not the trusted checkpoint's ",
+                          ShortHex(options_.anchor->record_hash))
+           : absl::StrCat("the trusted checkpoint at record ",
+                          options_.anchor->index,
+                          " lies in the prefix verification resumes after "
+                          "(record ",
+                          start.index, ") and cannot be checked"));
+}
 
 void ChainVerifier::Fail(VerifyFailure failure, uint64_t index,
                          std::string message) {

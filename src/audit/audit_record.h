@@ -126,6 +126,17 @@ struct ChainVerifierOptions {
   int64_t max_unsigned_tail = -1;
   // Default: none.
   std::optional<TrustedCheckpoint> anchor;
+  // Resume after a checkpoint verified earlier (AuditLog::Open's
+  // incremental verification): the records 1..start_after.index are
+  // trusted without being seen, so the first record added must be
+  // start_after.index + 1 with prev_hash start_after.record_hash. The
+  // counters then include the trusted prefix (records_checked() and
+  // last_index() are positions in the log; checkpoints_verified() counts
+  // only checkpoints added), and start_after is the last verified
+  // checkpoint until a later one verifies. An anchor at start_after.index
+  // must have its hash; one before it cannot be checked and fails
+  // (kAnchorMismatch). Default: none (verify from record 1).
+  std::optional<TrustedCheckpoint> start_after;
 };
 
 class ChainVerifier {

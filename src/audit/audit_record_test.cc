@@ -186,6 +186,53 @@ TEST_F(ChainVerifierTest, AnchorAndUnsignedTail) {
   EXPECT_EQ(Run(truncated, tail).failure, VerifyFailure::kNone);
 }
 
+TEST_F(ChainVerifierTest, ResumesAfterATrustedCheckpoint) {
+  ChainVerifierOptions o = WithKey();
+  o.start_after = TrustedCheckpoint{3, records_[2].record_hash()};
+  const std::vector<AuditRecord> tail(records_.begin() + 3, records_.end());
+  ChainVerifier v(o);
+  // Before any record: the trusted prefix is the log so far.
+  EXPECT_EQ(v.last_index(), 3u);
+  EXPECT_EQ(v.unsigned_tail(), 0u);
+  EXPECT_EQ(v.last_verified_checkpoint().index, 3u);
+  for (const AuditRecord& r : tail) ASSERT_TRUE(v.Add(r)) << v.error().message;
+  EXPECT_TRUE(v.Finish());
+  EXPECT_EQ(v.records_checked(), 6u);
+  EXPECT_EQ(v.checkpoints_verified(), 1u);  // Only 6: 3 was trusted.
+  EXPECT_EQ(v.last_verified_checkpoint().index, 6u);
+  EXPECT_EQ(v.head_hash(), records_[5].record_hash());
+
+  // The tail is checked as usual: its first record must link to the
+  // trusted checkpoint, and be the next index.
+  std::vector<AuditRecord> rs = tail;
+  rs[0].set_detail("x");
+  VerifyError e = Run(rs, o);
+  EXPECT_EQ(e.failure, VerifyFailure::kHashMismatch);
+  EXPECT_EQ(e.index, 4u);
+  ChainVerifierOptions wrong_head = o;
+  wrong_head.start_after->record_hash = records_[1].record_hash();
+  e = Run(tail, wrong_head);
+  EXPECT_EQ(e.failure, VerifyFailure::kPrevHashBreak);
+  EXPECT_EQ(e.index, 4u);
+  e = Run(std::vector<AuditRecord>(records_.begin() + 4, records_.end()), o);
+  EXPECT_EQ(e.failure, VerifyFailure::kIndexGap);
+  EXPECT_EQ(e.index, 4u);
+
+  // Anchors: after the start as usual; at it, compared; before it, not
+  // checkable.
+  ChainVerifierOptions anchored = o;
+  anchored.anchor = TrustedCheckpoint{6, records_[5].record_hash()};
+  EXPECT_EQ(Run(tail, anchored).failure, VerifyFailure::kNone);
+  anchored.anchor = TrustedCheckpoint{3, records_[2].record_hash()};
+  EXPECT_EQ(Run(tail, anchored).failure, VerifyFailure::kNone);
+  anchored.anchor = TrustedCheckpoint{3, std::string(32, 'x')};
+  EXPECT_EQ(Run(tail, anchored).failure, VerifyFailure::kAnchorMismatch);
+  anchored.anchor = TrustedCheckpoint{2, records_[1].record_hash()};
+  e = Run(tail, anchored);
+  EXPECT_EQ(e.failure, VerifyFailure::kAnchorMismatch);
+  EXPECT_EQ(e.index, 2u);
+}
+
 }  // namespace
 }  // namespace audit
 }  // namespace hashmatch

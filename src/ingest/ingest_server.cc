@@ -192,14 +192,31 @@ absl::StatusOr<std::unique_ptr<audit::AuditLog>> OpenAuditLog(
   if (!key.ok()) return key.status();
   options.signing_key = *std::move(key);
   options.checkpoint_interval = config.audit_checkpoint_interval;
+  options.verification = config.audit_verify == "full"
+                             ? audit::OpenVerification::kFull
+                             : audit::OpenVerification::kIncremental;
+  const auto start = std::chrono::steady_clock::now();
   absl::StatusOr<std::unique_ptr<audit::AuditLog>> log =
       audit::AuditLog::Open(std::move(options), dir);
   if (!log.ok()) return log.status();
-  if ((*log)->open_info().torn_bytes > 0) {
+  const audit::AuditOpenInfo& info = (*log)->open_info();
+  if (info.torn_bytes > 0) {
     LogLine("warning", "audit_torn_tail_cut")
-        .Int("bytes", static_cast<int64_t>((*log)->open_info().torn_bytes))
+        .Int("bytes", static_cast<int64_t>(info.torn_bytes))
         .Emit();
   }
+  LogLine line("info", "audit_verified");
+  line.Str("verify", info.incremental ? "incremental" : "full")
+      .Int("records", static_cast<int64_t>(info.records))
+      .Int("records_verified", static_cast<int64_t>(info.records_verified))
+      .Int("verified_from", static_cast<int64_t>(info.verified_from))
+      .Double("seconds", std::chrono::duration<double>(
+                             std::chrono::steady_clock::now() - start)
+                             .count());
+  // Asked for incremental, verified in full: why (no state yet, or one
+  // that does not verify).
+  if (!info.full_reason.empty()) line.Str("full_reason", info.full_reason);
+  line.Emit();
   return log;
 }
 
@@ -482,6 +499,18 @@ absl::Status RegisterIngestServices(IngestServer* server) {
   service_options.max_queued_calls = config.max_queued_calls;
   service_options.max_submit_streams = config.max_submit_streams;
   service_options.max_exports = config.max_exports;
+  // Streams ended by --stream_idle_timeout_seconds: counted and logged.
+  const auto on_stream_timeout =
+      [metrics = c.metrics](absl::string_view rpc, absl::string_view limit) {
+        metrics->CountStreamTimeout(rpc, limit);
+        LogLine("warning", "stream_timeout")
+            .Str("rpc", rpc)
+            .Str("limit", limit)
+            .Emit();
+      };
+  service_options.stream_idle_timeout_ms =
+      config.stream_idle_timeout_seconds * 1000;
+  service_options.on_stream_timeout = on_stream_timeout;
   server->AddService(
       v1::IngestService::service_full_name(),
       std::make_unique<IngestServiceImpl>(
@@ -494,6 +523,9 @@ absl::Status RegisterIngestServices(IngestServer* server) {
                          c.audit_log, c.authenticator, audit_options));
   ReplicationServiceOptions replication_options;
   replication_options.max_streams = config.max_watch_streams;
+  replication_options.write_stall_timeout_ms =
+      config.stream_idle_timeout_seconds * 1000;
+  replication_options.on_stream_timeout = on_stream_timeout;
   auto replication = std::make_unique<ReplicationServiceImpl>(
       c.store, c.authenticator, replication_options);
   ReplicationServiceImpl* feed = replication.get();
@@ -572,6 +604,8 @@ int RunIngestServer(const IngestServerConfig& config) {
       .Int("max_content_ref_bytes", config.max_content_ref_bytes)
       .Int("max_report_streams", config.max_report_streams)
       .Int("max_video_frames", config.max_video_frames)
+      .Str("audit_verify", config.audit_verify)
+      .Int("stream_idle_timeout_seconds", config.stream_idle_timeout_seconds)
       .Str("tls", config.tls_client_ca.empty()
                       ? (config.tls_cert.empty() ? "off" : "tls")
                       : "mtls")

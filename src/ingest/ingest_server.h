@@ -29,7 +29,8 @@
 //
 // Open, in order: DATA (created, mode 0700 if new), DATA/principals, the
 // audit log DATA/audit (src/audit; its signing key from --audit_key, or
-// DATA/audit/signing.key generated on first start), the bootstrap admin
+// DATA/audit/signing.key generated on first start; verified as
+// --audit_verify says, logged as "audit_verified"), the bootstrap admin
 // (only if no active admin exists: the token is written to
 // --bootstrap_token_file with mode 0600 and never logged; its audit event has
 // actor "system"), TLS files, the metrics endpoint, DATA/store (the

@@ -53,8 +53,20 @@ FlagSet BindFlags(IngestServerConfig* c) {
            "first start (keep it off the data disk in production)");
   f.Int("audit_checkpoint_interval", &c->audit_checkpoint_interval, 1, 1000000,
         "audit records between signed checkpoints");
+  f.String("audit_verify", &c->audit_verify,
+           "audit log verification at start: incremental (the records after "
+           "the signed checkpoint verified at the previous start or close, "
+           "recorded in DATA/audit/audit.state; the records before it are "
+           "not re-read) or full (every record; `hashmatch audit verify` "
+           "always is)");
   f.Int("drain_seconds", &c->drain_seconds, 0, 3600,
         "on SIGTERM/SIGINT, how long in-flight RPCs may take to finish");
+  f.Int("stream_idle_timeout_seconds", &c->stream_idle_timeout_seconds, 1,
+        86400,
+        "a SubmitStream with no request for this long after its last "
+        "response ends with DEADLINE_EXCEEDED, and a WatchChanges stream "
+        "whose follower has not taken a message for this long is "
+        "cancelled; either frees its slot");
   f.Int("max_image_pixels", &c->max_image_pixels, 1, int64_t{1} << 32,
         "largest submitted image, in declared pixels (64 MP)");
   f.Int("max_external_id_bytes", &c->max_external_id_bytes, 1, 65536,
@@ -125,6 +137,11 @@ absl::StatusOr<IngestServerConfig> ParseIngestServerConfig(
   if (config.bootstrap_admin.empty() != config.bootstrap_token_file.empty()) {
     return absl::InvalidArgumentError(
         "--bootstrap_admin and --bootstrap_token_file must be given together");
+  }
+  if (config.audit_verify != "incremental" && config.audit_verify != "full") {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--audit_verify must be full or incremental, got \"",
+                     config.audit_verify, "\""));
   }
   if (!config.bootstrap_admin.empty()) {
     absl::Status s = ValidatePrincipalName(config.bootstrap_admin);

@@ -10,7 +10,8 @@
 // FlagSet::Parse; --data missing; --listen empty; --tls_cert without
 // --tls_key (or the reverse); --tls_client_ca without --tls_cert;
 // --bootstrap_admin without --bootstrap_token_file (or the reverse); a
-// --bootstrap_admin that is not a valid principal name.
+// --bootstrap_admin that is not a valid principal name; --audit_verify other
+// than full or incremental.
 //
 // Thread safety: pure functions.
 #ifndef HASHMATCH_SRC_INGEST_INGEST_SERVER_CONFIG_H_
@@ -57,7 +58,16 @@ struct IngestServerConfig {
   // signing.key, generated (with signing.pub) on first start.
   std::string audit_key;
   int audit_checkpoint_interval = 64;
+  // How the audit log is verified at start: "incremental" (from the signed
+  // checkpoint the previous start or close recorded in DATA/audit/
+  // audit.state) or "full" (every record). See docs/ingestion.md.
+  std::string audit_verify = "incremental";
   int drain_seconds = 10;
+  // A SubmitStream waiting this long for its next request ends with
+  // DEADLINE_EXCEEDED (IngestServiceOptions::stream_idle_timeout_ms); a
+  // WatchChanges write stalled this long cancels the stream
+  // (ReplicationServiceOptions::write_stall_timeout_ms).
+  int stream_idle_timeout_seconds = 30;
 
   // Limits of the services (IngestOptions, IngestServiceOptions,
   // ReportServiceOptions, ReplicationServiceOptions, AuditServiceOptions;

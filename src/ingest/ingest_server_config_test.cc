@@ -33,6 +33,14 @@ TEST(IngestServerConfigTest, DefaultsFlagsAndEnvironment) {
   EXPECT_EQ(c->max_image_bytes, int64_t{32} << 20);
   EXPECT_EQ(c->drain_seconds, 10);
   EXPECT_TRUE(c->bootstrap_admin.empty());
+  EXPECT_EQ(c->audit_verify, "incremental");
+  EXPECT_EQ(c->stream_idle_timeout_seconds, 30);
+  c = ParseIngestServerConfig(
+      {"--data=/d", "--audit_verify=full", "--stream_idle_timeout_seconds=2"},
+      FakeEnv({}));
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->audit_verify, "full");
+  EXPECT_EQ(c->stream_idle_timeout_seconds, 2);
 
   c = ParseIngestServerConfig(
       {"--quorum", "3", "--bootstrap_admin=root", "--allow_platform_suspend",
@@ -70,6 +78,10 @@ TEST(IngestServerConfigTest, LimitDefaultsAreTheServicesOwn) {
   EXPECT_EQ(c->max_queued_calls, service.max_queued_calls);
   EXPECT_EQ(c->max_submit_streams, service.max_submit_streams);
   EXPECT_EQ(c->max_exports, service.max_exports);
+  EXPECT_EQ(c->stream_idle_timeout_seconds * 1000,
+            service.stream_idle_timeout_ms);
+  EXPECT_EQ(c->stream_idle_timeout_seconds * 1000,
+            ReplicationServiceOptions().write_stall_timeout_ms);
   EXPECT_EQ(c->max_watch_streams, ReplicationServiceOptions().max_streams);
   EXPECT_EQ(c->max_audit_streams, AuditServiceOptions().max_streams);
   const ReportServiceOptions reports;
@@ -105,6 +117,10 @@ TEST(IngestServerConfigTest, Errors) {
       {{"--data=/d", "--listen="}, "--listen must not be empty"},
       {{"--data=/d", "--max_page_size=0"}, "--max_page_size: 0 is outside"},
       {{"--data=/d", "--worker_threads=x"}, "--worker_threads"},
+      {{"--data=/d", "--audit_verify=quick"},
+       "--audit_verify must be full or incremental, got \"quick\""},
+      {{"--data=/d", "--stream_idle_timeout_seconds=0"},
+       "--stream_idle_timeout_seconds: 0 is outside"},
   };
   for (const auto& [args, message] : cases) {
     auto c = ParseIngestServerConfig(args, FakeEnv({}));
@@ -123,7 +139,8 @@ TEST(IngestServerConfigTest, HelpListsEveryFlagWithItsVariable) {
        {"--data VALUE", "--listen", "--port_file", "--metrics_listen",
         "--quorum N", "--max_batch N", "--tls_cert", "--tls_client_ca",
         "--bootstrap_admin", "--bootstrap_token_file", "--drain_seconds N",
-        "HASHMATCH_BOOTSTRAP_TOKEN_FILE"}) {
+        "--audit_verify VALUE", "--stream_idle_timeout_seconds N",
+        "HASHMATCH_AUDIT_VERIFY", "HASHMATCH_BOOTSTRAP_TOKEN_FILE"}) {
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
   }
 }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <mutex>
 #include <optional>
 #include <utility>
 #include <vector>
@@ -161,6 +162,18 @@ grpc::ServerUnaryReactor* IngestServiceImpl::ListEntries(
 // ---------------------------------------------------------------------------
 // SubmitStream
 
+// Idle limit: while the stream waits for its next request it has an entry
+// in the service's watchdog_. state_ says who may finish the stream:
+//   kArming   ArmAndRead is starting the read; an Expire now only sets
+//             expired_while_arming_, and ArmAndRead finishes the stream
+//             once StartRead returned (never a read after Finish), unless
+//             the read completed first.
+//   kReading  a read is outstanding: Expire (watchdog thread) finishes.
+//   kWorking  a request is being committed or its response written: only
+//             the reactions (and the pool task) finish.
+//   kDone     finished.
+// ArmAndRead runs only where OnDone cannot (inside the handler before gRPC
+// binds the reactor, or inside OnWriteDone), so `this` outlives it.
 class IngestServiceImpl::SubmitStreamReactor
     : public grpc::ServerBidiReactor<v1::SubmitRequest, v1::SubmitResponse> {
  public:
@@ -172,33 +185,43 @@ class IngestServiceImpl::SubmitStreamReactor
         Authorize(service_->authenticator_, CredentialsOf(*context),
                   IngestRpc::kSubmitStream);
     if (!who.ok()) {
-      Finish(ToGrpcStatus(who.status()));
+      FinishOnce(ToGrpcStatus(who.status()));
       return;
     }
     if (open > service_->options_.max_submit_streams) {
-      Finish(TooMany("submit streams", service_->options_.max_submit_streams));
+      FinishOnce(
+          TooMany("submit streams", service_->options_.max_submit_streams));
       return;
     }
     principal_ = *std::move(who);
-    StartRead(&request_);
+    ArmAndRead();
   }
 
   void OnReadDone(bool ok) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // kDone: Expire finished the stream. kArming: the read beat
+      // ArmAndRead's return (and any expiry since: the request came in
+      // time).
+      if (state_ == State::kDone) return;
+      state_ = State::kWorking;
+    }
+    service_->watchdog_.Remove(TakeTimer());
     if (!ok) {
       // The client half-closed (every response was written before this
       // read started), or the call is gone.
-      Finish(grpc::Status::OK);
+      FinishOnce(grpc::Status::OK);
       return;
     }
     service_->pool_->Submit([this] {
       if (context_->IsCancelled()) {
-        Finish(NotRun(*context_));
+        FinishOnce(NotRun(*context_));
         return;
       }
       absl::StatusOr<v1::SubmitResponse> r =
           service_->core_->Submit(principal_, request_);
       if (!r.ok()) {
-        Finish(ToGrpcStatus(r.status()));
+        FinishOnce(ToGrpcStatus(r.status()));
         return;
       }
       response_ = *std::move(r);
@@ -208,24 +231,111 @@ class IngestServiceImpl::SubmitStreamReactor
 
   void OnWriteDone(bool ok) override {
     if (!ok) {
-      Finish(grpc::Status(grpc::StatusCode::CANCELLED,
-                          "writing a response failed (client gone)"));
+      FinishOnce(grpc::Status(grpc::StatusCode::CANCELLED,
+                              "writing a response failed (client gone)"));
       return;
     }
-    StartRead(&request_);
+    ArmAndRead();
   }
 
   void OnDone() override {
-    service_->submit_streams_.fetch_sub(1);
+    // Returns at once when OnDone runs inside Expire's Finish.
+    service_->watchdog_.Remove(TakeTimer());
+    ReleaseSlot();
     delete this;
   }
 
  private:
+  enum class State { kArming, kReading, kWorking, kDone };
+  using Clock = DeadlineWatchdog::Clock;
+
+  DeadlineWatchdog::Id TakeTimer() {
+    std::lock_guard<std::mutex> lock(mu_);
+    const DeadlineWatchdog::Id timer = timer_;
+    timer_ = 0;
+    return timer;
+  }
+
+  // The stream no longer counts against max_submit_streams: before the
+  // status is sent, so a client that sees it may open another at once.
+  void ReleaseSlot() {
+    if (!slot_released_.exchange(true)) service_->submit_streams_.fetch_sub(1);
+  }
+
+  void FinishOnce(const grpc::Status& status) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      state_ = State::kDone;
+    }
+    ReleaseSlot();
+    Finish(status);
+  }
+
+  // Sets the idle deadline and starts the next read (see the class
+  // comment).
+  void ArmAndRead() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      state_ = State::kArming;
+      expired_while_arming_ = false;
+      deadline_ = Clock::now() + std::chrono::milliseconds(
+                                     service_->options_.stream_idle_timeout_ms);
+      timer_ = service_->watchdog_.Add(deadline_, [this] { Expire(); });
+    }
+    StartRead(&request_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (state_ != State::kArming) return;  // The read completed already.
+      if (!expired_while_arming_) {
+        state_ = State::kReading;
+        return;
+      }
+      state_ = State::kDone;
+    }
+    FinishIdle();
+  }
+
+  // On the watchdog thread once deadline_ passed.
+  void Expire() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (Clock::now() < deadline_) return;  // A newer deadline is armed.
+      if (state_ == State::kArming) {
+        expired_while_arming_ = true;
+        return;
+      }
+      if (state_ != State::kReading) return;
+      state_ = State::kDone;
+    }
+    FinishIdle();
+  }
+
+  // Finish may run OnDone (deleting this) before it returns.
+  // REQUIRES: this thread set state_ to kDone from kReading or kArming.
+  void FinishIdle() {
+    const IngestServiceOptions& options = service_->options_;
+    if (options.on_stream_timeout) {
+      options.on_stream_timeout("SubmitStream", "idle");
+    }
+    ReleaseSlot();
+    Finish(
+        grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                     absl::StrCat("no SubmitStream request for ",
+                                  options.stream_idle_timeout_ms / 1000.0,
+                                  " s (limit --stream_idle_timeout_seconds)")));
+  }
+
   IngestServiceImpl* const service_;
   grpc::CallbackServerContext* const context_;
   v1::Principal principal_;
   v1::SubmitRequest request_;
   v1::SubmitResponse response_;
+  std::atomic<bool> slot_released_{false};
+  std::mutex mu_;
+  State state_ = State::kWorking;      // GUARDED_BY(mu_)
+  bool expired_while_arming_ = false;  // GUARDED_BY(mu_)
+  Clock::time_point deadline_;         // GUARDED_BY(mu_)
+  DeadlineWatchdog::Id timer_ = 0;     // GUARDED_BY(mu_)
 };
 
 grpc::ServerBidiReactor<v1::SubmitRequest, v1::SubmitResponse>*

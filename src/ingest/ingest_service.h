@@ -27,6 +27,11 @@
 // The first failing request ends the stream with its error; nothing of it
 // is stored, and every earlier request was acknowledged and is stored. The
 // client half-closing ends the stream OK. At most max_submit_streams open.
+// A stream whose next request has not arrived stream_idle_timeout_ms after
+// it opened or after its last response was written ends with
+// DEADLINE_EXCEEDED naming the limit (on_stream_timeout is told), so idle
+// streams cannot hold the max_submit_streams slots; every earlier request
+// was acknowledged and stored, as with any other end.
 //
 // ExportEntries: the entries matching the filter, in id order, from one
 // store snapshot (IngestCore::StartExport). Flow control: one write in
@@ -46,9 +51,12 @@
 
 #include <atomic>
 #include <cstddef>
+#include <functional>
 #include <memory>
 
+#include "absl/strings/string_view.h"
 #include "proto/hashmatch/v1/ingest.grpc.pb.h"
+#include "src/common/deadline_watchdog.h"
 #include "src/common/worker_pool.h"
 #include "src/ingest/authz.h"
 #include "src/ingest/ingest_core.h"
@@ -70,6 +78,14 @@ struct IngestServiceOptions {
   int max_exports = 8;
   // Entries an export reads from the store per step. Default 256.
   size_t export_chunk = 256;
+  // How long a SubmitStream may wait for its next request (see above).
+  // Default 30 s (ingest_server --stream_idle_timeout_seconds).
+  int stream_idle_timeout_ms = 30000;
+  // Called (on the watchdog thread; keep it short) when a stream is ended by
+  // a time limit, with the RPC ("SubmitStream") and the limit ("idle"), e.g.
+  // to count and log it. Default: none.
+  std::function<void(absl::string_view rpc, absl::string_view limit)>
+      on_stream_timeout;
 };
 
 class IngestServiceImpl final
@@ -142,6 +158,8 @@ class IngestServiceImpl final
   std::atomic<int> queued_calls_{0};
   std::atomic<int> submit_streams_{0};
   std::atomic<int> exports_{0};
+  // Ends idle SubmitStreams (stream_idle_timeout_ms).
+  DeadlineWatchdog watchdog_;
   // Last member: destroyed (joined) first, while the rest is still valid.
   std::unique_ptr<WorkerPool> pool_;
 };

@@ -289,6 +289,71 @@ TEST_F(IngestServiceTest, SubmitStreamLimit) {
   EXPECT_TRUE(first->Finish().ok());
 }
 
+// A stream that goes quiet (after acknowledged requests, or from its
+// start) is ended after stream_idle_timeout_ms and its slot is free; one
+// that keeps sending is not ended, however long it lasts.
+TEST_F(IngestServiceTest, IdleSubmitStreamsEndAndFreeTheirSlots) {
+  std::mutex mu;
+  std::vector<std::string> timeouts;
+  IngestServiceOptions so;
+  so.max_submit_streams = 1;
+  so.stream_idle_timeout_ms = 500;
+  so.on_stream_timeout = [&](absl::string_view rpc, absl::string_view limit) {
+    std::lock_guard<std::mutex> lock(mu);
+    timeouts.push_back(absl::StrCat(rpc, "/", limit));
+  };
+  Start(IngestOptions(), so);
+  const std::string idle_message =
+      "no SubmitStream request for 0.5 s (limit "
+      "--stream_idle_timeout_seconds)";
+
+  auto ctx = Ctx("a-token");
+  auto quiet = stub_->SubmitStream(ctx.get());
+  ASSERT_TRUE(quiet->Write(OneHash("acked", 1)));
+  v1::SubmitResponse r;
+  ASSERT_TRUE(quiet->Read(&r));
+  // It holds the only slot while it waits.
+  auto ctx2 = Ctx("a-token");
+  auto refused = stub_->SubmitStream(ctx2.get());
+  EXPECT_FALSE(refused->Read(&r));
+  EXPECT_EQ(refused->Finish().error_code(),
+            grpc::StatusCode::RESOURCE_EXHAUSTED);
+  // Read returns once the server ends the stream (the client's deadline is
+  // 20 s away).
+  EXPECT_FALSE(quiet->Read(&r));
+  grpc::Status s = quiet->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
+      << s.error_message();
+  EXPECT_EQ(s.error_message(), idle_message);
+  EXPECT_TRUE(store_->FindExternal("hotline-a", "acked").ok());
+
+  // The slot is free: a stream that never sends anything takes it, and is
+  // ended the same way.
+  auto ctx3 = Ctx("a-token");
+  auto silent = stub_->SubmitStream(ctx3.get());
+  EXPECT_FALSE(silent->Read(&r));
+  s = silent->Finish();
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
+      << s.error_message();
+  EXPECT_EQ(s.error_message(), idle_message);
+
+  // Requests 150 ms apart (1.2 s in all, over twice the limit): never idle.
+  auto ctx4 = Ctx("a-token");
+  auto steady = stub_->SubmitStream(ctx4.get());
+  for (int i = 0; i < 8; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    ASSERT_TRUE(steady->Write(OneHash(absl::StrCat("steady", i), 10 + i)));
+    ASSERT_TRUE(steady->Read(&r)) << i;
+  }
+  ASSERT_TRUE(steady->WritesDone());
+  EXPECT_FALSE(steady->Read(&r));
+  EXPECT_TRUE(steady->Finish().ok());
+
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(timeouts, (std::vector<std::string>{"SubmitStream/idle",
+                                                "SubmitStream/idle"}));
+}
+
 TEST_F(IngestServiceTest, ExportStreamsEveryMatchingEntryInIdOrder) {
   IngestServiceOptions so;
   so.export_chunk = 7;  // Many chunks.

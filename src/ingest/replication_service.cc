@@ -64,6 +64,10 @@ class ReplicationServiceImpl::Stream
     if (!*has) return std::nullopt;
     writing_ = true;
     last_write_ = std::chrono::steady_clock::now();
+    stall_timer_ = service_->watchdog_.Add(
+        last_write_ + std::chrono::milliseconds(
+                          service_->options_.write_stall_timeout_ms),
+        [this] { Stalled(); });
     lock.unlock();
     StartWrite(&response_);
     return std::nullopt;
@@ -72,6 +76,15 @@ class ReplicationServiceImpl::Stream
   void FinishWith(const grpc::Status& status) { Finish(status); }
 
   void OnWriteDone(bool ok) override {
+    DeadlineWatchdog::Id stall_timer;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stall_timer = stall_timer_;
+      stall_timer_ = 0;
+    }
+    // Waits for a Stalled() that is running (it finds writing_ set and may
+    // be cancelling the call: then ok is false or cancelled_ set below).
+    service_->watchdog_.Remove(stall_timer);
     {
       std::unique_lock<std::mutex> lock(mu_);
       writing_ = false;
@@ -97,12 +110,36 @@ class ReplicationServiceImpl::Stream
   }
 
   void OnDone() override {
+    // No write is in flight; returns at once inside Stalled()'s TryCancel.
+    DeadlineWatchdog::Id stall_timer;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stall_timer = stall_timer_;
+    }
+    service_->watchdog_.Remove(stall_timer);
     if (registered_) service_->Unregister(this);
     service_->active_streams_.fetch_sub(1);
     delete this;
   }
 
  private:
+  // On the watchdog thread: the write started at last_write_ is not
+  // complete after write_stall_timeout_ms (the follower stopped reading).
+  // Cancels the call; the write then completes (not ok) and OnWriteDone
+  // finishes the stream. OnDone may run inside TryCancel: nothing of `this`
+  // is used after it.
+  void Stalled() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (!writing_ || finished_ || cancelled_) return;
+    }
+    const ReplicationServiceOptions& options = service_->options_;
+    if (options.on_stream_timeout) {
+      options.on_stream_timeout("WatchChanges", "write_stall");
+    }
+    context_->TryCancel();
+  }
+
   absl::Status Admit() {
     absl::StatusOr<v1::Principal> who =
         Authorize(*service_->authenticator_, CredentialsOf(*context_),
@@ -217,6 +254,8 @@ class ReplicationServiceImpl::Stream
   // The message being written; only touched while no write is in flight.
   v1::WatchChangesResponse response_ ABSL_GUARDED_BY(mu_);
   std::chrono::steady_clock::time_point last_write_ ABSL_GUARDED_BY(mu_);
+  // The watchdog entry of the write in flight (0: none).
+  DeadlineWatchdog::Id stall_timer_ ABSL_GUARDED_BY(mu_) = 0;
   // During a snapshot.
   std::unique_ptr<HashStore::EntryCursor> cursor_ ABSL_GUARDED_BY(mu_);
   bool cursor_done_ ABSL_GUARDED_BY(mu_) = false;

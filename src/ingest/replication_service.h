@@ -31,6 +31,11 @@
 // Flow control: one write in flight per stream; the next message is read
 // from the store only when the previous write completed, so a slow follower
 // holds at most one message (plus, during a snapshot, a RocksDB snapshot).
+// A follower that stops reading would hold them, and a max_streams slot,
+// for ever: a write not complete after write_stall_timeout_ms cancels the
+// stream (the client sees CANCELLED; on_stream_timeout is told with limit
+// "write_stall"). Idle streams are not affected: heartbeats are written,
+// and completed, like any message.
 //
 // Threading: one internal pump thread wakes streams on NotifyCommitted and
 // every heartbeat_interval_ms / 2; writes continue from gRPC's callback
@@ -53,8 +58,10 @@
 #include <thread>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/string_view.h"
 #include "index/store/hash_store.h"
 #include "proto/hashmatch/v1/ingest.grpc.pb.h"
+#include "src/common/deadline_watchdog.h"
 #include "src/ingest/authz.h"
 
 namespace hashmatch {
@@ -74,6 +81,13 @@ struct ReplicationServiceOptions {
   // WatchChanges streams open at once; more are RESOURCE_EXHAUSTED.
   // Default 64.
   int max_streams = 64;
+  // A write (message to the follower) not complete after this long cancels
+  // the stream. Default 30 s (ingest_server --stream_idle_timeout_seconds).
+  int write_stall_timeout_ms = 30000;
+  // Called (on a watchdog thread; keep it short) when a stream is ended by
+  // a time limit: ("WatchChanges", "write_stall"). Default: none.
+  std::function<void(absl::string_view rpc, absl::string_view limit)>
+      on_stream_timeout;
   // Clock for primary_time_micros (microseconds since the epoch). Default
   // (empty): the system clock.
   std::function<int64_t()> now_micros;
@@ -128,6 +142,8 @@ class ReplicationServiceImpl final
   std::condition_variable pump_cv_;
   bool notified_ ABSL_GUARDED_BY(pump_mu_) = false;
   bool stop_ ABSL_GUARDED_BY(pump_mu_) = false;
+  // Cancels streams whose write stalls (write_stall_timeout_ms).
+  DeadlineWatchdog watchdog_;
   std::thread pump_;
 };
 

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <vector>
@@ -90,8 +91,9 @@ class ReplicationServiceTest : public ::testing::Test {
     builder.RegisterService(service_.get());
     server_ = builder.BuildAndStart();
     ASSERT_NE(server_, nullptr);
+    server_address_ = absl::StrCat("127.0.0.1:", port);
     stub_ = v1::ReplicationService::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", port), grpc::InsecureChannelCredentials()));
+        server_address_, grpc::InsecureChannelCredentials()));
   }
 
   struct Watch {
@@ -130,6 +132,7 @@ class ReplicationServiceTest : public ::testing::Test {
   std::unique_ptr<HashStore> primary_;
   std::unique_ptr<ReplicationServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
+  std::string server_address_;
   std::unique_ptr<v1::ReplicationService::Stub> stub_;
 };
 
@@ -337,6 +340,82 @@ TEST_F(ReplicationServiceTest, DrainingEndsStreamsAndRefusesNewOnes) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(5));
   Watch late = Open(0, false);
   EXPECT_EQ(FinishOf(late).error_code(), grpc::StatusCode::UNAVAILABLE);
+}
+
+// A follower that stops reading: once the flow-control windows are full
+// the server's write cannot complete, and after write_stall_timeout_ms the
+// stream is cancelled and its slot freed. A follower that reads slowly is
+// not.
+TEST_F(ReplicationServiceTest, AFollowerThatStopsReadingLosesItsStream) {
+  std::mutex mu;
+  std::vector<std::string> timeouts;
+  options_.max_streams = 1;
+  options_.write_stall_timeout_ms = 500;
+  options_.on_stream_timeout = [&](absl::string_view rpc,
+                                   absl::string_view limit) {
+    std::lock_guard<std::mutex> lock(mu);
+    timeouts.push_back(absl::StrCat(rpc, "/", limit));
+  };
+  StartPrimary();
+  // About 2 MB of snapshot, far more than the stalled client's window.
+  std::vector<v1::Entry> batch;
+  for (uint64_t i = 1; i <= 20000; ++i) {
+    batch.push_back(Pdq(i));
+    batch.back().set_note(std::string(50, 'n'));
+    if (batch.size() == 1000) {
+      ASSERT_TRUE(primary_->Put(batch).ok());
+      batch.clear();
+    }
+  }
+  // The attacker's client: no bandwidth probing, the default 64 KiB window.
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
+  auto stalled_stub = v1::ReplicationService::NewStub(grpc::CreateCustomChannel(
+      server_address_, grpc::InsecureChannelCredentials(), args));
+  grpc::ClientContext stalled_context;
+  stalled_context.set_deadline(std::chrono::system_clock::now() +
+                               std::chrono::seconds(30));
+  stalled_context.AddMetadata("authorization", "Bearer replica-token");
+  v1::WatchChangesRequest request;
+  request.set_snapshot(true);
+  auto stalled = stalled_stub->WatchChanges(&stalled_context, request);
+  // It never reads. The server ends it once a write has waited 0.5 s.
+  const auto start = std::chrono::steady_clock::now();
+  bool opened = false;
+  while (std::chrono::steady_clock::now() - start < std::chrono::seconds(20)) {
+    if (service_->active_streams() == 1) opened = true;
+    if (opened && service_->active_streams() == 0) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_TRUE(opened);
+  ASSERT_EQ(service_->active_streams(), 0);
+  EXPECT_GE(std::chrono::steady_clock::now() - start,
+            std::chrono::milliseconds(500));
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(timeouts, (std::vector<std::string>{"WatchChanges/write_stall"}));
+  }
+  // Its slot is free: a follower that reads gets the whole snapshot, even
+  // pausing (less than the limit) between messages.
+  Watch w = Open(0, true);
+  v1::WatchChangesResponse r;
+  uint64_t entries = 0;
+  while (w.reader->Read(&r) && !r.has_snapshot_end()) {
+    entries += static_cast<uint64_t>(r.snapshot_entries().entries_size());
+    if (entries % 5000 == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+  EXPECT_EQ(entries, 20000u);
+  EXPECT_EQ(r.snapshot_end().entry_count(), 20000u);
+  w.context->TryCancel();
+  FinishOf(w);
+  // (The stalled client, not reading, may not even see the server's
+  // cancellation before its own deadline.)
+  stalled_context.TryCancel();
+  stalled->Finish();
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(timeouts.size(), 1u);
 }
 
 }  // namespace

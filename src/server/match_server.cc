@@ -248,6 +248,8 @@ int RunMatchServer(const ServerConfig& config) {
       .Int("max_video_decode_seconds", config.max_video_decode_seconds)
       .Int("max_video_frames", config.max_video_frames)
       .Int("max_concurrent_videos", config.max_concurrent_videos)
+      .Int("video_idle_timeout_seconds", config.video_idle_timeout_seconds)
+      .Int("video_upload_timeout_seconds", config.video_upload_timeout_seconds)
       .Bool("auth_tokens", !config.tokens_file.empty())
       .Str("tls", config.tls_client_ca.empty()
                       ? (config.tls_cert.empty() ? "off" : "tls")
@@ -350,6 +352,10 @@ int RunMatchServer(const ServerConfig& config) {
   if (config.image_workers > 0) {
     service_options.worker_threads = config.image_workers;
   }
+  service_options.video_idle_timeout_ms =
+      config.video_idle_timeout_seconds * 1000;
+  service_options.video_upload_timeout_ms =
+      config.video_upload_timeout_seconds * 1000;
   std::unique_ptr<MatchReports> reports;  // outlives `service`
   if (!config.report_to.empty()) {
     absl::StatusOr<std::unique_ptr<MatchReports>> started =

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -485,6 +486,22 @@ v1::MatchResponse ReportableVideoMatch(const v1::MatchVideoResponse& video,
 }
 
 // MatchVideo: reads the header and the chunks, then matches on the pool.
+//
+// Upload time limits: from Start until the upload ends, the call has one
+// entry in the service's video_watchdog_ whose deadline is the earlier of
+// (last message + idle timeout) and (start + upload timeout). state_ says
+// who may finish the call:
+//   kArming     ArmAndRead is starting the next read. An Expire now only
+//               sets expired_while_arming_; ArmAndRead then finishes the
+//               call once its StartRead returned (never a read after
+//               Finish), unless the read completed first.
+//   kReading    a read is outstanding: Expire (watchdog thread) finishes.
+//   kProcessing OnReadDone handles a message; only it may finish.
+//   kDone       the upload is over (finished, or handed to Run).
+// A read that completes after Expire finished the call finds kDone and
+// does nothing. ArmAndRead runs only where OnDone cannot (inside the
+// handler before gRPC binds the reactor, or inside OnReadDone), so `this`
+// outlives it.
 class MatchServiceImpl::VideoReactor
     : public grpc::ServerReadReactor<v1::MatchVideoRequest> {
  public:
@@ -492,10 +509,24 @@ class MatchServiceImpl::VideoReactor
                v1::MatchVideoResponse* response)
       : service_(service), call_(std::move(call)), response_(response) {}
 
-  void Start() { StartRead(&request_); }
+  // Called inside the MatchVideo handler.
+  void Start() {
+    upload_deadline_ =
+        call_->start +
+        std::chrono::milliseconds(service_->options_.video_upload_timeout_ms);
+    ArmAndRead();
+  }
 
   void OnReadDone(bool ok) override {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // kDone: Expire finished the call. kArming: the read beat ArmAndRead's
+      // return, and any expiry since (the message came in time).
+      if (state_ == State::kDone) return;
+      state_ = State::kProcessing;
+    }
     if (!ok) {
+      EndUpload();
       // The client half-closed (or the call ended): match what arrived.
       if (!have_header_) {
         return Fail(grpc::StatusCode::INVALID_ARGUMENT,
@@ -544,11 +575,13 @@ class MatchServiceImpl::VideoReactor
       bytes_.append(request_.chunk());
     }
     request_.Clear();
-    StartRead(&request_);
+    ArmAndRead();
   }
 
   void OnDone() override {
     MatchServiceImpl* service = service_;
+    // Returns at once when OnDone runs inside Expire's Finish.
+    service->video_watchdog_.Remove(Timer());
     delete this;  // The upload, and with the call its video permit.
     // Tens of MiB per video go back to the system once no video is in
     // flight instead of staying in malloc's arenas (docs/performance.md,
@@ -557,10 +590,123 @@ class MatchServiceImpl::VideoReactor
   }
 
  private:
+  enum class State { kArming, kReading, kProcessing, kDone };
+  using Clock = DeadlineWatchdog::Clock;
+
+  Clock::time_point NextDeadlineLocked() const {
+    return std::min(
+        Clock::now() +
+            std::chrono::milliseconds(service_->options_.video_idle_timeout_ms),
+        upload_deadline_);
+  }
+
+  // Sets the next deadline and starts the next read (see the class
+  // comment).
+  void ArmAndRead() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      state_ = State::kArming;
+      expired_while_arming_ = false;
+      deadline_ = NextDeadlineLocked();
+      // An entry that expired while the last message was processed is gone
+      // (its Expire found kProcessing): add another.
+      if (timer_ == 0 || !service_->video_watchdog_.Reset(timer_, deadline_)) {
+        timer_ = service_->video_watchdog_.Add(deadline_, [this] { Expire(); });
+      }
+    }
+    StartRead(&request_);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (state_ != State::kArming) return;  // The read completed already.
+      if (!expired_while_arming_) {
+        state_ = State::kReading;
+        return;
+      }
+      state_ = State::kDone;
+    }
+    FinishExpired();
+  }
+
+  // The upload is over (half-close, error or expiry): the reactions own the
+  // call from now on and the watchdog entry goes.
+  void EndUpload() {
+    DeadlineWatchdog::Id timer;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      state_ = State::kDone;
+      timer = timer_;
+    }
+    service_->video_watchdog_.Remove(timer);
+  }
+
+  DeadlineWatchdog::Id Timer() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return timer_;
+  }
+
   void Fail(grpc::StatusCode code, const std::string& message) {
+    EndUpload();
     bytes_.clear();
     bytes_.shrink_to_fit();
     service_->Finish(call_.get(), grpc::Status(code, message));
+  }
+
+  // On the watchdog thread, when deadline_ may have passed: ends a call
+  // still waiting for its next message. The read outstanding then
+  // completes (not ok) and finds kDone.
+  void Expire() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      // A later deadline_: this entry expired just as a message came in,
+      // and ArmAndRead set the next one.
+      if (Clock::now() < deadline_) return;
+      if (state_ == State::kArming) {
+        expired_while_arming_ = true;
+        return;
+      }
+      // kProcessing: a message arrived; its ArmAndRead sets a new deadline.
+      if (state_ != State::kReading) return;
+      state_ = State::kDone;
+    }
+    FinishExpired();
+  }
+
+  // Logs, counts and finishes a call whose upload ran out of time. Finish
+  // may run OnDone (deleting this) before it returns.
+  // REQUIRES: this thread set state_ to kDone from kReading or kArming.
+  void FinishExpired() {
+    const MatchServiceOptions& options = service_->options_;
+    Clock::time_point deadline;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      deadline = deadline_;
+    }
+    const bool upload = deadline >= upload_deadline_;
+    const absl::string_view limit = upload ? "upload" : "idle";
+    const std::string message =
+        upload ? absl::StrCat("MatchVideo upload not complete after ",
+                              options.video_upload_timeout_ms / 1000.0,
+                              " s (limit --video_upload_timeout_seconds)")
+               : absl::StrCat("no MatchVideo message for ",
+                              options.video_idle_timeout_ms / 1000.0,
+                              " s (limit --video_idle_timeout_seconds)");
+    service_->metrics_->CountStreamTimeout("MatchVideo", limit);
+    LogLine("warning", "video_upload_timeout")
+        .Str("limit", limit)
+        .Double(
+            "seconds",
+            std::chrono::duration<double>(Clock::now() - call_->start).count())
+        .Bool("header", have_header_)
+        .Int("bytes_received", static_cast<int64_t>(bytes_.size()))
+        .Str("principal", call_->log.principal)
+        .Str("peer", call_->context->peer())
+        .Emit();
+    bytes_.clear();
+    bytes_.shrink_to_fit();
+    MatchServiceImpl* service = service_;
+    std::shared_ptr<Call> call = call_;
+    service->Finish(call.get(),
+                    grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED, message));
   }
 
   void Run() {
@@ -602,6 +748,12 @@ class MatchServiceImpl::VideoReactor
   MatchServiceImpl* const service_;
   const std::shared_ptr<Call> call_;
   v1::MatchVideoResponse* const response_;
+  Clock::time_point upload_deadline_;  // Set by Start.
+  std::mutex mu_;
+  State state_ = State::kArming;       // GUARDED_BY(mu_)
+  bool expired_while_arming_ = false;  // GUARDED_BY(mu_)
+  Clock::time_point deadline_;         // GUARDED_BY(mu_)
+  DeadlineWatchdog::Id timer_ = 0;     // GUARDED_BY(mu_)
   v1::MatchVideoRequest request_;
   v1::MatchVideoHeader header_;
   bool have_header_ = false;

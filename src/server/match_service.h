@@ -47,6 +47,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "proto/hashmatch/v1/match.grpc.pb.h"
+#include "src/common/deadline_watchdog.h"
 #include "src/common/worker_pool.h"
 #include "src/match/matcher.h"
 #include "src/server/concurrency_limiter.h"
@@ -85,6 +86,17 @@ struct MatchServiceOptions {
   // anonymous calls are not limited per caller): calls in flight and the
   // image bytes they hold. Default: no limits.
   PrincipalLimits principal_limits;
+
+  // An admitted MatchVideo whose next message (header, chunk or
+  // half-close) has not arrived this long after the previous one (or the
+  // call's start) ends with DEADLINE_EXCEEDED naming the limit, and its
+  // slot is free at once. Default 20 s (--video_idle_timeout_seconds).
+  int video_idle_timeout_ms = 20000;
+  // The same for a MatchVideo whose upload (start to half-close) takes
+  // longer than this in all, however steadily it trickles. Decoding after
+  // the upload has its own limit (the Matcher's max_decode_seconds).
+  // Default 300 s (--video_upload_timeout_seconds).
+  int video_upload_timeout_ms = 300000;
 };
 
 // A MatchVideo MATCH as a MatchResponse for on_match (match reports): the
@@ -149,7 +161,12 @@ class MatchServiceImpl final
   // Admission as the others (plus max_concurrent_videos) when the call
   // starts; the chunks are gathered in memory on the callback threads (over
   // the limit: RESOURCE_EXHAUSTED at once), then decoded and matched on the
-  // worker pool.
+  // worker pool. While the upload is read, a watchdog thread ends the call
+  // with DEADLINE_EXCEEDED when a message is later than
+  // video_idle_timeout_ms or the upload outlasts video_upload_timeout_ms
+  // (logged as "video_upload_timeout", counted in
+  // hashmatch_stream_timeouts_total{rpc="MatchVideo"}): header-only or
+  // stalled uploads cannot hold the video slots.
   grpc::ServerReadReactor<hashmatch::v1::MatchVideoRequest>* MatchVideo(
       grpc::CallbackServerContext* context,
       hashmatch::v1::MatchVideoResponse* response) override;
@@ -188,6 +205,9 @@ class MatchServiceImpl final
   std::atomic<bool> cancel_running_{false};
   std::atomic<int64_t> active_calls_{0};
   std::unique_ptr<WorkerPool> pool_;
+  // Ends MatchVideo uploads that stall (video_idle_timeout_ms,
+  // video_upload_timeout_ms).
+  DeadlineWatchdog video_watchdog_;
   // Runs on_match and then finishes MATCH calls; declared last so that it is
   // destroyed (running its queued tasks) first.
   std::unique_ptr<WorkerPool> on_match_pool_;

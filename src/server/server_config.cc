@@ -152,6 +152,14 @@ FlagSet BindFlags(ServerConfig* c) {
         "most query frames of one MatchVideo (sent, or kept from a decode)");
   f.Int("max_concurrent_videos", &c->max_concurrent_videos, 1, 10000,
         "MatchVideo calls at once (each holds its upload in memory)");
+  f.Int("video_idle_timeout_seconds", &c->video_idle_timeout_seconds, 1, 3600,
+        "a MatchVideo upload with no message (header, chunk or end) for this "
+        "long ends with DEADLINE_EXCEEDED and frees its slot");
+  f.Int("video_upload_timeout_seconds", &c->video_upload_timeout_seconds, 1,
+        86400,
+        "a MatchVideo upload not complete this long after the call started "
+        "ends with DEADLINE_EXCEEDED and frees its slot (decoding after it "
+        "has --max_video_decode_seconds)");
   f.Int("video_query_match_percent", &c->video_query_match_percent, 0, 100,
         "default share of the upload's frames that must match a video entry");
   f.Int("video_compared_match_percent", &c->video_compared_match_percent, 0,

@@ -80,6 +80,10 @@ struct ServerConfig {
   int max_video_decode_seconds = 120;
   int max_video_frames = 20000;
   int max_concurrent_videos = 4;
+  // An admitted MatchVideo ends (DEADLINE_EXCEEDED, its slot freed) when no
+  // message comes for this long, or when its upload takes longer in all.
+  int video_idle_timeout_seconds = 20;
+  int video_upload_timeout_seconds = 300;
   int video_query_match_percent = 80;
   int video_compared_match_percent = 0;
   std::string tokens_file;

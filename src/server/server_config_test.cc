@@ -40,6 +40,8 @@ TEST(ServerConfigTest, DefaultsMatchTheAgreedCommandLine) {
   EXPECT_TRUE(c->dihedral);
   EXPECT_EQ(c->catch_up_interval_ms, 200);
   EXPECT_EQ(c->drain_seconds, 10);
+  EXPECT_EQ(c->video_idle_timeout_seconds, 20);
+  EXPECT_EQ(c->video_upload_timeout_seconds, 300);
   EXPECT_TRUE(c->tokens_file.empty());
   EXPECT_FALSE(c->help);
 }
@@ -55,6 +57,18 @@ TEST(ServerConfigTest, ValueFormsAndBooleans) {
   EXPECT_TRUE(c->seed_demo);
   EXPECT_FALSE(c->dihedral);
   EXPECT_EQ(c->port_file, "/p");
+
+  c = Parse({"--db=/d", "--video_idle_timeout_seconds=1",
+             "--video_upload_timeout_seconds", "60"});
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->video_idle_timeout_seconds, 1);
+  EXPECT_EQ(c->video_upload_timeout_seconds, 60);
+  // No way to turn the limits off: 0 is out of range.
+  c = Parse({"--db=/d", "--video_idle_timeout_seconds=0"});
+  ASSERT_FALSE(c.ok());
+  EXPECT_NE(c.status().message().find("video_idle_timeout_seconds"),
+            std::string::npos)
+      << c.status();
 
   c = Parse({"--db=/d", "--dihedral=false", "--seed-demo=yes"});
   ASSERT_TRUE(c.ok()) << c.status();
@@ -176,6 +190,8 @@ TEST(ServerConfigTest, HelpNeedsNoDbAndListsEveryFlag) {
                            "--tls_client_ca",
                            "--catch_up_interval_ms",
                            "--drain_seconds",
+                           "--video_idle_timeout_seconds",
+                           "--video_upload_timeout_seconds",
                            "HASHMATCH_MAX_BATCH"}) {
     EXPECT_NE(help.find(flag), std::string::npos) << flag;
   }

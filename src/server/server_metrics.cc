@@ -33,6 +33,7 @@ struct ServerMetrics::Impl {
   prometheus::Family<prometheus::Gauge>* follow = nullptr;
   prometheus::Counter* follow_reconnects = nullptr;
   prometheus::Family<prometheus::Gauge>* reports = nullptr;
+  prometheus::Family<prometheus::Counter>* stream_timeouts = nullptr;
 };
 
 namespace {
@@ -113,6 +114,14 @@ absl::StatusOr<std::unique_ptr<ServerMetrics>> ServerMetrics::Create(
                              "Match reports (--report_to): queue_depth, "
                              "delivered, failed_attempts, dropped")
                          .Register(r);
+    impl->stream_timeouts =
+        &prometheus::BuildCounter()
+             .Name("hashmatch_stream_timeouts_total")
+             .Help(
+                 "Streams ended by a server time limit, by rpc and limit "
+                 "(idle: no message in time; upload: total upload time; "
+                 "write_stall: the client stopped reading)")
+             .Register(r);
     if (!listen.empty()) {
       if (listen.find(':') == std::string::npos) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -173,6 +182,13 @@ void ServerMetrics::CountDecodeFailure(absl::string_view reason) {
 
 void ServerMetrics::AddInflight(int delta) {
   impl_->inflight->Increment(delta);
+}
+
+void ServerMetrics::CountStreamTimeout(absl::string_view rpc,
+                                       absl::string_view limit) {
+  impl_->stream_timeouts
+      ->Add({{"rpc", std::string(rpc)}, {"limit", std::string(limit)}})
+      .Increment();
 }
 
 void ServerMetrics::CountRejected(absl::string_view reason) {

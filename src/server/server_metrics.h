@@ -23,6 +23,10 @@
 //   hashmatch_follow_reconnects_total             counter, with --follow:
 //       streams to the primary re-established after one that had delivered
 //       messages ended (Follower's reconnects, src/server/follower.h)
+//   hashmatch_stream_timeouts_total{rpc,limit}    counter: streams ended by a
+//       server time limit; limit = idle (no message within the idle
+//       timeout), upload (MatchVideo's whole-upload budget), write_stall (a
+//       stream reader that stopped reading)
 //
 // Thread safety: all methods may be called concurrently.
 #ifndef HASHMATCH_SRC_SERVER_SERVER_METRICS_H_
@@ -81,6 +85,8 @@ class ServerMetrics {
   void CountDecodeFailure(absl::string_view reason);
   void AddInflight(int delta);
   void CountRejected(absl::string_view reason);
+  // One stream ended by a server time limit (see hashmatch_stream_timeouts).
+  void CountStreamTimeout(absl::string_view rpc, absl::string_view limit);
   void SetReady(bool ready);
   void SetFollow(const FollowMetrics& follow);
   void CountFollowReconnect();

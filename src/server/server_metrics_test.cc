@@ -23,6 +23,8 @@ TEST(ServerMetricsTest, RecordsEveryFamilyWithItsLabels) {
   (*m)->AddInflight(2);
   (*m)->AddInflight(-1);
   (*m)->CountRejected("capacity");
+  (*m)->CountStreamTimeout("MatchVideo", "idle");
+  (*m)->CountStreamTimeout("MatchVideo", "idle");
   (*m)->SetReady(true);
   const std::string text = (*m)->Serialize();
   EXPECT_TRUE(Contains(
@@ -47,6 +49,10 @@ TEST(ServerMetricsTest, RecordsEveryFamilyWithItsLabels) {
   EXPECT_TRUE(
       Contains(text, "hashmatch_rejected_total{reason=\"capacity\"} 1"));
   EXPECT_TRUE(Contains(text, "hashmatch_ready 1"));
+  EXPECT_TRUE(Contains(text,
+                       "hashmatch_stream_timeouts_total{limit=\"idle\","
+                       "rpc=\"MatchVideo\"} 2"))
+      << text;
 }
 
 TEST(ServerMetricsTest, PortZeroBindsAndATakenPortIsAClearError) {
