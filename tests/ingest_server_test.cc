@@ -28,6 +28,7 @@
 #include "gtest/gtest.h"
 #include "proto/grpc/health/v1/health.grpc.pb.h"
 #include "proto/hashmatch/v1/ingest.grpc.pb.h"
+#include "src/hashing/test_util.h"
 #include "src/ingest/authz.h"
 #include "tests/run_binary.h"
 #include "tests/server_process.h"
@@ -601,6 +602,58 @@ TEST_F(IngestServerTest, SigtermWithAWatchStreamOpenExitsPromptly) {
   EXPECT_FALSE(stream->Finish().ok());
   const std::string log = server_.Stderr();
   EXPECT_NE(log.find("\"cancelled_at_deadline\":false"), std::string::npos)
+      << log;
+  ExpectNoTokenInLogs();
+}
+
+// Issue 14, defect 3 on the ingestion side: an agency's image whose PNG
+// iCCP profile name is a forged log line. libpng's warning quotes the name;
+// the server logs it as one escaped library_message line, so the log holds
+// only the server's own JSON lines and no forged event.
+TEST_F(IngestServerTest, LibraryWarningsCannotForgeLogLines) {
+  StartServer({"--log_file", dir_.path() + "/ingest.log"});
+  std::shared_ptr<grpc::Channel> channel = Insecure(port_);
+  v1::AddPrincipalRequest add;
+  add.mutable_principal()->set_name("agency-media");
+  add.mutable_principal()->add_roles(v1::ROLE_AGENCY);
+  add.mutable_principal()->set_may_submit_media(true);
+  add.set_issue_token(true);
+  v1::AddPrincipalResponse added;
+  {
+    grpc::ClientContext context;
+    Prepare(&context, root_token_);
+    ASSERT_TRUE(v1::AdminService::NewStub(channel)
+                    ->AddPrincipal(&context, add, &added)
+                    .ok());
+  }
+  tokens_.push_back(added.token());
+  const std::string forged = "FAKE_INJECTED_INGEST";
+  v1::SubmitRequest submit;
+  v1::Submission* item = submit.add_submissions();
+  item->set_external_id("png-with-forged-profile-name");
+  item->set_image(testing_util::PngWithBadIccProfile(
+      absl::StrCat("\n{\"level\":\"info\",\"event\":\"", forged, "\"}\n")));
+  v1::SubmitResponse submitted;
+  grpc::ClientContext context;
+  Prepare(&context, added.token());
+  const grpc::Status s =
+      v1::IngestService::NewStub(channel)->Submit(&context, submit, &submitted);
+  EXPECT_TRUE(s.ok()) << s.error_message();  // The image itself decodes.
+  EXPECT_EQ(submitted.entries_size(), 3);
+  ASSERT_EQ(server_.Stop(SIGTERM), 0) << server_.Stderr();
+  // With --log_file the log is there, stderr has nothing but what the
+  // server wrote before the file was open.
+  struct stat st;
+  ASSERT_EQ(stat((dir_.path() + "/ingest.log").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  const std::string log =
+      testing_util::ReadWholeFile(dir_.path() + "/ingest.log");
+  EXPECT_FALSE(absl::StrContains(log + server_.Stderr(), forged)) << log;
+  for (absl::string_view line : absl::StrSplit(log, '\n', absl::SkipEmpty())) {
+    EXPECT_TRUE(absl::StartsWith(line, "{\"ts\":")) << line;
+  }
+  EXPECT_TRUE(absl::StrContains(
+      log, "\"event\":\"library_message\",\"library\":\"libpng\""))
       << log;
   ExpectNoTokenInLogs();
 }

@@ -11,7 +11,6 @@
 //    (defect 7).
 #include <signal.h>
 #include <sys/stat.h>
-#include <zlib.h>
 
 #include <atomic>
 #include <chrono>
@@ -274,29 +273,8 @@ TEST_F(AttackTest, SigtermHonoursTheDrainDeadlineDuringCraftedDecodes) {
 constexpr char kForgedEvent[] = "FAKE_INJECTED";
 
 std::string PngWithForgedProfileName() {
-  std::vector<uint8_t> png;
-  cv::imencode(".png", testing_util::SmoothTexture(64, 48, 3), png);
-  std::string bytes(png.begin(), png.end());
-  const std::string name =
-      absl::StrCat("\n{\"level\":\"info\",\"event\":\"", kForgedEvent, "\"}\n");
-  // A 132-byte profile header declaring 200 bytes, the rest random (so it
-  // does not compress under the 11 bytes libpng wants after the name): its
-  // tag count or signature is wrong, and libpng's warning quotes the name.
-  std::string profile = testing_util::RandomBytes(132, 9);
-  profile.replace(0, 4, std::string("\0\0\0\xC8", 4));
-  uLongf packed_size = compressBound(profile.size());
-  std::string packed(packed_size, '\0');
-  EXPECT_EQ(
-      compress(reinterpret_cast<Bytef*>(packed.data()), &packed_size,
-               reinterpret_cast<const Bytef*>(profile.data()), profile.size()),
-      Z_OK);
-  packed.resize(packed_size);
-  const std::string body =
-      name + std::string(1, '\0') + std::string(1, '\0') + packed;  // Deflate.
-  // After the signature (8) and IHDR (4 + 4 + 13 + 4).
-  const size_t after_ihdr = 8 + 25;
-  return bytes.substr(0, after_ihdr) + testing_util::PngChunk("iCCP", body) +
-         bytes.substr(after_ihdr);
+  return testing_util::PngWithBadIccProfile(absl::StrCat(
+      "\n{\"level\":\"info\",\"event\":\"", kForgedEvent, "\"}\n"));
 }
 
 TEST_F(AttackTest, LibraryWarningsCannotForgeLogLines) {

@@ -125,6 +125,40 @@ inline std::string PngChunk(const std::string& type, const std::string& body) {
 
 inline const std::string kPngSignature("\x89PNG\r\n\x1A\n", 8);
 
+// `data` as a zlib stream of one stored (uncompressed) deflate block, with
+// its Adler-32: what a PNG iCCP chunk may carry, without linking zlib.
+inline std::string ZlibStored(const std::string& data) {
+  const uint32_t n = static_cast<uint32_t>(data.size());  // < 65536.
+  uint32_t a = 1, b = 0;
+  for (char ch : data) {
+    a = (a + static_cast<uint8_t>(ch)) % 65521;
+    b = (b + a) % 65521;
+  }
+  std::string s("\x78\x01\x01", 3);       // Header; final stored block.
+  s += Le32(n | ((~n & 0xFFFFu) << 16));  // LEN, NLEN (little-endian).
+  return s + data + Be32((b << 16) | a);
+}
+
+// A PNG of a smooth texture (64x48) with an iCCP chunk named `name` whose
+// profile is not a valid ICC profile (a 132-byte header declaring 200
+// bytes, the rest random): libpng rejects the profile with a warning that
+// quotes the name (the image itself still decodes). Log-injection tests put
+// a forged log line in the name.
+inline std::string PngWithBadIccProfile(const std::string& name) {
+  std::vector<uint8_t> png;
+  cv::imencode(".png", SmoothTexture(64, 48, 3), png);
+  const std::string bytes(png.begin(), png.end());
+  std::string profile = RandomBytes(132, 9);
+  profile.replace(0, 4, std::string("\0\0\0\xC8", 4));
+  const std::string body = name + std::string(1, '\0') +
+                           std::string(1, '\0') +  // Deflate.
+                           ZlibStored(profile);
+  // After the signature (8) and IHDR (4 + 4 + 13 + 4).
+  const size_t after_ihdr = 8 + 25;
+  return bytes.substr(0, after_ihdr) + PngChunk("iCCP", body) +
+         bytes.substr(after_ihdr);
+}
+
 // Signature and IHDR (8-bit RGB) only.
 inline std::string PngHeader(uint32_t width, uint32_t height) {
   return kPngSignature +

@@ -1,5 +1,6 @@
 #include "src/ingest/ingest_server.h"
 
+#include <fcntl.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/support/server_interceptor.h>
@@ -10,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <memory>
 #include <thread>
 #include <utility>
 
@@ -24,6 +26,7 @@
 #include "src/audit/ed25519_key.h"
 #include "src/common/file_util.h"
 #include "src/common/status_util.h"
+#include "src/common/stderr_capture.h"
 #include "src/ingest/admin_service.h"
 #include "src/ingest/audit_service.h"
 #include "src/ingest/ingest_core.h"
@@ -483,6 +486,8 @@ absl::Status RegisterIngestServices(IngestServer* server) {
   ingest_options.image_decode.max_encoded_bytes =
       static_cast<size_t>(config.max_image_bytes);
   ingest_options.image_decode.max_pixels = config.max_image_pixels;
+  ingest_options.image_decode.max_jpeg_scans = config.max_jpeg_scans;
+  ingest_options.image_decode.max_decode_ms = config.max_decode_ms;
   ingest_options.max_external_id_bytes =
       static_cast<size_t>(config.max_external_id_bytes);
   ingest_options.max_note_bytes = static_cast<size_t>(config.max_note_bytes);
@@ -575,6 +580,33 @@ int RunIngestServer(const IngestServerConfig& config) {
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   server::RouteGrpcLogsToJson();
+  // As match_server: the log writes to its own duplicate of stderr, and fd 2
+  // becomes a pipe whose lines (libpng's warnings quote an agency's image
+  // bytes, e.g. an ICC profile name) are logged escaped, at a bounded rate.
+  std::unique_ptr<StderrCapture> library_output;
+  int log_fd = STDERR_FILENO;
+  if (config.capture_library_output) {
+    log_fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+    if (log_fd < 0) {
+      return StartupError(absl::InternalError(
+          absl::StrCat("cannot duplicate stderr: ", std::strerror(errno))));
+    }
+  }
+  {
+    server::LogOptions log_options;
+    log_options.fd = log_fd;
+    log_options.file = config.log_file;
+    log_options.rotate_bytes = config.log_rotate_bytes;
+    log_options.keep_files = config.log_keep_files;
+    absl::Status s = server::ConfigureLogging(log_options);
+    if (!s.ok()) return StartupError(s);
+  }
+  if (config.capture_library_output) {
+    absl::StatusOr<std::unique_ptr<StderrCapture>> capture =
+        StderrCapture::Start(server::LogLibraryOutput);
+    if (!capture.ok()) return StartupError(capture.status());
+    library_output = *std::move(capture);
+  }
 
   LogLine("info", "config")
       .Str("version", HASHMATCH_VERSION)
@@ -588,6 +620,10 @@ int RunIngestServer(const IngestServerConfig& config) {
       .Int("max_image_bytes", config.max_image_bytes)
       .Int("max_principals", config.max_principals)
       .Int("max_image_pixels", config.max_image_pixels)
+      .Int("max_jpeg_scans", config.max_jpeg_scans)
+      .Int("max_decode_ms", config.max_decode_ms)
+      .Str("log_file", config.log_file)
+      .Bool("capture_library_output", config.capture_library_output)
       .Int("max_external_id_bytes", config.max_external_id_bytes)
       .Int("max_note_bytes", config.max_note_bytes)
       .Int("max_disputes_per_entry", config.max_disputes_per_entry)

@@ -69,6 +69,23 @@ FlagSet BindFlags(IngestServerConfig* c) {
         "cancelled; either frees its slot");
   f.Int("max_image_pixels", &c->max_image_pixels, 1, int64_t{1} << 32,
         "largest submitted image, in declared pixels (64 MP)");
+  f.Int("max_jpeg_scans", &c->max_jpeg_scans, 1, 100000,
+        "most scans a submitted progressive JPEG may have; more: "
+        "RESOURCE_EXHAUSTED");
+  f.Int("max_decode_ms", &c->max_decode_ms, 0, 3600000,
+        "wall time one submitted image's decode may take; past it the decode "
+        "stops (RESOURCE_EXHAUSTED); 0: no limit");
+  f.String("log_file", &c->log_file,
+           "append JSON log lines to this file (0600) instead of stderr");
+  f.Int("log_rotate_bytes", &c->log_rotate_bytes, 0, int64_t{1} << 40,
+        "with --log_file: rotate it (FILE.1, FILE.2, ...) at this size; "
+        "0: never");
+  f.Int("log_keep_files", &c->log_keep_files, 0, 1000,
+        "with --log_rotate_bytes: rotated files kept");
+  f.Bool("capture_library_output", &c->capture_library_output,
+         "log what image and video libraries print to stderr as escaped "
+         "library_message JSON lines (a summary, never image bytes) instead "
+         "of letting it into the log stream raw");
   f.Int("max_external_id_bytes", &c->max_external_id_bytes, 1, 65536,
         "longest external_id of a submission");
   f.Int("max_note_bytes", &c->max_note_bytes, 1, 1 << 20,

@@ -37,6 +37,19 @@ struct IngestServerConfig {
   std::string metrics_listen = "127.0.0.1:9465";  // Empty: no HTTP endpoint.
   std::string metrics_port_file;
   int64_t max_request_bytes = int64_t{64} << 20;
+  // JSON log output (src/server/json_log.h LogOptions): a file of mode 0600
+  // instead of stderr and its rotation.
+  std::string log_file;
+  int64_t log_rotate_bytes = 0;
+  int log_keep_files = 5;
+  // Capture what libraries (libjpeg, libpng, OpenCV, FFmpeg) write to
+  // stderr while agencies' media is decoded, as escaped library_message
+  // lines, instead of letting it into the log stream raw.
+  bool capture_library_output = true;
+  // Submitted images: a JPEG with more scans, or a decode taking longer,
+  // is refused with RESOURCE_EXHAUSTED (DecodeOptions).
+  int max_jpeg_scans = 64;
+  int64_t max_decode_ms = 5000;
   // Distinct agencies that must stand behind an entry before it matches.
   int quorum = 1;
   // Submissions per Submit / SubmitStream message.
